@@ -26,8 +26,131 @@ def _has_display():
 
 # ---- Explicit attention: counting ----------------------------------------------------------------------------------
 
+def plot_counting_attention(weights, digits, predicted, counts, title=None):
+    """Heatmaps of the counting model's attention, one panel per sequence.
+
+    Args:
+        weights: (samples, vocab_size, sequence_length) attention weights; digits: (samples, sequence_length) the
+        input digits; predicted, counts: (samples, vocab_size) predicted and true counts; title: figure title.
+    Each panel has a row per digit being counted (its query) and a column per position, labelled with the digit
+    there; the predicted and true counts stand beside each row (red where they differ). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    samples, vocab_size, length = weights.shape
+    figure, axes = plt.subplots(samples, 1, figsize=(0.6 * length + 3.5, 0.45 * vocab_size * samples + 1.0),
+                                squeeze=False, layout="constrained")
+    for sample, axis in enumerate(axes[:, 0]):
+        values = weights[sample].detach().cpu()
+        image = axis.imshow(values.numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for digit in range(vocab_size):
+            for position in range(length):
+                value = values[digit, position].item()
+                axis.text(position, digit, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                          color="black" if value > 0.6 else "white")
+        axis.set_xticks(range(length), [str(int(d)) for d in digits[sample]])
+        axis.set_yticks(range(vocab_size), [f"count {d}" for d in range(vocab_size)])
+        axis.set_xlabel(f"sequence {sample + 1}: the input digit at each position", fontsize=8)
+        for digit in range(vocab_size):
+            guess, truth = int(predicted[sample, digit]), int(counts[sample, digit])
+            axis.text(length - 0.4, digit, f" predicted {guess}, true {truth}", va="center", fontsize=8,
+                      color="black" if guess == truth else "red", clip_on=False)
+    figure.colorbar(image, ax=axes[:, 0].tolist(), fraction=0.03, pad=0.02, label="attention weight")
+    if title:
+        figure.suptitle(title)
+    return figure
+
 
 # ---- Implicit attention: saliency and adversarial examples ---------------------------------------------------------
 
+def _as_image(tensor):
+    """(3, H, W) tensor in [0, 1] -> (H, W, 3) numpy array for imshow."""
+    return tensor.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def show_attention_on_input_image(images, saliency, captions, path=None, show=True, title=None):
+    """One row per image: the image, its saliency map, and the map overlaid on the image.
+
+    Args:
+        images: (batch, 3, H, W) in [0, 1]; saliency: (batch, H, W) in [0, 1]; captions: one string per image
+        (true class, top-3 predictions); title: figure title. Returns the Figure (saved to ``path`` if given).
+    """
+    import matplotlib.pyplot as plt
+    rows = len(images)
+    figure, axes = plt.subplots(rows, 3, figsize=(10, 3.4 * rows), squeeze=False)
+    for row, (image, heat, caption) in enumerate(zip(images, saliency, captions)):
+        picture, heat = _as_image(image), heat.detach().cpu().numpy()
+        axes[row, 0].imshow(picture)
+        axes[row, 0].set_title(caption, fontsize=8, loc="left")
+        shown = axes[row, 1].imshow(heat, cmap="inferno", vmin=0, vmax=1)
+        axes[row, 1].set_title("saliency: |d loss / d pixel|", fontsize=8)
+        figure.colorbar(shown, ax=axes[row, 1], fraction=0.046, pad=0.02)
+        axes[row, 2].imshow(picture)
+        axes[row, 2].imshow(heat, cmap="inferno", vmin=0, vmax=1, alpha=0.6)
+        axes[row, 2].set_title("overlay", fontsize=8)
+        for axis in axes[row]:
+            axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    finish_figure(figure, path, show)
+    return figure
+
+
+def show_adversarial_example(images, adversarial, captions_before, captions_after, path=None, show=True, title=None):
+    """One row per image: the original, the perturbation (amplified, factor in the title) and the adversarial image.
+
+    Args:
+        images, adversarial: (batch, 3, H, W) in [0, 1]; captions_before, captions_after: one string per image (top-3
+        predictions); title: figure title. Returns the Figure (saved to ``path`` if given).
+    """
+    import matplotlib.pyplot as plt
+    rows = len(images)
+    figure, axes = plt.subplots(rows, 3, figsize=(10, 4.0 * rows), squeeze=False)
+    for row in range(rows):
+        delta = (adversarial[row] - images[row]).detach().cpu()
+        size = float(delta.abs().max())
+        factor = 0.5 / size if size > 0 else 1.0
+        axes[row, 0].imshow(_as_image(images[row]))
+        axes[row, 0].set_title("original\n" + captions_before[row], fontsize=8, loc="left")
+        axes[row, 1].imshow(_as_image(0.5 + factor * delta))
+        axes[row, 1].set_title(f"perturbation x{factor:.0f} (grey = 0)\nL-inf {size * 255:.1f}/255", fontsize=8)
+        axes[row, 2].imshow(_as_image(adversarial[row]))
+        axes[row, 2].set_title("adversarial\n" + captions_after[row], fontsize=8, loc="left")
+        for axis in axes[row]:
+            axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    finish_figure(figure, path, show)
+    return figure
+
 
 # ---- Translation: cross-attention heatmaps --------------------------------------------------------------------------
+
+
+def show_translation_attention(source_pieces, output_pieces, weights, title=""):
+    """Heatmaps of cross-attention, one per head: output tokens down, source tokens across.
+
+    weights: (num_heads, len(output_pieces), len(source_pieces)). Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    num_heads = weights.shape[0]
+    columns = min(num_heads, 2)
+    rows = (num_heads + columns - 1) // columns
+    width = max(4.0, 0.42 * len(source_pieces) + 1.5)
+    height = max(3.0, 0.32 * len(output_pieces) + 1.2)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    for head, axis in enumerate(axes.flat):
+        if head >= num_heads:
+            axis.axis("off")
+            continue
+        image = axis.imshow(weights[head].float().numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        axis.set_xticks(range(len(source_pieces)), source_pieces, rotation=70, fontsize=8)
+        axis.set_yticks(range(len(output_pieces)), output_pieces, fontsize=8)
+        axis.set_title(f"head {head + 1}", fontsize=10)
+        axis.set_xlabel("German (source)")
+        axis.set_ylabel("English (output)")
+    figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    if title:
+        figure.suptitle(title, fontsize=11)
+    return figure

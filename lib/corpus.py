@@ -1,0 +1,198 @@
+"""German-English parallel corpora: the Ding dictionary (default), tab-separated files, the IWSLT pair of files.
+
+Every reader returns a list of ``Pair``s in file order; ``split_of`` assigns each pair to train / valid / test by a hash
+of its German side, so the split never changes between runs or machines and the same German never lands in two splits.
+Held-out (valid, test) pairs are full sentences only.
+"""
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+
+DING_PATH = "/usr/share/trans/de-en"
+FORMATS = ("ding", "tsv", "iwslt")
+SPLITS = ("train", "valid", "test")
+HELD_OUT_PER_MILLE = 50  # 5% of the full sentences each for valid and test: about 1000 pairs each with Ding
+
+MISSING_DING = (f"The German-English dictionary is not installed ({DING_PATH} is missing). Install it with "
+                "'sudo apt-get install trans-de-en' (Debian/Ubuntu; ./setup.sh does this), or pass "
+                "--corpus PATH --corpus-format tsv|iwslt for a corpus of your own.")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An aligned German-English pair; ``sentence`` marks full sentences, the only ones held out."""
+    german: str
+    english: str
+    sentence: bool
+
+
+_LABELS = re.compile(r"\{[^}]*\}|\[[^\]]*\]|<[^>]*>")
+_PARENTHESES = re.compile(r"\([^()]*\)")
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,!?;:])")
+_QUOTES = {"’": "'", "‘": "'", "‚": "'", "„": '"', "“": '"', "”": '"', "«": '"', "»": '"'}
+_QUOTE_CHARACTERS = re.compile("[" + "".join(_QUOTES) + "]")
+
+
+def clean_text(text):
+    """Strip Ding's labels ({m}, [ugs.], <...>) and parenthesised remarks; normalise quotes and spaces."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if not text.isascii():
+        text = _QUOTE_CHARACTERS.sub(lambda match: _QUOTES[match.group()], text)
+    if "{" in text or "[" in text or "<" in text:
+        text = _LABELS.sub(" ", text)
+    while "(" in text:  # innermost first, for nested parentheses
+        shorter = _PARENTHESES.sub(" ", text)
+        if shorter == text:
+            break
+        text = shorter
+    text = _SPACES.sub(" ", text)
+    if " " in text:
+        text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+    return text.strip(" ;,")
+
+
+def is_sentence(german):
+    """A full sentence: starts with a capital letter or digit, has at least two words, ends with . ! or ?."""
+    return (len(german) > 3 and (german[0].isupper() or german[0].isdigit() or german[0] in "\"'")
+            and german[-1] in ".!?" and " " in german)
+
+
+def _aligned_variants(german_variants, english_variants):
+    """Pair the synonyms of one sub-entry: one to one when their numbers agree, else every German with the first
+    English and the first German with every other English."""
+    if len(german_variants) == len(english_variants):
+        return list(zip(german_variants, english_variants))
+    pairs = [(german, english_variants[0]) for german in german_variants]
+    return pairs + [(german_variants[0], english) for english in english_variants[1:]]
+
+
+def parse_ding_line(line, sentences_only=False):
+    """One Ding line ``german :: english`` -> list of Pairs (sub-entries ' | ', synonyms '; ').
+
+    sentences_only: return full sentences only, skipping the cleaning of entries that cannot be one (fast).
+    """
+    if line.startswith("#") or " :: " not in line:
+        return []
+    german_side, english_side = line.rstrip("\n").split(" :: ", 1)
+    german_entries, english_entries = german_side.split(" | "), english_side.split(" | ")
+    if len(german_entries) != len(english_entries):
+        return []
+    pairs = []
+    for german_entry, english_entry in zip(german_entries, english_entries):
+        if " / " in german_entry or " / " in english_entry:  # alternatives inside a phrase: not one translation
+            continue
+        if sentences_only and not any(mark in german_entry for mark in ".!?"):
+            continue
+        german_variants = [variant for variant in map(clean_text, german_entry.split("; ")) if variant]
+        if sentences_only and not any(map(is_sentence, german_variants)):
+            continue
+        english_variants = [variant for variant in map(clean_text, english_entry.split("; ")) if variant]
+        if not german_variants or not english_variants:
+            continue
+        for german, english in _aligned_variants(german_variants, english_variants):
+            sentence = is_sentence(german)
+            if sentence or not sentences_only:
+                pairs.append(Pair(german, english, sentence))
+    return pairs
+
+
+def read_ding(path=DING_PATH, sentences_only=False):
+    """All aligned pairs (or only the full sentences) of the Ding dictionary file, in file order, without
+    duplicates."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(MISSING_DING if path == DING_PATH else f"No Ding dictionary file at {path}.")
+    pairs, seen = [], set()
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if sentences_only and "." not in line and "!" not in line and "?" not in line:
+                continue
+            for pair in parse_ding_line(line, sentences_only):
+                if (pair.german, pair.english) not in seen:
+                    seen.add((pair.german, pair.english))
+                    pairs.append(pair)
+    return pairs
+
+
+def read_tsv(path):
+    """Tab-separated pairs, German first then English (Tatoeba/Anki exports; extra columns are ignored)."""
+    pairs = []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            columns = line.rstrip("\n").split("\t")
+            if len(columns) < 2:
+                raise ValueError(f"{path}:{number}: expected 'german<TAB>english', got {line.strip()!r}")
+            german, english = columns[0].strip(), columns[1].strip()
+            if german and english:
+                pairs.append(Pair(german, english, is_sentence(german)))
+    return pairs
+
+
+def read_iwslt(path):
+    """The IWSLT pair of files: ``path`` is their common prefix (e.g. ``train.tags.de-en``; ``.de`` and ``.en`` are
+    appended) or either file. Lines that are XML tags are skipped."""
+    prefix = path[:-3] if path.endswith((".de", ".en")) else path
+    lines = {}
+    for language in ("de", "en"):
+        with open(f"{prefix}.{language}", encoding="utf-8") as file:
+            lines[language] = [line.strip() for line in file if not line.lstrip().startswith("<")]
+    if len(lines["de"]) != len(lines["en"]):
+        raise ValueError(f"{prefix}.de has {len(lines['de'])} text lines but {prefix}.en has {len(lines['en'])}")
+    return [Pair(german, english, True) for german, english in zip(lines["de"], lines["en"]) if german and english]
+
+
+def read_corpus(path=None, corpus_format="ding", sentences_only=False):
+    """Read a corpus in one of FORMATS; ``path`` None means the installed Ding dictionary.
+
+    sentences_only: keep only full sentences (all that the valid and test splits hold), which reads faster.
+    """
+    if corpus_format not in FORMATS:
+        raise ValueError(f"corpus format must be one of {FORMATS}, got {corpus_format!r}")
+    if corpus_format == "ding":
+        return read_ding(path or DING_PATH, sentences_only)
+    if path is None:
+        raise ValueError(f"--corpus PATH is needed with --corpus-format {corpus_format}")
+    if not os.path.exists(path) and not (corpus_format == "iwslt" and os.path.exists(path + ".de")):
+        raise FileNotFoundError(f"No corpus file at {path}")
+    pairs = read_tsv(path) if corpus_format == "tsv" else read_iwslt(path)
+    return [pair for pair in pairs if pair.sentence] if sentences_only else pairs
+
+
+def split_of(pair):
+    """'train', 'valid' or 'test', from a hash of the German side; only full sentences are held out."""
+    if not pair.sentence:
+        return "train"
+    bucket = int.from_bytes(hashlib.md5(pair.german.encode("utf-8")).digest()[:4], "big") % 1000
+    if bucket < HELD_OUT_PER_MILLE:
+        return "test"
+    if bucket < 2 * HELD_OUT_PER_MILLE:
+        return "valid"
+    return "train"
+
+
+def split_corpus(pairs):
+    """Dict split name -> list of pairs, each in corpus order."""
+    splits = {name: [] for name in SPLITS}
+    for pair in pairs:
+        splits[split_of(pair)].append(pair)
+    return splits
+
+
+def corpus_line(line, split="test", path=None, corpus_format="ding"):
+    """Pair number ``line`` (1-based) of ``split`` ('train', 'valid', 'test' or 'all', in corpus order).
+
+    Returns (pair, number of pairs in the split, whether the pair is in the training split). A line out of range
+    raises ValueError giving the valid range.
+    """
+    if split not in SPLITS + ("all",):
+        raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
+    pairs = read_corpus(path, corpus_format, sentences_only=split in ("valid", "test"))
+    chosen = pairs if split == "all" else split_corpus(pairs)[split]
+    if not 1 <= line <= len(chosen):
+        raise ValueError(f"line {line} is out of range: the {split} split has {len(chosen)} pairs, "
+                         f"so --line must be between 1 and {len(chosen)}")
+    pair = chosen[line - 1]
+    return pair, len(chosen), split_of(pair) == "train"

@@ -1,0 +1,122 @@
+"""Decoding a TransformerModel: batched greedy and beam search with cached keys and values, and the exercise's
+one-sentence-at-a-time greedy loop that recomputes the whole prefix at every step (kept as a reference and baseline).
+
+All functions take German token ids ``source`` (batch, src_len) padded with PAD and return, per sentence, the list of
+English token ids without START, END or padding.
+"""
+import torch
+
+from lib.tokenizer import END, PAD, START
+
+
+def _strip(sequence):
+    """Ids up to (not including) the first END, without padding."""
+    result = []
+    for token in sequence:
+        if token == END:
+            break
+        if token != PAD:
+            result.append(token)
+    return result
+
+
+@torch.no_grad()
+def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-1):
+    """Batched greedy decoding with the cache: one decoder position per step.
+
+    source: (batch, src_len) ids. max_steps: at most this many output tokens, END included (default max_len + 1).
+    With return_attention, also returns the cross-attention of decoder ``layer`` for each sentence,
+    (num_heads, out_len, src_len), out_len counting the END token when one was produced.
+    """
+    max_steps = max_steps or model.max_len + 1
+    padding = source == PAD
+    memory = model.encode(source, padding, need_weights=False)
+    caches = model.new_caches()
+    batch = source.shape[0]
+    token = torch.full((batch, 1), START, dtype=torch.long, device=source.device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=source.device)
+    outputs, attentions = [], []
+    for position in range(max_steps):
+        logits, step_attentions = model.decode_step(token, memory, caches, position, padding,
+                                                    need_weights=return_attention)
+        next_token = logits.argmax(dim=-1).masked_fill(finished, PAD)
+        outputs.append(next_token)
+        if return_attention:
+            attentions.append(step_attentions[layer][:, :, 0])  # (heads, batch, src_len)
+        finished |= next_token == END
+        if finished.all():
+            break
+        token = next_token[:, None]
+    tokens = torch.stack(outputs, dim=1).tolist()
+    results = [_strip(sequence) for sequence in tokens]
+    if not return_attention:
+        return results
+    stacked = torch.stack(attentions, dim=2)  # (heads, batch, steps, src_len)
+    source_lengths = (~padding).sum(dim=1).tolist()
+    per_sentence = [stacked[:, i, :min(len(results[i]) + 1, stacked.shape[2]), :source_lengths[i]]
+                    for i in range(batch)]
+    return results, per_sentence
+
+
+@torch.no_grad()
+def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6):
+    """Batched beam search with the cache; hypotheses are ranked by log-probability / length ** length_penalty.
+
+    With beam_size 1 it returns what greedy_decode returns.
+    """
+    if beam_size == 1:
+        return greedy_decode(model, source, max_steps)
+    max_steps = max_steps or model.max_len + 1
+    batch, device = source.shape[0], source.device
+    padding = (source == PAD).repeat_interleave(beam_size, dim=0)
+    memory = model.encode(source.repeat_interleave(beam_size, dim=0), padding, need_weights=False)
+    caches = model.new_caches()
+    scores = torch.zeros(batch, beam_size, device=device)
+    scores[:, 1:] = float("-inf")  # all beams start identical: keep one
+    history = torch.full((batch * beam_size, 0), PAD, dtype=torch.long, device=device)
+    lengths = torch.zeros(batch * beam_size, device=device)
+    finished = torch.zeros(batch * beam_size, dtype=torch.bool, device=device)
+    token = torch.full((batch * beam_size, 1), START, dtype=torch.long, device=device)
+    for position in range(max_steps):
+        logits, _ = model.decode_step(token, memory, caches, position, padding)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        vocab = log_probs.shape[-1]
+        # a finished hypothesis can only be extended by PAD, at no cost
+        log_probs[finished] = float("-inf")
+        log_probs[finished, PAD] = 0.0
+        candidates = (scores.view(-1, 1) + log_probs).view(batch, beam_size * vocab)
+        scores, flat_index = candidates.topk(beam_size, dim=-1)
+        beam_index = torch.div(flat_index, vocab, rounding_mode="floor")
+        next_token = (flat_index % vocab).view(-1)
+        rows = (beam_index + torch.arange(batch, device=device)[:, None] * beam_size).view(-1)
+        model.reorder_caches(caches, rows)
+        history = torch.cat([history[rows], next_token[:, None]], dim=1)
+        was_finished = finished[rows]
+        lengths = lengths[rows] + (~was_finished).float()
+        finished = was_finished | (next_token == END)
+        if finished.all():
+            break
+        token = next_token[:, None]
+    normalised = scores / lengths.view(batch, beam_size).clamp(min=1) ** length_penalty
+    best = normalised.argmax(dim=-1) + torch.arange(batch, device=device) * beam_size
+    return [_strip(sequence) for sequence in history[best].tolist()]
+
+
+@torch.no_grad()
+def naive_greedy_decode(model, source, max_steps=None):
+    """The exercise's way: one sentence at a time, a full forward pass over the whole prefix at every step."""
+    max_steps = max_steps or model.max_len + 1
+    results = []
+    for sentence in source:
+        sentence = sentence[sentence != PAD][None]
+        prefix = torch.tensor([[START]], device=source.device)
+        output = []
+        for _ in range(max_steps):
+            logits, _ = model(sentence, prefix)
+            next_token = logits[0, -1].argmax().item()
+            if next_token == END:
+                break
+            output.append(next_token)
+            prefix = torch.cat([prefix, torch.tensor([[next_token]], device=source.device)], dim=1)
+        results.append(output)
+    return results

@@ -1,0 +1,53 @@
+"""Subword vocabularies (SentencePiece unigram), one per language, with the exercise's special tokens.
+
+Ids 0-3 are <PAD>, <START>, <END>, <UNK>. Text keeps its case and punctuation. A vocabulary is a serialized
+SentencePiece model, so it can travel inside a checkpoint as a uint8 tensor.
+"""
+import io
+
+import sentencepiece
+import torch
+
+PAD, START, END, UNK = 0, 1, 2, 3
+
+
+class Vocabulary:
+    """Encode text to ids and back with a trained SentencePiece model given as bytes."""
+
+    def __init__(self, model_bytes):
+        self.model_bytes = bytes(model_bytes)
+        self.processor = sentencepiece.SentencePieceProcessor(model_proto=self.model_bytes)
+
+    def __len__(self):
+        return self.processor.get_piece_size()
+
+    def encode(self, texts):
+        """List of strings -> list of id lists (no start or end tokens)."""
+        return self.processor.encode(list(texts))
+
+    def decode(self, ids):
+        """List of id lists -> list of strings; special tokens are dropped."""
+        return self.processor.decode([[i for i in seq if i > UNK] for seq in ids])
+
+    def pieces(self, ids):
+        """Id list -> the subword pieces, for plot labels."""
+        return [self.processor.id_to_piece(i) for i in ids]
+
+    def to_tensor(self):
+        """The model as a uint8 tensor (for a weights_only checkpoint)."""
+        return torch.frombuffer(bytearray(self.model_bytes), dtype=torch.uint8).clone()
+
+    @classmethod
+    def from_tensor(cls, tensor):
+        return cls(tensor.numpy().tobytes())
+
+    @classmethod
+    def train(cls, texts, vocab_size):
+        """Train a unigram SentencePiece model on ``texts`` (an iterable of strings) in memory."""
+        buffer = io.BytesIO()
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
+            character_coverage=1.0, pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNK, pad_piece="<PAD>",
+            bos_piece="<START>", eos_piece="<END>", unk_piece="<UNK>", num_threads=2,
+            input_sentence_size=2_000_000, shuffle_input_sentence=False, minloglevel=2, hard_vocab_limit=False)
+        return cls(buffer.getvalue())

@@ -1,0 +1,163 @@
+"""German-to-English translation with the library's Transformer: train, test one line, plot attention, translate
+files, evaluate BLEU / chrF.
+
+Examples:
+    python run_translation.py --test --line=7 --plot
+    echo "Ich habe morgen keine Zeit." | python run_translation.py --input -
+    python run_translation.py --eval --beam 4
+    python run_translation.py --train --max-minutes 60          (add --resume to continue)
+    torchrun --nproc_per_node=2 run_translation.py --train      (data parallel, see README)
+"""
+import argparse
+import os
+import sys
+from dataclasses import fields
+
+from lib.translation import SHIPPED_CHECKPOINT
+from lib.translation_training import TrainConfig
+
+TRAINING_HELP = {
+    "de_vocab_size": "German subword vocabulary size",
+    "en_vocab_size": "English subword vocabulary size (the output layer's width)",
+    "max_len": "longest sentence in subword tokens (longer training pairs are skipped)",
+    "embed_dim": "model width", "enc_layers": "encoder layers", "dec_layers": "decoder layers",
+    "num_heads": "attention heads", "dropout": "dropout rate during training",
+    "batch_tokens": "padded tokens per side in a batch (per process)", "lr": "peak learning rate (AdamW)",
+    "warmup_steps": "linear warm-up steps before inverse square-root decay", "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the cross-entropy", "clip_norm": "gradient norm clipping",
+    "sentence_repeats": "times each training sentence appears per epoch",
+    "phrases_per_epoch": "dictionary phrases drawn per epoch beside the sentences",
+    "max_steps": "stop after this many optimizer steps", "max_minutes": "stop after this many minutes (0: no limit)",
+    "eval_every": "validate (loss, BLEU, chrF) and checkpoint every this many steps",
+    "eval_sentences": "validation sentences translated for BLEU at each validation",
+    "seed": "random seed (model, data order, phrase sampling)", "out_dir": "folder for last.pth, best.pth, log.jsonl",
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_argument_group("what to do (one of)")
+    actions.add_argument("--train", action="store_true", help="train a translator (see 'training' flags)")
+    actions.add_argument("--test", action="store_true", help="translate one corpus pair, chosen by --line")
+    actions.add_argument("--input", metavar="FILE",
+                         help="translate each line of FILE ('-' for standard input), one output line per input line")
+    actions.add_argument("--eval", action="store_true",
+                         help="BLEU and chrF (sacrebleu, cased) on the test split; last line 'BLEU <v> chrF <v>'")
+    use = parser.add_argument_group("using a translator")
+    use.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
+                     help=f"translator checkpoint to use (default: the shipped {SHIPPED_CHECKPOINT})")
+    use.add_argument("--line", type=int, default=1, help="with --test: 1-based pair number within --split")
+    use.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
+                     help="with --test: which split --line counts in (default: the held-out test sentences)")
+    use.add_argument("--plot", action="store_true",
+                     help="with --test: draw the cross-attention heatmaps of every head (saved under --out)")
+    use.add_argument("--layer", type=int, default=-1,
+                     help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
+    use.add_argument("--beam", type=int, default=1, help="beam width for translation (1: greedy)")
+    use.add_argument("--batch-size", type=int, default=64, help="sentences translated together")
+    use.add_argument("--out", default="results", help="folder for figures")
+    use.add_argument("--no-show", action="store_true", help="save figures without opening a window")
+    data = parser.add_argument_group("corpus")
+    data.add_argument("--corpus", default=None,
+                      help="corpus file (default: the installed Ding dictionary /usr/share/trans/de-en); for "
+                           "iwslt the common prefix of the .de/.en files, e.g. train.tags.de-en")
+    data.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"),
+                      help="ding: 'german :: english' lines; tsv: german<TAB>english; iwslt: a .de/.en file pair")
+    training = parser.add_argument_group("training")
+    training.add_argument("--resume", action="store_true", help="continue the run in --out-dir from last.pth")
+    training.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                          help="device for training and translation (default: cuda when available for training, "
+                               "cpu for translation)")
+    training.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPUs; off by default)")
+    training.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
+    training.add_argument("--no-progress", action="store_true", help="no progress bar")
+    defaults = TrainConfig()
+    for field in fields(TrainConfig):
+        if field.name in TRAINING_HELP:
+            training.add_argument("--" + field.name.replace("_", "-"), type=type(getattr(defaults, field.name)),
+                                  default=getattr(defaults, field.name),
+                                  help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
+    args = parser.parse_args(argv)
+    if sum([args.train, args.test, args.input is not None, args.eval]) != 1:
+        parser.error("choose exactly one of --train, --test, --input FILE, --eval")
+    if args.beam < 1:
+        parser.error("--beam must be at least 1")
+    return args
+
+
+def train(args):
+    import torch
+    from lib.translation_training import train as run_training
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    values = {field.name: getattr(args, field.name) for field in fields(TrainConfig) if hasattr(args, field.name)}
+    values.update(corpus=args.corpus, corpus_format=args.corpus_format, device=device, amp=args.amp,
+                  compile=args.compile)
+    config = TrainConfig(**values)
+    explicit = {name for name in values if f"--{name.replace('_', '-')}" in " ".join(sys.argv)}
+    overrides = {name: values[name] for name in explicit | {"device", "amp", "compile", "out_dir"}}
+    records = run_training(config, resume=args.resume, progress=not args.no_progress, overrides=overrides)
+    if records and int(os.environ.get("RANK", "0")) == 0:
+        best = max(records, key=lambda record: record["valid_bleu"])
+        print(f"Best validation BLEU {best['valid_bleu']} chrF {best['valid_chrf']} at step {best['step']}; "
+              f"translator in {os.path.join(config.out_dir, 'best.pth')}")
+
+
+def test_line(args, translator):
+    from lib.corpus import corpus_line
+    pair, count, seen = corpus_line(args.line, args.split, args.corpus, args.corpus_format)
+    layer = args.layer - 1 if args.layer > 0 else args.layer
+    source_pieces, output_pieces, translation, weights = translator.attention(pair.german, layer=layer)
+    if args.beam > 1:
+        translation = translator.translate([pair.german], beam=args.beam)[0]
+    print(f"Line {args.line} of the {args.split} split ({count} pairs)")
+    print(f"German:      {pair.german}")
+    print(f"Reference:   {pair.english}")
+    print(f"Translation: {translation}")
+    print(f"Seen in training: {'yes' if seen else 'no'}")
+    if args.plot:
+        from lib.plot import finish_figure, show_translation_attention
+        layer_number = layer + 1 if layer >= 0 else translator.model.dec_layers + layer + 1
+        figure = show_translation_attention(
+            source_pieces, output_pieces, weights,
+            title=f"Cross-attention of decoder layer {layer_number}: {pair.german}")
+        path = finish_figure(figure, os.path.join(args.out, f"translation_attention_line{args.line}.png"),
+                             show=not args.no_show)
+        print(f"Attention heatmaps saved to {path}")
+
+
+def translate_file(args, translator):
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    with stream:
+        lines = [line.rstrip("\n") for line in stream]
+    for translation in translator.translate(lines, beam=args.beam, batch_size=args.batch_size):
+        print(translation)
+
+
+def evaluate(args, translator):
+    from lib.corpus import read_corpus, split_corpus
+    pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))["test"]
+    bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size)
+    print(f"{len(pairs)} test sentences, beam {args.beam}")
+    print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
+
+
+def main(args):
+    if args.train:
+        return train(args)
+    import torch
+    from lib.translation import Translator
+    torch.set_grad_enabled(False)
+    translator = Translator.load(args.checkpoint, device=args.device or "cpu")
+    if args.test:
+        test_line(args, translator)
+    elif args.input is not None:
+        translate_file(args, translator)
+    else:
+        evaluate(args, translator)
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_args())
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        sys.exit(f"error: {error}")
