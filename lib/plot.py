@@ -21,7 +21,8 @@ def finish_figure(figure, path=None, show=True):
 
 def _has_display():
     backend = matplotlib.get_backend().lower()
-    return "agg" not in backend and (os.name == "nt" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
+    has_screen = os.name == "nt" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return "agg" not in backend and has_screen
 
 
 # ---- Explicit attention: counting ----------------------------------------------------------------------------------

@@ -129,8 +129,9 @@ class TransformerModel(nn.Module):
 
     def config(self):
         """The constructor's arguments, enough to rebuild the model."""
-        return {name: getattr(self, name) for name in ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim",
-                                                        "enc_layers", "dec_layers", "num_heads", "dropout")}
+        names = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads",
+                 "dropout")
+        return {name: getattr(self, name) for name in names}
 
     def _embed(self, x, dense, pos_enc, start, name):
         """One-hot (batch, length, vocab) or ids (batch, length) -> (batch, length, embed_dim) plus positions."""

@@ -109,7 +109,8 @@ def prepare_data(config, vocabularies=None):
         de_vocab, en_vocab = vocabularies
 
     def tokenize(pairs):
-        examples = zip(de_vocab.encode([pair.german for pair in pairs]), en_vocab.encode([pair.english for pair in pairs]))
+        examples = zip(de_vocab.encode([pair.german for pair in pairs]),
+                       en_vocab.encode([pair.english for pair in pairs]))
         return [example for example in examples if _fits(example, config.max_len)]
     return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases))
 
