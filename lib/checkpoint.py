@@ -6,7 +6,7 @@ import torch
 
 
 def save_atomic(obj, path):
-    """torch.save ``obj`` to ``path`` through a temporary file in the same folder, so a crash never leaves half a file."""
+    """torch.save ``obj`` to ``path`` via a temporary file in the same folder, so a crash never leaves half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")

@@ -3,7 +3,7 @@
 The model has one learned query per digit; each query attends over the positions of the sequence, and the attended
 value goes through a small classifier over the possible counts 0..sequence_length.
 """
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lib.attention import attention_function
+from lib.checkpoint import load_checkpoint, save_atomic
 
 
 class CountingModel(nn.Module):
@@ -39,7 +40,7 @@ class CountingModel(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.query.shape[1]:
             raise ValueError(f"x must be one-hot (batch, sequence_length, {self.query.shape[1]}), "
                              f"got shape {tuple(x.shape)}")
-        query = self.query.repeat(x.shape[0], 1, 1)
+        query = self.query.expand(x.shape[0], -1, -1)  # the same values as repeat, without the copy
         keys = self.key(x)
         values = self.value(x)
         attended, weights = attention_function(query, keys, values, self.hidden, activation=self.activation)
@@ -71,6 +72,7 @@ class CountingConfig:
     seed: int = 0
     activation: str = "sigmoid"
     test_samples: int = 320
+    num_threads: int = 1  # torch threads while training; the model is tiny, so one avoids threading overhead (0: keep)
 
 
 def counting_loss(logits, counts):
@@ -85,32 +87,76 @@ def counting_accuracy(model, one_hot, counts):
     return (logits.argmax(dim=-1) == counts).float().mean().item()
 
 
+def counting_test_data(config):
+    """The ``config.test_samples`` fresh test sequences (seed ``config.seed + 1``): (one-hot, digits, counts)."""
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    return make_counting_data(config.test_samples, config.sequence_length, config.vocab_size, generator)
+
+
+def evaluate_counting_model(model, config):
+    """Test loss and accuracy of ``model`` on ``counting_test_data(config)``."""
+    one_hot, _, counts = counting_test_data(config)
+    with torch.no_grad():
+        logits, _ = model(one_hot)
+    return counting_loss(logits, counts).item(), (logits.argmax(dim=-1) == counts).float().mean().item()
+
+
 def train_counting_model(config=CountingConfig(), progress=True):
     """Train a CountingModel with fresh batches drawn on the fly (vectorised, seeded).
 
     Returns (model, final training loss, test accuracy on ``config.test_samples`` fresh sequences).
     """
-    torch.manual_seed(config.seed)
+    previous_threads = torch.get_num_threads()
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    try:
+        torch.manual_seed(config.seed)
+        model = CountingModel(config.vocab_size, config.sequence_length, config.hidden, activation=config.activation)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel for all parameters
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=config.patience)
+        train_generator = torch.Generator().manual_seed(config.seed)
+        bar = tqdm(range(config.steps), desc="training", disable=not progress)
+        loss = torch.tensor(float("nan"))
+        for step in bar:
+            one_hot, _, counts = make_counting_data(config.batch_size, config.sequence_length, config.vocab_size,
+                                                    train_generator)
+            logits, _ = model(one_hot)
+            loss = counting_loss(logits, counts)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step(loss.item())
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        _, accuracy = evaluate_counting_model(model, config)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return model, loss.item(), accuracy
+
+
+def save_counting_model(model, config, path):
+    """Write ``{"state_dict": ..., "config": asdict(config)}`` to ``path`` atomically."""
+    save_atomic({"state_dict": model.state_dict(), "config": asdict(config)}, path)
+
+
+def load_counting_model(path):
+    """Load a model written by ``save_counting_model`` (or a bare state_dict, as the exercise saved it).
+
+    Returns (model in eval mode, CountingConfig). A missing file raises FileNotFoundError saying to run train.py.
+    """
+    checkpoint = load_checkpoint(path, hint="Run `python train.py` first to train and save the counting model.")
+    if "state_dict" in checkpoint:
+        known = {field.name for field in fields(CountingConfig)}
+        config = CountingConfig(**{k: v for k, v in checkpoint.get("config", {}).items() if k in known})
+        state_dict = checkpoint["state_dict"]
+    else:  # the exercise's format: the state_dict alone; the sizes follow from the shapes
+        state_dict = checkpoint
+        _, vocab_size, hidden = state_dict["query"].shape
+        config = CountingConfig(vocab_size=vocab_size, hidden=hidden,
+                                sequence_length=state_dict["out.weight"].shape[0] - 1)
     model = CountingModel(config.vocab_size, config.sequence_length, config.hidden, activation=config.activation)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=config.patience)
-    train_generator = torch.Generator().manual_seed(config.seed)
-    bar = tqdm(range(config.steps), desc="training", disable=not progress)
-    for step in bar:
-        one_hot, _, counts = make_counting_data(config.batch_size, config.sequence_length, config.vocab_size,
-                                                train_generator)
-        logits, _ = model(one_hot)
-        loss = counting_loss(logits, counts)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-    test_generator = torch.Generator().manual_seed(config.seed + 1)
-    one_hot, _, counts = make_counting_data(config.test_samples, config.sequence_length, config.vocab_size,
-                                            test_generator)
-    return model, loss.item(), counting_accuracy(model, one_hot, counts)
+    model.load_state_dict(state_dict)
+    return model.eval(), config
 
 
 def exercise_counting_loop(config=CountingConfig(), progress=True):
