@@ -1,0 +1,119 @@
+"""Training speed and memory: token-id inputs (embedding lookups, fused attention without weights) versus the
+exercise's one-hot float inputs, same model, same random batches.
+
+Each variant runs in its own subprocess, so that its peak resident memory (``ru_maxrss``) is its own. Prints
+target tokens per second and peak memory of both, and the speed ratio (goal: at least 2).
+
+    python benchmarks/train_speed.py [--steps 3] [--batch 160 --source-length 12 --target-length 13]
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from lib.tokenizer import PAD, START  # noqa: E402
+from lib.transformer import TransformerModel  # noqa: E402
+from lib.translation_training import TrainConfig  # noqa: E402
+
+GOAL = 2.0
+VARIANTS = ("ids", "one-hot")
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def run_variant(args):
+    """Train ``args.steps`` steps (after ``args.warmup`` untimed ones) with one input kind; returns a result dict."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    max_len = max(args.source_length, args.target_length - 1, TrainConfig.max_len)
+    model = TransformerModel(args.en_vocab, args.de_vocab, max_len=max_len, embed_dim=args.embed_dim,
+                             enc_layers=args.enc_layers, dec_layers=args.dec_layers, num_heads=args.heads,
+                             dropout=args.dropout).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(1)
+    source = torch.randint(4, args.de_vocab, (args.batch, args.source_length), generator=generator)
+    target = torch.randint(4, args.en_vocab, (args.batch, args.target_length), generator=generator)
+    decoder_input = torch.cat([torch.full((args.batch, 1), START), target[:, :-1]], dim=1)
+    rss_before = peak_rss_mb()
+
+    def step():
+        if args.variant == "ids":
+            logits, _ = model(source, decoder_input, src_padding_mask=source == PAD, need_weights=False)
+        else:  # the exercise's way: one-hot floats through the input dense layers
+            logits, _ = model(F.one_hot(source, args.de_vocab).float(), F.one_hot(decoder_input, args.en_vocab).float())
+        loss = F.cross_entropy(logits.reshape(-1, args.en_vocab), target.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(args.warmup):
+        step()
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    seconds = time.perf_counter() - started
+    return {"variant": args.variant, "tokens_per_s": args.steps * target.numel() / seconds,
+            "seconds_per_step": seconds / args.steps, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before,
+            "threads": torch.get_num_threads(),
+            "parameters": sum(parameter.numel() for parameter in model.parameters())}
+
+
+def main(argv=None):
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--de-vocab", type=int, default=defaults.de_vocab_size)
+    parser.add_argument("--en-vocab", type=int, default=defaults.en_vocab_size)
+    parser.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
+    parser.add_argument("--enc-layers", type=int, default=defaults.enc_layers)
+    parser.add_argument("--dec-layers", type=int, default=defaults.dec_layers)
+    parser.add_argument("--heads", type=int, default=defaults.num_heads)
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--batch", type=int, default=160, help="sentences per batch (default %(default)s)")
+    parser.add_argument("--source-length", type=int, default=12)
+    parser.add_argument("--target-length", type=int, default=13, help="decoder positions (END included)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # set in the subprocesses
+    args = parser.parse_args(argv)
+    if args.variant:
+        print(json.dumps(run_variant(args)))
+        return 0
+
+    forwarded = [argument for argument in (argv if argv is not None else sys.argv[1:])]
+    results = {}
+    for variant in VARIANTS:
+        process = subprocess.run([sys.executable, os.path.abspath(__file__), *forwarded, "--variant", variant],
+                                 capture_output=True, text=True)
+        if process.returncode:
+            sys.stderr.write(process.stderr)
+            sys.exit(f"the {variant} run failed (exit status {process.returncode})")
+        results[variant] = json.loads(process.stdout.strip().splitlines()[-1])
+    ids, one_hot = results["ids"], results["one-hot"]
+    print(f"model: vocabularies {args.de_vocab}/{args.en_vocab}, embed {args.embed_dim}, "
+          f"{args.enc_layers}+{args.dec_layers} layers, {args.heads} heads, {ids['parameters']:,} parameters; "
+          f"batch {args.batch} x {args.source_length} source, {args.target_length} target tokens; "
+          f"{args.steps} timed steps after {args.warmup}; {ids['threads']} threads")
+    for variant, result in results.items():
+        print(f"{variant:8s} {result['tokens_per_s']:9.0f} target tokens/s  {result['seconds_per_step']:6.2f} s/step  "
+              f"peak memory {result['peak_rss_mb']:7.0f} MB (before training {result['rss_before_mb']:.0f} MB)")
+    ratio = ids["tokens_per_s"] / one_hot["tokens_per_s"]
+    print(f"speed-up {ratio:.2f}x (goal >= {GOAL}x: {'met' if ratio >= GOAL else 'NOT met'}); peak memory "
+          f"{one_hot['peak_rss_mb'] / ids['peak_rss_mb']:.2f}x lower with ids")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

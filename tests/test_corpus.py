@@ -1,0 +1,172 @@
+"""Tests of lib/corpus.py on hand-written Ding, tab-separated and IWSLT files; the Ding split when it is installed."""
+import os
+import re
+import sys
+
+import pytest
+
+from lib.corpus import (DING_PATH, SPLITS, Pair, clean_text, is_sentence, parse_ding_line, read_corpus, read_ding,
+                        read_iwslt, read_tsv, split_corpus, split_of)
+
+
+def pairs_of(line):
+    return [(pair.german, pair.english) for pair in parse_ding_line(line)]
+
+
+# ---- Ding lines (made up in the dictionary's format) ------------------------------------------------------------
+
+
+def test_sub_entries_and_synonyms_are_aligned():
+    line = "Haus {n}; Gebäude {n} | Häuser {pl}; Gebäude {pl} :: house; building | houses; buildings\n"
+    assert pairs_of(line) == [("Haus", "house"), ("Gebäude", "building"), ("Häuser", "houses"),
+                              ("Gebäude", "buildings")]
+
+
+def test_labels_and_remarks_are_stripped():
+    line = ("Kfz {n} <Kraftfahrzeug> [auto.]; Auto {n} [ugs.] (mit Motor) | Autos {pl} :: "
+            "motor vehicle [Br.]; car {n} (with an engine) | cars\n")
+    assert pairs_of(line) == [("Kfz", "motor vehicle"), ("Auto", "car"), ("Autos", "cars")]
+    assert clean_text("Er geht (ganz (sehr) langsam) nach Hause . ") == "Er geht nach Hause."
+    assert clean_text("„Hallo“ {m} , sagte er") == '"Hallo", sagte er'
+
+
+def test_mismatched_sub_entry_counts_are_dropped():
+    assert parse_ding_line("Baum {m} | Bäume {pl} :: tree\n") == []
+    assert parse_ding_line("Baum {m} :: tree | trees\n") == []
+
+
+def test_unequal_synonym_counts_pair_with_the_first():
+    assert pairs_of("Wagen {m}; Auto {n}; Karre {f} [ugs.] :: car; automobile\n") == [
+        ("Wagen", "car"), ("Auto", "car"), ("Karre", "car"), ("Wagen", "automobile")]
+
+
+def test_comments_empty_and_alternative_entries():
+    assert parse_ding_line("# Version :: 1.9\n") == []
+    assert parse_ding_line("no separator here\n") == []
+    assert parse_ding_line("{m} :: [ugs.]\n") == []  # nothing left after stripping labels
+    assert pairs_of("auf / an etw. warten | Hund {m} :: to wait for / on sth. | dog\n") == [("Hund", "dog")]
+
+
+def test_sentences_are_marked():
+    pairs = parse_ding_line("Ich habe morgen keine Zeit. [ugs.] | keine Zeit haben :: "
+                            "I'm busy tomorrow. | to have no time\n")
+    assert pairs == [Pair("Ich habe morgen keine Zeit.", "I'm busy tomorrow.", True),
+                     Pair("keine Zeit haben", "to have no time", False)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Das ist gut.", True), ("Wie geht's?", True), ("Komm sofort her!", True), ("10 Leute kamen.", True),
+    ('"Nein", sagte sie.', True), ("das ist gut.", False), ("Das ist gut", False), ("Hallo!", False),
+    ("Ja.", False), ("Haus", False), ("", False)])
+def test_is_sentence(text, expected):
+    assert is_sentence(text) == expected
+
+
+def test_read_ding_removes_duplicates(tmp_path):
+    path = tmp_path / "de-en"
+    path.write_text("# a comment :: line\nHund {m} :: dog\nHund {m} [zool.] :: dog\nKatze {f} :: cat\n",
+                    encoding="utf-8")
+    assert [(pair.german, pair.english) for pair in read_ding(str(path))] == [("Hund", "dog"), ("Katze", "cat")]
+    assert read_corpus(str(path)) == read_ding(str(path))
+
+
+# ---- the split ----------------------------------------------------------------------------------------------------
+
+
+def test_split_is_deterministic_and_holds_out_sentences_only():
+    sentences = [Pair(f"Das ist Satz Nummer {i}.", "This is a sentence.", True) for i in range(2000)]
+    phrases = [Pair(f"Satz Nummer {i}", "sentence", False) for i in range(2000)]
+    assert all(split_of(pair) == "train" for pair in phrases)
+    splits = [split_of(pair) for pair in sentences]
+    assert splits == [split_of(pair) for pair in sentences] and set(splits) == set(SPLITS)
+    for name in ("valid", "test"):
+        assert 50 <= splits.count(name) <= 150  # about 5% each
+    # the split depends on the German side only: the same German never lands in two splits
+    assert all(split_of(Pair(pair.german, "other", True)) == split for pair, split in zip(sentences, splits))
+    # fixed values: the split must never change between runs, machines or versions
+    assert [i for i, split in enumerate(splits[:140]) if split != "train"] == [
+        29, 34, 38, 47, 63, 66, 73, 80, 84, 97, 114, 135]
+    assert (splits[29], splits[34], splits[114]) == ("valid", "test", "valid")
+    grouped = split_corpus(sentences + phrases)
+    assert set(grouped) == set(SPLITS) and sum(map(len, grouped.values())) == 4000
+    assert grouped["test"] == [pair for pair, split in zip(sentences, splits) if split == "test"]
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')]*(\s*(\{[^}]*\}|\[[^\]]*\]|<[^>]*>|\([^)]*\)))*\s*(;|\||$)")
+
+
+@pytest.mark.skipif(not os.path.isfile(DING_PATH), reason="the Ding dictionary (trans-de-en) is not installed")
+def test_ding_split_has_about_a_thousand_held_out_sentences(tmp_path):
+    """Parses only the dictionary lines that can hold a sentence (German ending in . ! or ?), for speed: the
+    held-out splits are the same as those of the whole file."""
+    with open(DING_PATH, encoding="utf-8") as file:
+        lines = [line for line in file if _SENTENCE_END.search(line.split(" :: ", 1)[0])]
+    path = tmp_path / "sentences"
+    path.write_text("".join(lines), encoding="utf-8")
+    splits = split_corpus(read_corpus(str(path)))
+    for name in ("valid", "test"):
+        assert 800 <= len(splits[name]) <= 1400
+        assert all(pair.sentence and is_sentence(pair.german) for pair in splits[name])
+    assert not {pair.german for pair in splits["test"]} & {pair.german for pair in splits["valid"]}
+
+
+# ---- other formats and errors -------------------------------------------------------------------------------------
+
+
+def test_read_tsv(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("Wie geht es dir?\tHow are you?\tCC-BY 2.0\nHallo\tHello\n\t\nJa\t\n", encoding="utf-8")
+    assert read_tsv(str(path)) == [Pair("Wie geht es dir?", "How are you?", True), Pair("Hallo", "Hello", False)]
+    assert read_corpus(str(path), "tsv") == read_tsv(str(path))
+
+
+def test_tsv_line_without_a_tab_is_an_error(tmp_path):
+    path = tmp_path / "broken.tsv"
+    path.write_text("Hallo\tHello\nno tab here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken.tsv:2"):
+        read_tsv(str(path))
+
+
+def write_iwslt(folder, german, english):
+    (folder / "train.tags.de-en.de").write_text(german, encoding="utf-8")
+    (folder / "train.tags.de-en.en").write_text(english, encoding="utf-8")
+    return str(folder / "train.tags.de-en")
+
+
+def test_read_iwslt_skips_tag_lines(tmp_path):
+    prefix = write_iwslt(tmp_path, "<url>http://x</url>\nIch bin hier.\n  <talkid>1</talkid>\nDanke.\n",
+                         "<url>http://x</url>\nI am here.\n<talkid>1</talkid>\nThank you.\n")
+    expected = [Pair("Ich bin hier.", "I am here.", True), Pair("Danke.", "Thank you.", True)]
+    assert read_iwslt(prefix) == expected
+    assert read_iwslt(prefix + ".en") == expected and read_iwslt(prefix + ".de") == expected
+    assert read_corpus(prefix, "iwslt") == expected
+
+
+def test_iwslt_files_of_different_lengths_are_an_error(tmp_path):
+    prefix = write_iwslt(tmp_path, "Eins.\nZwei.\n", "One.\n")
+    with pytest.raises(ValueError, match="text lines"):
+        read_iwslt(prefix)
+
+
+def test_clear_errors(tmp_path):
+    missing = str(tmp_path / "missing.tsv")
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        read_corpus(missing, "tsv")
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        read_corpus(missing, "iwslt")
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        read_corpus(missing, "ding")
+    with pytest.raises(ValueError, match="format"):
+        read_corpus(missing, "xml")
+    with pytest.raises(ValueError, match="--corpus"):
+        read_corpus(None, "tsv")
+
+
+def test_missing_dictionary_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(os.path, "isfile", lambda path: False)
+    with pytest.raises(FileNotFoundError, match="apt-get install trans-de-en"):
+        read_ding()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
