@@ -118,5 +118,5 @@ def naive_greedy_decode(model, source, max_steps=None):
                 break
             output.append(next_token)
             prefix = torch.cat([prefix, torch.tensor([[next_token]], device=source.device)], dim=1)
-        results.append(output)
+        results.append(_strip(output))
     return results
