@@ -266,6 +266,10 @@ def train(config, resume=False, progress=True, overrides=None):
     while not stop and step < config.max_steps:
         batches = epoch_batches(data, config, epoch)
         per_rank = len(batches) // place.world_size
+        if per_rank == 0:  # else the loop would run through empty epochs forever
+            raise ValueError(f"epoch {epoch} has {len(batches)} training batches, fewer than the {place.world_size} "
+                             "process(es): use a bigger corpus, a smaller --batch-tokens, a larger --max-len or "
+                             "fewer processes")
         mine = batches[place.rank::place.world_size][:per_rank]
         while batch_index < per_rank:
             for group in optimizer.param_groups:

@@ -1,0 +1,238 @@
+"""Tests of the data-parallel training path of lib/translation_training.py: two processes with the gloo backend on the
+CPU (started here the way torchrun would: RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT in the environment), a tiny
+model on a tiny tab-separated corpus written by the test, a few steps.
+
+Checks: the ranks end with identical parameters, each trains on its own share of the batches, the loss falls, rank 0
+alone writes checkpoints and log lines, resuming from last.pth continues from the saved step, a plain
+single-process run takes the expected steps, and data too small for the processes is an error, not an endless loop.
+
+    python -m tests.test_distributed        (or python -m pytest tests/test_distributed.py)
+"""
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from lib import translation, translation_training
+from lib.checkpoint import load_checkpoint
+from lib.tokenizer import Vocabulary
+from lib.transformer import TransformerModel
+from lib.translation_training import TrainConfig, collate, epoch_batches, prepare_data, translation_loss
+
+SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
+            ("Das Kind", "The child"), ("Der Vogel", "The bird")]
+VERBS = [("schläft", "sleeps"), ("läuft", "runs"), ("isst", "eats"), ("singt", "sings"), ("spielt", "plays"),
+         ("lacht", "laughs")]
+WHEN = [("", ""), (" heute", " today")]
+TIMEOUT_S = 120  # a hung collective fails the test instead of blocking it
+
+
+def write_corpus(path):
+    """72 made-up German<TAB>English sentence pairs (67 train, 2 valid, 3 test by the corpus's hash split)."""
+    with open(path, "w", encoding="utf-8") as file:
+        for german_subject, english_subject in SUBJECTS:
+            for german_verb, english_verb in VERBS:
+                for german_when, english_when in WHEN:
+                    file.write(f"{german_subject} {german_verb}{german_when}.\t"
+                               f"{english_subject} {english_verb}{english_when}.\n")
+    return str(path)
+
+
+def tiny_config(tmp_path, **changes):
+    """A tiny run; its 7 batches per epoch give each of 2 processes 3 (one left out)."""
+    values = dict(corpus=write_corpus(tmp_path / "corpus.tsv"), corpus_format="tsv", out_dir=str(tmp_path / "run"),
+                  de_vocab_size=60, en_vocab_size=60, max_len=16, embed_dim=16, enc_layers=1, dec_layers=1,
+                  num_heads=2, dropout=0.0, batch_tokens=270, lr=3e-3, warmup_steps=2, sentence_repeats=2,
+                  phrases_per_epoch=0, max_steps=8, eval_every=4, eval_sentences=2, seed=0, device="cpu")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _worker(rank, world_size, port, config_values, resume, overrides, result_dir):
+    """One training process: joins the group as torchrun's workers do, trains, and writes what it did to
+    result_dir/rank<rank>.pt: its final parameters, its optimizer steps, the files it saved, the returned records
+    and the source batches it trained on. Undoes its patches at the end, so it can also run inside the test process."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    if world_size > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                          WORLD_SIZE=str(world_size))
+    saved, optimizers, sources = [], [], []
+
+    def recording(save):
+        def wrapper(obj, path, *args, **kwargs):
+            saved.append(os.path.basename(path))
+            return save(obj, path, *args, **kwargs)
+        return wrapper
+
+    def loss_recording(model, source, *args, **kwargs):
+        if "label_smoothing" in kwargs:  # a training step (validation passes none)
+            sources.append(source.cpu())
+        return originals[2](model, source, *args, **kwargs)
+    originals = translation_training.save_atomic, translation.save_atomic, translation_training.translation_loss
+    translation_training.save_atomic = recording(originals[0])  # last.pth
+    translation.save_atomic = recording(originals[1])  # best.pth (Translator.save)
+    translation_training.translation_loss = loss_recording
+    hook = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: optimizers.append(optimizer))
+    try:
+        records = translation_training.train(TrainConfig(**config_values), resume=resume, progress=False,
+                                             overrides=overrides)
+    finally:
+        translation_training.save_atomic, translation.save_atomic, translation_training.translation_loss = originals
+        hook.remove()
+        torch.set_num_threads(threads)
+    trained = optimizers[-1].param_groups[0]["params"] if optimizers else []
+    parameters = [parameter.detach().clone() for parameter in trained]
+    torch.save({"parameters": parameters, "steps": len(optimizers), "saved": saved, "records": records,
+                "sources": sources}, os.path.join(result_dir, f"rank{rank}.pt"))
+
+
+def run_processes(config, tmp_path, world_size=2, resume=False, overrides=None):
+    """Train in ``world_size`` fresh processes; returns each rank's report (see _worker)."""
+    result_dir = tmp_path / f"results-{time.monotonic_ns()}"
+    result_dir.mkdir()
+    context = mp.start_processes(_worker, args=(world_size, free_port(), asdict(config), resume, overrides,
+                                                str(result_dir)),
+                                 nprocs=world_size, join=False, start_method="spawn")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=1):  # raises if a process failed
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"training in {world_size} processes did not finish within {TIMEOUT_S} s")
+    return [torch.load(result_dir / f"rank{rank}.pt", weights_only=True) for rank in range(world_size)]
+
+
+def logged_steps(config):
+    with open(os.path.join(config.out_dir, "log.jsonl")) as log:
+        return [json.loads(line)["step"] for line in log]
+
+
+def saved_data(config, checkpoint):
+    """The training data of a run, with the vocabularies its checkpoint holds."""
+    return prepare_data(config, (Vocabulary.from_tensor(checkpoint["de_vocab"]),
+                                 Vocabulary.from_tensor(checkpoint["en_vocab"])))
+
+
+def mean_training_loss(model, data):
+    """Cross-entropy (no smoothing) of ``model`` on all training sentences, in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        return translation_loss(model, *collate(data.train_sentences, "cpu"))[0].item()
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    """Train 8 steps in 2 processes (checkpoints at steps 4 and 8), then resume to step 12 in 2 new processes
+    (crossing from epoch 2 into epoch 3)."""
+    tmp_path = tmp_path_factory.mktemp("ddp")
+    config = tiny_config(tmp_path)
+    first = run_processes(config, tmp_path)
+    checkpoint = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
+    steps_before = logged_steps(config)
+    resumed = run_processes(config, tmp_path, resume=True, overrides={"max_steps": 12})
+    return config, first, checkpoint, steps_before, resumed
+
+
+def test_ranks_end_with_identical_parameters(two_process_run):
+    _, first, checkpoint, _, resumed = two_process_run
+    for reports in (first, resumed):
+        assert [report["steps"] for report in reports] == [reports[0]["steps"]] * 2
+        for rank0, rank1 in zip(reports[0]["parameters"], reports[1]["parameters"]):
+            assert torch.equal(rank0, rank1)
+    for saved, trained in zip(checkpoint["model"].values(), first[0]["parameters"]):
+        assert torch.equal(saved, trained)  # last.pth holds the trained (unwrapped) model's weights
+
+
+def test_each_rank_trains_on_its_own_shard(two_process_run):
+    config, first, checkpoint, _, resumed = two_process_run
+    data = saved_data(config, checkpoint)
+    for rank in range(2):
+        expected = []
+        for epoch in range(12):
+            batches = epoch_batches(data, config, epoch)
+            expected += batches[rank::2][:len(batches) // 2]  # the same deterministic batches on every rank
+        trained = first[rank]["sources"] + resumed[rank]["sources"]
+        assert len(trained) == 12
+        for source, batch in zip(trained, expected):
+            assert torch.equal(source, collate(batch, "cpu")[0])
+
+
+def test_loss_falls(two_process_run):
+    config, _, checkpoint, _, _ = two_process_run
+    data = saved_data(config, checkpoint)
+    torch.manual_seed(config.seed)  # train() draws its initial model right after this seed
+    model = TransformerModel(len(data.en_vocab), len(data.de_vocab), max_len=config.max_len,
+                             embed_dim=config.embed_dim, enc_layers=config.enc_layers, dec_layers=config.dec_layers,
+                             num_heads=config.num_heads, dropout=config.dropout)
+    initial = mean_training_loss(model, data)
+    model.load_state_dict(checkpoint["model"])
+    trained = mean_training_loss(model, data)
+    assert trained < initial - 0.2, (initial, trained)
+
+
+def test_only_rank_0_writes(two_process_run):
+    config, first, _, steps_before, resumed = two_process_run
+    assert first[1]["saved"] == [] and resumed[1]["saved"] == []
+    assert first[0]["saved"].count("last.pth") == 2 and resumed[0]["saved"].count("last.pth") == 1
+    assert steps_before == [4, 8]  # one log line per validation: a second writer would double them
+    assert sorted(os.listdir(config.out_dir)) == ["best.pth", "last.pth", "log.jsonl"]
+    assert first[1]["records"] == [] and [record["step"] for record in first[0]["records"]] == [4, 8]
+
+
+def test_resume_continues_from_the_saved_step(two_process_run):
+    config, first, checkpoint, _, resumed = two_process_run
+    assert checkpoint["step"] == 8 and first[0]["steps"] == 8
+    assert (checkpoint["epoch"], checkpoint["batch_index"]) == (2, 2)  # 3 steps per epoch: saved within epoch 2
+    assert [report["steps"] for report in resumed] == [4, 4]  # steps 9 to 12 only, on each rank
+    assert logged_steps(config) == [4, 8, 12]
+    assert load_checkpoint(os.path.join(config.out_dir, "last.pth"))["step"] == 12
+    assert [record["step"] for record in resumed[0]["records"]] == [4, 8, 12]
+
+
+def test_single_process_takes_the_expected_steps(tmp_path, monkeypatch, capfd):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    config = tiny_config(tmp_path, max_steps=6, eval_every=3)
+    _worker(0, 1, None, asdict(config), False, None, str(tmp_path))  # in this process, as without torchrun
+    report = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    assert report["steps"] == 6
+    assert logged_steps(config) == [3, 6]
+    assert load_checkpoint(os.path.join(config.out_dir, "last.pth"))["step"] == 6
+    assert report["saved"].count("last.pth") == 2
+    assert "with 1 process(es): effective batch about 270 tokens" in capfd.readouterr().out
+
+
+def test_too_few_batches_for_the_processes_is_an_error(tmp_path, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    config = tiny_config(tmp_path, max_len=2)  # every pair is longer: no training batch at all
+    alarm = getattr(signal, "SIGALRM", None)  # a hang (the old endless loop over empty epochs) fails, where it can
+    if alarm is not None:
+        previous = signal.signal(alarm, lambda *_: pytest.fail("training looped over empty epochs"))
+        signal.alarm(60)
+    try:
+        with pytest.raises(ValueError, match="fewer than the 1 process"):
+            translation_training.train(config, progress=False)
+    finally:
+        if alarm is not None:
+            signal.alarm(0)
+            signal.signal(alarm, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
