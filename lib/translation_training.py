@@ -75,6 +75,8 @@ def init_distributed(device):
         return Distributed()
     place = Distributed(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
+        if device.startswith("cuda"):
+            torch.cuda.set_device(place.local_rank)
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     return place
 
@@ -188,6 +190,9 @@ def validation_loss(model, data, config, device):
 
 def validate(model, data, config, device):
     """Validation loss, and BLEU / chrF of greedy translations of the first ``eval_sentences`` valid pairs."""
+    if not data.splits["valid"]:
+        raise ValueError("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
+                         "so that about 5% of them are held out")
     loss = validation_loss(model, data, config, device)
     translator = Translator(model, data.de_vocab, data.en_vocab)
     bleu, chrf, _ = translator.evaluate(data.splits["valid"][:config.eval_sentences])
@@ -237,6 +242,7 @@ def train(config, resume=False, progress=True, overrides=None):
         optimizer.load_state_dict(state["optimizer"])
         step, epoch, batch_index = state["step"], state["epoch"], state["batch_index"]
         records, best_bleu, elapsed = state["records"], state["best_bleu"], state["elapsed"]
+    torch.manual_seed(config.seed * 7919 + place.rank * 104729 + step)  # own dropout masks per rank and resume
     trained = model
     if place.world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(
