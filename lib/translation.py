@@ -59,15 +59,16 @@ class Translator:
                 "one with 'python run_translation.py --train'.")
         return cls.from_checkpoint(load_checkpoint(path, hint), device, path)
 
-    def source_ids(self, texts, warn=True):
-        """Encode German texts to a padded id tensor (batch, src_len); lines longer than max_len are cut
-        (with a warning)."""
+    def source_ids(self, texts, warn=True, numbers=None):
+        """Encode German texts to a padded id tensor (batch, src_len); lines longer than max_len are cut, with a
+        warning naming them by ``numbers`` (default 1, 2, ...)."""
         encoded = self.de_vocab.encode(texts)
         limit = self.model.max_len
         for number, ids in enumerate(encoded):
             if len(ids) > limit:
                 if warn:
-                    warnings.warn(f"input {number + 1} has {len(ids)} tokens; cut to the model's max_len {limit}",
+                    name = numbers[number] if numbers is not None else number + 1
+                    warnings.warn(f"input line {name} has {len(ids)} tokens; cut to the model's max_len {limit}",
                                   stacklevel=3)
                 encoded[number] = ids[:limit]
         length = max(1, max(len(ids) for ids in encoded))
@@ -84,7 +85,7 @@ class Translator:
         self.model.eval()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            source = self.source_ids([texts[i] for i in chunk], warn=warn)
+            source = self.source_ids([texts[i] for i in chunk], warn=warn, numbers=[i + 1 for i in chunk])
             ids = beam_search(self.model, source, beam) if beam > 1 else greedy_decode(self.model, source)
             for i, text in zip(chunk, self.en_vocab.decode(ids)):
                 results[i] = text

@@ -109,7 +109,7 @@ def test_an_over_long_line_warns_and_is_cut(translator):
         source = translator.source_ids([GERMAN[1], long_line])
     assert source.shape == (2, MAX_LEN)
     assert source[1].tolist() == translator.de_vocab.encode([long_line])[0][:MAX_LEN]
-    with pytest.warns(UserWarning, match="input 2"):
+    with pytest.warns(UserWarning, match="input line 2 has"):
         outputs = translator.translate([GERMAN[1], long_line])
     assert isinstance(outputs[1], str)
     with warnings.catch_warnings():

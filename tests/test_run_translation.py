@@ -1,0 +1,122 @@
+"""Tests of run_translation.py's commands (--test --line --plot, --input, --eval, errors) with a tiny random
+translator and a small made-up tab-separated corpus."""
+import sys
+
+import pytest
+import torch
+
+import run_translation
+from lib.corpus import read_tsv, split_corpus
+from lib.tokenizer import PAD, Vocabulary
+from lib.transformer import TransformerModel
+from lib.translation import Translator
+
+ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
+
+
+def make_pairs():
+    """300 made-up sentence pairs: 'Ich sehe 7 Hunde.' -> 'I see 7 dogs.'."""
+    return [(f"Ich sehe {number} {german}.", f"I see {number} {english}.")
+            for number in range(60) for german, english in ANIMALS]
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    """(corpus path, checkpoint path, translator) shared by the tests of this module."""
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("run_translation")
+    corpus = folder / "corpus.tsv"
+    corpus.write_text("".join(f"{german}\t{english}\n" for german, english in make_pairs()), encoding="utf-8")
+    pairs = make_pairs()
+    de_vocab = Vocabulary.train([german for german, _ in pairs], 90)
+    en_vocab = Vocabulary.train([english for _, english in pairs], 90)
+    torch.manual_seed(0)
+    model = TransformerModel(len(en_vocab), len(de_vocab), max_len=24, embed_dim=16, enc_layers=1, dec_layers=2,
+                             num_heads=2)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.normal_(0.0, 0.3)
+        model.decoder_final_dense.bias[PAD] = -50.0
+    translator = Translator(model.eval(), de_vocab, en_vocab)
+    checkpoint = folder / "translator.pth"
+    translator.save(str(checkpoint))
+    return str(corpus), str(checkpoint), translator
+
+
+def run(setting, *flags):
+    corpus, checkpoint, _ = setting
+    args = run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format", "tsv",
+                                       "--no-show", *flags])
+    run_translation.main(args)
+
+
+def test_test_line_prints_source_reference_translation(setting, capsys, tmp_path):
+    corpus, _, translator = setting
+    test_pairs = split_corpus(read_tsv(corpus))["test"]
+    assert len(test_pairs) >= 3
+    run(setting, "--test", "--line=2", "--plot", "--out", str(tmp_path))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"Line 2 of the test split ({len(test_pairs)} pairs)"
+    assert lines[1] == f"German:      {test_pairs[1].german}"
+    assert lines[2] == f"Reference:   {test_pairs[1].english}"
+    assert lines[3] == f"Translation: {translator.translate([test_pairs[1].german])[0]}"
+    assert lines[4] == "Seen in training: no"
+    assert (tmp_path / "translation_attention_line2.png").stat().st_size > 5000
+
+
+def test_train_split_lines_are_seen_in_training(setting, capsys):
+    corpus, _, _ = setting
+    first_train = split_corpus(read_tsv(corpus))["train"][0]
+    run(setting, "--test", "--line=1", "--split", "train")
+    out = capsys.readouterr().out
+    assert f"German:      {first_train.german}" in out and "Seen in training: yes" in out
+
+
+def test_line_out_of_range_gives_the_valid_range(setting):
+    corpus, _, _ = setting
+    count = len(split_corpus(read_tsv(corpus))["test"])
+    with pytest.raises(ValueError, match=f"between 1 and {count}"):
+        run(setting, "--test", f"--line={count + 1}")
+    with pytest.raises(ValueError, match="between 1 and"):
+        run(setting, "--test", "--line=0")
+
+
+def test_input_file_keeps_order_and_empty_lines(setting, capsys, tmp_path, monkeypatch):
+    _, _, translator = setting
+    lines = ["Ich sehe 3 Hunde.", "", "Ich sehe 12 Katzen.", "Ich sehe 40 Pferde."]
+    source = tmp_path / "input.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run(setting, "--input", str(source))
+    output = capsys.readouterr().out.split("\n")[:-1]
+    expected = [translator.translate([line])[0] if line else "" for line in lines]
+    assert output == expected
+    with pytest.warns(UserWarning, match="input line 3 has"):
+        Translator(translator.model, translator.de_vocab, translator.en_vocab).translate(
+            ["Ich sehe 3 Hunde.", "", "Ich sehe 12 Katzen und 13 Vögel und 14 Pferde und 15 Fische."])
+    monkeypatch.setattr(sys, "stdin", open(source, encoding="utf-8"))
+    run(setting, "--input", "-", "--beam", "3")
+    assert len(capsys.readouterr().out.split("\n")[:-1]) == len(lines)
+
+
+def test_eval_prints_bleu_and_chrf_last(setting, capsys):
+    run(setting, "--eval")
+    last = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert last[0] == "BLEU" and last[2] == "chrF"
+    assert 0.0 <= float(last[1]) <= 100.0 and 0.0 <= float(last[3]) <= 100.0
+
+
+def test_missing_checkpoint_says_what_to_do(tmp_path):
+    args = run_translation.parse_args(["--test", "--checkpoint", str(tmp_path / "none.pth")])
+    with pytest.raises(FileNotFoundError, match="run_translation.py --train"):
+        run_translation.main(args)
+
+
+@pytest.mark.parametrize("flags", [[], ["--test", "--eval"], ["--test", "--beam", "0"]])
+def test_bad_flag_combinations_exit(flags):
+    with pytest.raises(SystemExit):
+        run_translation.parse_args(flags)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
