@@ -144,9 +144,7 @@ def evaluate(args, translator):
 def main(args):
     if args.train:
         return train(args)
-    import torch
     from lib.translation import Translator
-    torch.set_grad_enabled(False)
     translator = Translator.load(args.checkpoint, device=args.device or "cpu")
     if args.test:
         test_line(args, translator)
