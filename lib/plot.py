@@ -63,6 +63,18 @@ def plot_counting_attention(weights, digits, predicted, counts, title=None):
 
 # ---- Implicit attention: saliency and adversarial examples ---------------------------------------------------------
 
+
+def _finish_image_rows(figure, axes, title, path, show):
+    """Hide the axes of a grid of pictures, add the title, save and show; returns the Figure."""
+    for axis in axes.flat:
+        axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    finish_figure(figure, path, show)
+    return figure
+
+
 def _as_image(tensor):
     """(3, H, W) tensor in [0, 1] -> (H, W, 3) numpy array for imshow."""
     return tensor.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
@@ -88,13 +100,7 @@ def show_attention_on_input_image(images, saliency, captions, path=None, show=Tr
         axes[row, 2].imshow(picture)
         axes[row, 2].imshow(heat, cmap="inferno", vmin=0, vmax=1, alpha=0.6)
         axes[row, 2].set_title("overlay", fontsize=8)
-        for axis in axes[row]:
-            axis.axis("off")
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    finish_figure(figure, path, show)
-    return figure
+    return _finish_image_rows(figure, axes, title, path, show)
 
 
 def show_adversarial_example(images, adversarial, captions_before, captions_after, path=None, show=True, title=None):
@@ -117,13 +123,7 @@ def show_adversarial_example(images, adversarial, captions_before, captions_afte
         axes[row, 1].set_title(f"perturbation x{factor:.0f} (grey = 0)\nL-inf {size * 255:.1f}/255", fontsize=8)
         axes[row, 2].imshow(_as_image(adversarial[row]))
         axes[row, 2].set_title("adversarial\n" + captions_after[row], fontsize=8, loc="left")
-        for axis in axes[row]:
-            axis.axis("off")
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    finish_figure(figure, path, show)
-    return figure
+    return _finish_image_rows(figure, axes, title, path, show)
 
 
 # ---- Translation: cross-attention heatmaps --------------------------------------------------------------------------

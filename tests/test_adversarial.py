@@ -22,15 +22,6 @@ def toy():
     return small_cnn().eval(), torch.rand(4, 3, 6, 6), torch.tensor([0, 3, 1, 4])
 
 
-@pytest.fixture(scope="module")
-def classifier():
-    """The default model, loaded once; one torch thread meanwhile (far faster than two on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield vision.load_classifier()
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 @pytest.mark.parametrize("targeted", [False, True])
 def test_fgsm_matches_captum(toy, targeted):

@@ -11,15 +11,6 @@ from lib.tokenizer import END, PAD, START
 from lib.transformer import TransformerModel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: more threads only add overhead, and contend with other jobs on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(en_vocab=12, de_vocab=10, max_len=6, std=0.3, seed=1, suppress_pad=True):
     """A small model whose weight matrices are drawn with a large standard deviation, so that outputs vary.
 

@@ -13,15 +13,6 @@ from lib.transformer import MultiHeadAttention, TransformerModel
 EN, DE, MAX_LEN, EMBED, HEADS = 11, 13, 7, 16, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: more threads only add overhead, and contend with other jobs on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(enc_layers=2, dec_layers=2, std=0.3, seed=0, **kwargs):
     """A small model with every parameter (positional encodings included) redrawn so that outputs vary."""
     torch.manual_seed(seed)

@@ -29,15 +29,6 @@ ENGLISH = ["I have no time tomorrow.", "The weather is nice today.", "We are goi
 MAX_LEN = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: more threads only add overhead, and contend with other jobs on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def vocabularies():
     return Vocabulary.train(GERMAN * 2, 80), Vocabulary.train(ENGLISH * 2, 80)

@@ -12,15 +12,6 @@ from lib.utils import calculate_jacobian, summed_cross_entropy
 
 
 @pytest.fixture(scope="module")
-def classifier():
-    """The default model, loaded once; one torch thread meanwhile (far faster than two on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield vision.load_classifier()
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def photos(classifier):
     items = vision.photo_items(["chelsea", "coffee", "rocket"], classifier.categories)
     return vision.batch_from_items(classifier, items)
