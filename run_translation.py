@@ -43,6 +43,9 @@ def parse_args(argv=None):
                          help="translate each line of FILE ('-' for standard input), one output line per input line")
     actions.add_argument("--eval", action="store_true",
                          help="BLEU and chrF (sacrebleu, cased) on the test split; last line 'BLEU <v> chrF <v>'")
+    actions.add_argument("--export", metavar="PATH",
+                         help="write --checkpoint (e.g. results/translation/best.pth) to PATH with float16 weights, "
+                              "half the size, as data/translator.pth is shipped")
     use = parser.add_argument_group("using a translator")
     use.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
                      help=f"translator checkpoint to use (default: the shipped {SHIPPED_CHECKPOINT})")
@@ -78,8 +81,8 @@ def parse_args(argv=None):
                                   default=getattr(defaults, field.name),
                                   help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
     args = parser.parse_args(argv)
-    if sum([args.train, args.test, args.input is not None, args.eval]) != 1:
-        parser.error("choose exactly one of --train, --test, --input FILE, --eval")
+    if sum([args.train, args.test, args.input is not None, args.eval, args.export is not None]) != 1:
+        parser.error("choose exactly one of --train, --test, --input FILE, --eval, --export PATH")
     if args.beam < 1:
         parser.error("--beam must be at least 1")
     return args
@@ -146,7 +149,10 @@ def main(args):
         return train(args)
     from lib.translation import Translator
     translator = Translator.load(args.checkpoint, device=args.device or "cpu")
-    if args.test:
+    if args.export:
+        translator.save(args.export, half=True)
+        print(f"Wrote {args.export} ({os.path.getsize(args.export) / 2**20:.1f} MiB, float16 weights)")
+    elif args.test:
         test_line(args, translator)
     elif args.input is not None:
         translate_file(args, translator)

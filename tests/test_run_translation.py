@@ -106,6 +106,17 @@ def test_eval_prints_bleu_and_chrf_last(setting, capsys):
     assert 0.0 <= float(last[1]) <= 100.0 and 0.0 <= float(last[3]) <= 100.0
 
 
+def test_export_writes_a_half_precision_copy_that_translates_alike(setting, tmp_path, capsys):
+    _, checkpoint, translator = setting
+    exported = tmp_path / "exported.pth"
+    run(setting, "--export", str(exported))
+    assert "float16" in capsys.readouterr().out
+    loaded = torch.load(exported, weights_only=True)
+    assert loaded["model"]["decoder_final_dense.weight"].dtype == torch.float16
+    sentences = ["Ich sehe 3 Hunde.", "Ich sehe 41 Fische."]
+    assert Translator.load(str(exported)).translate(sentences) == translator.translate(sentences)
+
+
 def test_missing_checkpoint_says_what_to_do(tmp_path):
     args = run_translation.parse_args(["--test", "--checkpoint", str(tmp_path / "none.pth")])
     with pytest.raises(FileNotFoundError, match="run_translation.py --train"):
