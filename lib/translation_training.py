@@ -203,9 +203,16 @@ def validate(model, data, config, device):
 # ---- the training loop ------------------------------------------------------------------------------------------
 
 
+# What a resumed run may change: its length and devices, and the regularisation and data mix (not the model's shape,
+# its vocabularies, the corpus or the learning-rate schedule).
+RESUMABLE_CHANGES = ("max_steps", "max_minutes", "eval_every", "eval_sentences", "device", "amp", "compile", "out_dir",
+                     "dropout", "label_smoothing", "clip_norm", "batch_tokens", "sentence_repeats",
+                     "phrases_per_epoch")
+
+
 def _config_from(saved, overrides):
     config = TrainConfig(**{field.name: saved[field.name] for field in fields(TrainConfig) if field.name in saved})
-    for name in ("max_steps", "max_minutes", "eval_every", "eval_sentences", "device", "amp", "compile", "out_dir"):
+    for name in RESUMABLE_CHANGES:
         if name in overrides:
             setattr(config, name, overrides[name])
     return config
