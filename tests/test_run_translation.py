@@ -1,15 +1,16 @@
 """Tests of run_translation.py's commands (--test --line --plot, --input, --eval, errors) with a tiny random
 translator and a small made-up tab-separated corpus."""
+import os
 import sys
 
 import pytest
 import torch
 
 import run_translation
-from lib.corpus import read_tsv, split_corpus
+from lib.corpus import DING_PATH, read_tsv, split_corpus
 from lib.tokenizer import PAD, Vocabulary
 from lib.transformer import TransformerModel
-from lib.translation import Translator
+from lib.translation import SHIPPED_CHECKPOINT, Translator
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 
@@ -127,6 +128,20 @@ def test_missing_checkpoint_says_what_to_do(tmp_path):
 def test_bad_flag_combinations_exit(flags):
     with pytest.raises(SystemExit):
         run_translation.parse_args(flags)
+
+
+@pytest.mark.skipif(not (os.path.exists(SHIPPED_CHECKPOINT) and os.path.exists(DING_PATH)),
+                    reason="needs the shipped translator and the Ding dictionary")
+def test_shipped_translator_on_test_line_7(capsys, tmp_path):
+    """The README's command: the seventh held-out sentence, translated by the shipped model, with its heatmaps."""
+    run_translation.main(run_translation.parse_args(["--test", "--line=7", "--plot", "--no-show",
+                                                     "--out", str(tmp_path)]))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Line 7 of the test split (1101 pairs)"
+    assert lines[1].startswith("German:      Die Hauptakteure beim kolonialen Kräftemessen")
+    assert lines[3].startswith("Translation: ") and len(lines[3]) > len("Translation: ") + 5
+    assert lines[4] == "Seen in training: no"
+    assert (tmp_path / "translation_attention_line7.png").stat().st_size > 10_000
 
 
 if __name__ == "__main__":
