@@ -30,6 +30,8 @@ TRAINING_HELP = {
     "max_steps": "stop after this many optimizer steps", "max_minutes": "stop after this many minutes (0: no limit)",
     "eval_every": "validate (loss, BLEU, chrF) and checkpoint every this many steps",
     "eval_sentences": "validation sentences translated for BLEU at each validation",
+    "init_from": "start a new run from this translator checkpoint's weights, vocabularies and shape (fresh "
+                 "optimizer), e.g. data/translator.pth",
     "seed": "random seed (model, data order, phrase sampling)", "out_dir": "folder for last.pth, best.pth, log.jsonl",
 }
 
@@ -77,7 +79,8 @@ def parse_args(argv=None):
     defaults = TrainConfig()
     for field in fields(TrainConfig):
         if field.name in TRAINING_HELP:
-            training.add_argument("--" + field.name.replace("_", "-"), type=type(getattr(defaults, field.name)),
+            kind = str if field.name == "init_from" else type(getattr(defaults, field.name))
+            training.add_argument("--" + field.name.replace("_", "-"), type=kind,
                                   default=getattr(defaults, field.name),
                                   help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
     args = parser.parse_args(argv)

@@ -55,6 +55,7 @@ class TrainConfig:
     device: str = "cpu"
     amp: bool = False
     compile: bool = False
+    init_from: str = None
 
 
 @dataclass
@@ -221,6 +222,8 @@ def _config_from(saved, overrides):
 def train(config, resume=False, progress=True, overrides=None):
     """Train (or, with ``resume``, continue from ``out_dir/last.pth``) until ``max_steps`` or ``max_minutes``.
 
+    ``config.init_from`` (a translator checkpoint such as data/translator.pth) starts a new run from its weights,
+    vocabularies and shape, with a fresh optimizer: how training continues where only that file survives.
     A file named STOP in ``out_dir`` ends the run gracefully (validated and saved) within 10 steps.
     Writes ``out_dir/last.pth`` (everything needed to resume), ``out_dir/best.pth`` (the translator with the best
     validation BLEU) and ``out_dir/log.jsonl``. Returns the list of validation records.
@@ -234,9 +237,14 @@ def train(config, resume=False, progress=True, overrides=None):
     device = torch.device(f"cuda:{place.local_rank}" if config.device.startswith("cuda") and place.world_size > 1
                           else config.device)
     torch.manual_seed(config.seed)
-    vocabularies = None
+    vocabularies, initial = None, None
     if state is not None:
         vocabularies = (Vocabulary.from_tensor(state["de_vocab"]), Vocabulary.from_tensor(state["en_vocab"]))
+    elif config.init_from:  # a new run that starts from a translator's weights and vocabularies
+        initial = Translator.load(config.init_from)
+        vocabularies = (initial.de_vocab, initial.en_vocab)
+        for name in ("max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads"):
+            setattr(config, name, getattr(initial.model, name))
     data = prepare_data(config, vocabularies)
     model = TransformerModel(len(data.en_vocab), len(data.de_vocab), max_len=config.max_len,
                              embed_dim=config.embed_dim, enc_layers=config.enc_layers, dec_layers=config.dec_layers,
@@ -244,6 +252,8 @@ def train(config, resume=False, progress=True, overrides=None):
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
                                   weight_decay=config.weight_decay)
     step, epoch, batch_index, records, best_bleu, elapsed = 0, 0, 0, [], -1.0, 0.0
+    if initial is not None:
+        model.load_state_dict(initial.model.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

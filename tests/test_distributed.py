@@ -25,6 +25,7 @@ from lib import translation, translation_training
 from lib.checkpoint import load_checkpoint
 from lib.tokenizer import Vocabulary
 from lib.transformer import TransformerModel
+from lib.translation import Translator
 from lib.translation_training import TrainConfig, collate, epoch_batches, prepare_data, translation_loss
 
 SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
@@ -215,6 +216,24 @@ def test_single_process_takes_the_expected_steps(tmp_path, monkeypatch, capfd):
     assert load_checkpoint(os.path.join(config.out_dir, "last.pth"))["step"] == 6
     assert report["saved"].count("last.pth") == 2
     assert "with 1 process(es): effective batch about 270 tokens" in capfd.readouterr().out
+
+
+def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, monkeypatch):
+    """--init-from: the new run takes the translator's vocabularies, shape and weights (lr 0 keeps them), step 0."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    first = tiny_config(tmp_path, out_dir=str(tmp_path / "first"), max_steps=4, eval_every=4)
+    translation_training.train(first, progress=False)
+    translator = Translator.load(os.path.join(first.out_dir, "best.pth"))
+    second = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=os.path.join(first.out_dir, "best.pth"),
+                         embed_dim=32, lr=0.0, max_steps=2, eval_every=2)
+    records = translation_training.train(second, progress=False)
+    assert [record["step"] for record in records] == [2]
+    state = load_checkpoint(os.path.join(second.out_dir, "last.pth"))
+    assert state["config"]["embed_dim"] == 16  # the shape comes from the translator, not the flags
+    assert state["de_vocab"].equal(translator.de_vocab.to_tensor())
+    for name, value in translator.model.state_dict().items():
+        assert torch.equal(state["model"][name], value), name
 
 
 def test_too_few_batches_for_the_processes_is_an_error(tmp_path, monkeypatch):
