@@ -45,6 +45,8 @@ def parse_args(argv=None):
                          help="translate each line of FILE ('-' for standard input), one output line per input line")
     actions.add_argument("--eval", action="store_true",
                          help="BLEU and chrF (sacrebleu, cased) on the test split; last line 'BLEU <v> chrF <v>'")
+    actions.add_argument("--curves", action="store_true",
+                         help="draw the loss, BLEU and chrF curves of the run in --out-dir (its log.jsonl) to --out")
     actions.add_argument("--export", metavar="PATH",
                          help="write --checkpoint (e.g. results/translation/best.pth) to PATH with float16 weights, "
                               "half the size, as data/translator.pth is shipped")
@@ -84,8 +86,8 @@ def parse_args(argv=None):
                                   default=getattr(defaults, field.name),
                                   help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
     args = parser.parse_args(argv)
-    if sum([args.train, args.test, args.input is not None, args.eval, args.export is not None]) != 1:
-        parser.error("choose exactly one of --train, --test, --input FILE, --eval, --export PATH")
+    if sum([args.train, args.test, args.input is not None, args.eval, args.curves, args.export is not None]) != 1:
+        parser.error("choose exactly one of --train, --test, --input FILE, --eval, --curves, --export PATH")
     if args.beam < 1:
         parser.error("--beam must be at least 1")
     return args
@@ -147,9 +149,24 @@ def evaluate(args, translator):
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 
+def curves(args):
+    import json
+    from lib.plot import finish_figure, show_training_curves
+    log = os.path.join(args.out_dir, "log.jsonl")
+    if not os.path.isfile(log):
+        raise FileNotFoundError(f"No training log at {log}: train first, or point --out-dir at a run's folder.")
+    with open(log) as file:
+        records = [json.loads(line) for line in file if line.strip()]
+    figure = show_training_curves(records, title=f"Training run in {args.out_dir}")
+    path = finish_figure(figure, os.path.join(args.out, "translation_training.png"), show=not args.no_show)
+    print(f"Curves of {len(records)} validations saved to {path}")
+
+
 def main(args):
     if args.train:
         return train(args)
+    if args.curves:
+        return curves(args)
     from lib.translation import Translator
     translator = Translator.load(args.checkpoint, device=args.device or "cpu")
     if args.export:

@@ -155,3 +155,27 @@ def show_translation_attention(source_pieces, output_pieces, weights, title=""):
     if title:
         figure.suptitle(title, fontsize=11)
     return figure
+
+
+def show_training_curves(records, title=""):
+    """Training and validation loss, validation BLEU and chrF against training minutes, from the records of a run's
+    log.jsonl (dicts with minutes, train_loss, valid_loss, valid_bleu, valid_chrf). Returns the Figure."""
+    import matplotlib.pyplot as plt
+    minutes = [record["minutes"] for record in records]
+    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot(minutes, [record["train_loss"] for record in records], label="training (label-smoothed)")
+    loss_axis.plot(minutes, [record["valid_loss"] for record in records], label="validation")
+    loss_axis.set_xlabel("training minutes")
+    loss_axis.set_ylabel("cross-entropy per token (nats)")
+    loss_axis.legend()
+    score_axis.plot(minutes, [record["valid_bleu"] for record in records], label="BLEU")
+    score_axis.plot(minutes, [record["valid_chrf"] for record in records], label="chrF")
+    score_axis.set_xlabel("training minutes")
+    score_axis.set_ylabel("validation score (greedy)")
+    score_axis.legend()
+    for axis in (loss_axis, score_axis):
+        axis.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure

@@ -1,5 +1,6 @@
 """Tests of run_translation.py's commands (--test --line --plot, --input, --eval, errors) with a tiny random
 translator and a small made-up tab-separated corpus."""
+import json
 import os
 import sys
 
@@ -116,6 +117,20 @@ def test_export_writes_a_half_precision_copy_that_translates_alike(setting, tmp_
     assert loaded["model"]["decoder_final_dense.weight"].dtype == torch.float16
     sentences = ["Ich sehe 3 Hunde.", "Ich sehe 41 Fische."]
     assert Translator.load(str(exported)).translate(sentences) == translator.translate(sentences)
+
+
+def test_curves_draws_a_runs_log(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    records = [{"step": 250 * i, "minutes": 4.0 * i, "train_loss": 6.0 - i, "valid_loss": 5.0 - i / 2,
+                "valid_bleu": 2.0 * i, "valid_chrf": 10.0 + 3 * i} for i in range(1, 5)]
+    (run_dir / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    run_translation.main(run_translation.parse_args(["--curves", "--out-dir", str(run_dir), "--out", str(tmp_path),
+                                                     "--no-show"]))
+    assert "4 validations" in capsys.readouterr().out
+    assert (tmp_path / "translation_training.png").stat().st_size > 10_000
+    with pytest.raises(FileNotFoundError, match="No training log"):
+        run_translation.main(run_translation.parse_args(["--curves", "--out-dir", str(tmp_path / "none")]))
 
 
 def test_missing_checkpoint_says_what_to_do(tmp_path):
