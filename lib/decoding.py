@@ -35,20 +35,26 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     batch = source.shape[0]
     token = torch.full((batch, 1), START, dtype=torch.long, device=source.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=source.device)
-    outputs, attentions = [], []
+    active = torch.arange(batch, device=source.device)  # rows still decoding (all of them with return_attention)
+    output = torch.full((batch, max_steps), PAD, dtype=torch.long, device=source.device)
+    attentions = []
     for position in range(max_steps):
-        logits, step_attentions = model.decode_step(token, memory, caches, position, padding,
-                                                    need_weights=return_attention)
-        next_token = logits.argmax(dim=-1).masked_fill(finished, PAD)
-        outputs.append(next_token)
+        logits, step_attentions = model.decode_step(token, memory[active] if len(active) < batch else memory, caches,
+                                                    position, padding[active], need_weights=return_attention)
+        next_token = logits.argmax(dim=-1).masked_fill(finished[active], PAD)
+        output[active, position] = next_token
         if return_attention:
             attentions.append(step_attentions[layer][:, :, 0])  # (heads, batch, src_len)
-        finished |= next_token == END
+        finished[active] |= next_token == END
         if finished.all():
             break
+        if not return_attention and finished[active].any():  # drop finished sentences: later steps cost less
+            keep = (~finished[active]).nonzero().squeeze(1)
+            active, next_token = active[keep], next_token[keep]
+            model.reorder_caches(caches, keep)
         token = next_token[:, None]
-    tokens = torch.stack(outputs, dim=1).tolist()
-    results = [_strip(sequence) for sequence in tokens]
+    output = output[:, :position + 1]
+    results = [_strip(sequence) for sequence in output.tolist()]
     if not return_attention:
         return results
     stacked = torch.stack(attentions, dim=2)  # (heads, batch, steps, src_len)
