@@ -6,7 +6,6 @@ perturbation's L-infinity size in units of 1/255, and whether the network was fo
 Runs offline on scikit-image photos by default; see --help for your own images or the exercise's ImageNet samples.
 """
 import argparse
-import sys
 
 from lib import adversarial, plot, vision
 
@@ -64,8 +63,4 @@ def main(args, classifier=None):
 
 
 if __name__ == "__main__":
-    arguments = build_parser().parse_args()
-    try:
-        main(arguments)
-    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
+    vision.run_script(main, build_parser())

@@ -5,7 +5,6 @@ For each image: the image (titled with the true class where known and the top-3 
 Runs offline on scikit-image photos by default; see --help for your own images or the exercise's ImageNet samples.
 """
 import argparse
-import sys
 
 import torch
 
@@ -62,8 +61,4 @@ def main(args, classifier=None):
 
 
 if __name__ == "__main__":
-    arguments = build_parser().parse_args()
-    try:
-        main(arguments)
-    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
+    vision.run_script(main, build_parser())

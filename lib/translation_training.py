@@ -87,12 +87,14 @@ def init_distributed(device):
 
 @dataclass
 class PreparedData:
-    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch) for training."""
+    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch) for training, and
+    the validation pairs (tokenized once, for the validation loss)."""
     de_vocab: Vocabulary
     en_vocab: Vocabulary
     splits: dict
     train_sentences: list
     train_phrases: list
+    valid_examples: list
 
 
 def _fits(example, max_len):
@@ -115,7 +117,7 @@ def prepare_data(config, vocabularies=None):
         examples = zip(de_vocab.encode([pair.german for pair in pairs]),
                        en_vocab.encode([pair.english for pair in pairs]))
         return [example for example in examples if _fits(example, config.max_len)]
-    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases))
+    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases), tokenize(splits["valid"]))
 
 
 def epoch_batches(data, config, epoch):
@@ -176,10 +178,7 @@ def learning_rate(step, config):
 @torch.no_grad()
 def validation_loss(model, data, config, device):
     """Mean token cross-entropy (no label smoothing) on the validation split."""
-    pairs = data.splits["valid"]
-    examples = [example for example in zip(data.de_vocab.encode([pair.german for pair in pairs]),
-                                           data.en_vocab.encode([pair.english for pair in pairs]))
-                if _fits(example, config.max_len)]
+    examples = data.valid_examples
     model.eval()
     total, tokens = 0.0, 0
     for start in range(0, len(examples), 128):

@@ -7,6 +7,7 @@ exercise's model) need torchvision's weight files, which this module never downl
 """
 import difflib
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -314,6 +315,14 @@ def add_image_arguments(parser, default_photos, default_samples):
     group.add_argument("--views", type=int, default=1, metavar="N",
                        help="crops per image (1: centre crop; up to 10: centre, corners and their mirror images)")
     parser.set_defaults(default_photos=list(default_photos), default_samples=list(default_samples))
+
+
+def run_script(main, parser):
+    """Parse the command line and run ``main(args)``; bad input ends the script with its message, not a traceback."""
+    try:
+        main(parser.parse_args())
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
+        sys.exit(f"error: {error}")
 
 
 def classifier_from_args(args, classifier=None):
