@@ -1,10 +1,12 @@
-"""Decoding a TransformerModel: batched greedy and beam search with cached keys and values, and the exercise's
-one-sentence-at-a-time greedy loop that recomputes the whole prefix at every step (kept as a reference and baseline).
+"""Decoding a TransformerModel: batched greedy and beam search with cached keys and values, and two
+one-sentence-at-a-time greedy loops that recompute the whole prefix at every step (kept as references and speed
+baselines): the exercise's, on one-hot inputs padded to the model's full lengths, and a leaner one on token ids.
 
 All functions take German token ids ``source`` (batch, src_len) padded with PAD and return, per sentence, the list of
 English token ids without START, END or padding.
 """
 import torch
+import torch.nn.functional as F
 
 from lib.tokenizer import END, PAD, START
 
@@ -39,8 +41,8 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     output = torch.full((batch, max_steps), PAD, dtype=torch.long, device=source.device)
     attentions = []
     for position in range(max_steps):
-        logits, step_attentions = model.decode_step(token, memory[active] if len(active) < batch else memory, caches,
-                                                    position, padding[active], need_weights=return_attention)
+        logits, step_attentions = model.decode_step(token, memory, caches, position, padding[active],  # memory: only
+                                                    need_weights=return_attention)  # its cached projections are used
         next_token = logits.argmax(dim=-1).masked_fill(finished[active], PAD)
         output[active, position] = next_token
         if return_attention:
@@ -124,5 +126,36 @@ def naive_greedy_decode(model, source, max_steps=None):
                 break
             output.append(next_token)
             prefix = torch.cat([prefix, torch.tensor([[next_token]], device=source.device)], dim=1)
+        results.append(_strip(output))
+    return results
+
+
+@torch.no_grad()
+def exercise_greedy_decode(model, source, max_steps=None):
+    """The exercise's loop: one sentence at a time, a full forward pass at every step on one-hot inputs padded to the
+    model's full lengths (German max_len, English max_len + 1), as the exercise's ``forward`` takes them.
+
+    Unlike the exercise, it stops at END, and masks the German padding (this library's models are trained with the
+    mask), so that it returns what ``greedy_decode`` returns.
+    """
+    max_steps = max_steps or model.max_len + 1
+    results = []
+    for sentence in source:
+        german = torch.full((1, model.max_len), PAD, dtype=torch.long, device=source.device)
+        words = sentence[sentence != PAD]
+        german[0, :len(words)] = words
+        german_one_hot = F.one_hot(german, model.de_vocab_size).float()
+        english = torch.full((1, model.max_len + 1), PAD, dtype=torch.long, device=source.device)
+        english[0, 0] = START
+        output = []
+        for position in range(min(max_steps, model.max_len + 1)):
+            logits, _ = model(german_one_hot, F.one_hot(english, model.en_vocab_size).float(),
+                              src_padding_mask=german == PAD)
+            next_token = logits[0, position].argmax().item()
+            if next_token == END:
+                break
+            output.append(next_token)
+            if position + 1 < english.shape[1]:
+                english[0, position + 1] = next_token
         results.append(_strip(output))
     return results

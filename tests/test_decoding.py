@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from lib.decoding import beam_search, greedy_decode, naive_greedy_decode
+from lib.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode
 from lib.tokenizer import END, PAD, START
 from lib.transformer import TransformerModel
 
@@ -65,6 +65,16 @@ def test_cached_greedy_equals_naive_greedy_on_a_padded_batch(seed):
     assert len(greedy) == len(source)
     assert len({tuple(ids) for ids in greedy}) > 2  # the outputs vary: the comparison means something
     assert all(PAD not in ids and END not in ids for ids in greedy)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_exercises_one_hot_padded_loop_gives_the_same_ids(seed):
+    model = random_model(seed=seed)
+    source = padded_source(seed=seed + 10)
+    greedy = greedy_decode(model, source)
+    assert exercise_greedy_decode(model, source) == greedy
+    assert len({tuple(ids) for ids in greedy}) > 2
+    assert exercise_greedy_decode(model, source, max_steps=2) == greedy_decode(model, source, max_steps=2)
 
 
 def test_greedy_equals_naive_greedy_when_pad_is_predicted():
