@@ -30,6 +30,7 @@ TRAINING_HELP = {
     "max_steps": "stop after this many optimizer steps", "max_minutes": "stop after this many minutes (0: no limit)",
     "eval_every": "validate (loss, BLEU, chrF) and checkpoint every this many steps",
     "eval_sentences": "validation sentences translated for BLEU at each validation",
+    "keep_snapshots": "validated translators kept in OUT_DIR/snapshots for --average (0: none)",
     "init_from": "start a new run from this translator checkpoint's weights, vocabularies and shape (fresh "
                  "optimizer), e.g. data/translator.pth",
     "seed": "random seed (model, data order, phrase sampling)", "out_dir": "folder for last.pth, best.pth, log.jsonl",
@@ -44,18 +45,23 @@ def parse_args(argv=None):
     actions.add_argument("--input", metavar="FILE",
                          help="translate each line of FILE ('-' for standard input), one output line per input line")
     actions.add_argument("--eval", action="store_true",
-                         help="BLEU and chrF (sacrebleu, cased) on the test split; last line 'BLEU <v> chrF <v>'")
+                         help="BLEU and chrF (sacrebleu, cased) on the test split (or --split valid); last line "
+                              "'BLEU <v> chrF <v>'")
     actions.add_argument("--curves", action="store_true",
                          help="draw the loss, BLEU and chrF curves of the run in --out-dir (its log.jsonl) to --out")
     actions.add_argument("--export", metavar="PATH",
-                         help="write --checkpoint (e.g. results/translation/best.pth) to PATH with float16 weights, "
-                              "half the size, as data/translator.pth is shipped")
+                         help="write --checkpoint (e.g. results/translation/best.pth), or the --average of several, "
+                              "to PATH with float16 weights, half the size, as data/translator.pth is shipped")
     use = parser.add_argument_group("using a translator")
     use.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
                      help=f"translator checkpoint to use (default: the shipped {SHIPPED_CHECKPOINT})")
+    use.add_argument("--average", nargs="+", metavar="CHECKPOINT",
+                     help="use the average of these checkpoints' weights instead of --checkpoint (e.g. "
+                          "results/translation/snapshots/*.pth); with --export, write that average")
     use.add_argument("--line", type=int, default=1, help="with --test: 1-based pair number within --split")
     use.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
-                     help="with --test: which split --line counts in (default: the held-out test sentences)")
+                     help="with --test: which split --line counts in; with --eval: valid (to choose between models) or "
+                          "test (default: the held-out test sentences)")
     use.add_argument("--plot", action="store_true",
                      help="with --test: draw the cross-attention heatmaps of every head (saved under --out)")
     use.add_argument("--layer", type=int, default=-1,
@@ -143,9 +149,11 @@ def translate_file(args, translator):
 
 def evaluate(args, translator):
     from lib.corpus import read_corpus, split_corpus
-    pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))["test"]
+    if args.split not in ("valid", "test"):
+        raise ValueError(f"--eval scores a held-out split: --split valid or test, not {args.split}")
+    pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))[args.split]
     bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size)
-    print(f"{len(pairs)} test sentences, beam {args.beam}")
+    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}")
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 
@@ -168,7 +176,11 @@ def main(args):
     if args.curves:
         return curves(args)
     from lib.translation import Translator
-    translator = Translator.load(args.checkpoint, device=args.device or "cpu")
+    device = args.device or "cpu"
+    if args.average:
+        translator = Translator.average(args.average, device=device)
+    else:
+        translator = Translator.load(args.checkpoint, device=device)
     if args.export:
         translator.save(args.export, half=True)
         print(f"Wrote {args.export} ({os.path.getsize(args.export) / 2**20:.1f} MiB, float16 weights)")

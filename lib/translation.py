@@ -53,6 +53,27 @@ class Translator:
                    Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
 
     @classmethod
+    def average(cls, paths, device="cpu"):
+        """The translator whose weights are the mean of those of the checkpoints at ``paths`` (checkpoint averaging,
+        usually the last few of one run): they must share configuration and vocabularies."""
+        if not paths:
+            raise ValueError("checkpoint averaging needs at least one checkpoint")
+        translators = [cls.load(path) for path in paths]
+        first = translators[0]
+        for path, other in zip(paths[1:], translators[1:]):
+            if (other.model.config() != first.model.config()
+                    or not torch.equal(other.de_vocab.to_tensor(), first.de_vocab.to_tensor())
+                    or not torch.equal(other.en_vocab.to_tensor(), first.en_vocab.to_tensor())):
+                raise ValueError(f"{path} has another configuration or vocabulary than {paths[0]}: only checkpoints "
+                                 "of one model (e.g. the snapshots of one run) can be averaged")
+        states = [translator.model.state_dict() for translator in translators]
+        first.model.load_state_dict({name: torch.stack([state[name] for state in states]).mean(0)
+                                     if value.is_floating_point() else value for name, value in states[0].items()})
+        first.info = {"averaged": list(paths), "steps": [translator.info.get("step") for translator in translators]}
+        first.model.to(device)
+        return first
+
+    @classmethod
     def load(cls, path=SHIPPED_CHECKPOINT, device="cpu"):
         """Load a translator checkpoint (clear errors for a missing or corrupt file)."""
         hint = ("The pretrained translator ships in data/translator.pth: check out the repository again, or train "

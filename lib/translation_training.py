@@ -51,6 +51,7 @@ class TrainConfig:
     max_minutes: float = 0.0
     eval_every: int = 250
     eval_sentences: int = 500
+    keep_snapshots: int = 5
     seed: int = 0
     device: str = "cpu"
     amp: bool = False
@@ -205,9 +206,23 @@ def validate(model, data, config, device):
 
 # What a resumed run may change: its length and devices, and the regularisation and data mix (not the model's shape,
 # its vocabularies, the corpus or the learning-rate schedule).
-RESUMABLE_CHANGES = ("max_steps", "max_minutes", "eval_every", "eval_sentences", "device", "amp", "compile", "out_dir",
-                     "dropout", "label_smoothing", "clip_norm", "batch_tokens", "sentence_repeats",
-                     "phrases_per_epoch")
+RESUMABLE_CHANGES = ("max_steps", "max_minutes", "eval_every", "eval_sentences", "keep_snapshots", "device", "amp",
+                     "compile", "out_dir", "dropout", "label_smoothing", "clip_norm", "batch_tokens",
+                     "sentence_repeats", "phrases_per_epoch")
+
+
+def save_snapshot(translator, out_dir, step, keep):
+    """Write ``out_dir/snapshots/step<step>.pth`` and delete all but the ``keep`` newest snapshots (none kept when
+    ``keep`` is 0). Returns the paths kept, oldest first; average them with ``run_translation.py --average``."""
+    folder = os.path.join(out_dir, "snapshots")
+    os.makedirs(folder, exist_ok=True)
+    if keep > 0:
+        translator.save(os.path.join(folder, f"step{step:07d}.pth"))
+    names = sorted(name for name in os.listdir(folder) if name.startswith("step") and name.endswith(".pth"))
+    stale = len(names) - keep if keep > 0 else len(names)
+    for name in names[:max(stale, 0)]:
+        os.remove(os.path.join(folder, name))
+    return [os.path.join(folder, name) for name in names[max(stale, 0):]]
 
 
 def _config_from(saved, overrides):
@@ -225,7 +240,8 @@ def train(config, resume=False, progress=True, overrides=None):
     vocabularies and shape, with a fresh optimizer: how training continues where only that file survives.
     A file named STOP in ``out_dir`` ends the run gracefully (validated and saved) within 10 steps.
     Writes ``out_dir/last.pth`` (everything needed to resume), ``out_dir/best.pth`` (the translator with the best
-    validation BLEU) and ``out_dir/log.jsonl``. Returns the list of validation records.
+    validation BLEU), the ``keep_snapshots`` latest validated translators in ``out_dir/snapshots/`` (for checkpoint
+    averaging) and ``out_dir/log.jsonl``. Returns the list of validation records.
     """
     place = init_distributed(config.device)
     last_path = os.path.join(config.out_dir, "last.pth")
@@ -333,6 +349,8 @@ def train(config, resume=False, progress=True, overrides=None):
                                 "valid_chrf": record["valid_chrf"], "minutes": record["minutes"]}
                         Translator(model, data.de_vocab, data.en_vocab, info).save(
                             os.path.join(config.out_dir, "best.pth"))
+                    save_snapshot(Translator(model, data.de_vocab, data.en_vocab, {"step": step, **record}),
+                                  config.out_dir, step, config.keep_snapshots)
                     save_last()
                 if place.world_size > 1:
                     dist.barrier()

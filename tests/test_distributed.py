@@ -191,7 +191,9 @@ def test_only_rank_0_writes(two_process_run):
     assert first[1]["saved"] == [] and resumed[1]["saved"] == []
     assert first[0]["saved"].count("last.pth") == 2 and resumed[0]["saved"].count("last.pth") == 1
     assert steps_before == [4, 8]  # one log line per validation: a second writer would double them
-    assert sorted(os.listdir(config.out_dir)) == ["best.pth", "last.pth", "log.jsonl"]
+    assert sorted(os.listdir(config.out_dir)) == ["best.pth", "last.pth", "log.jsonl", "snapshots"]
+    assert sorted(os.listdir(os.path.join(config.out_dir, "snapshots"))) == [  # one per validation, both runs
+        "step0000004.pth", "step0000008.pth", "step0000012.pth"]
     assert first[1]["records"] == [] and [record["step"] for record in first[0]["records"]] == [4, 8]
 
 

@@ -108,6 +108,48 @@ def test_eval_prints_bleu_and_chrf_last(setting, capsys):
     assert 0.0 <= float(last[1]) <= 100.0 and 0.0 <= float(last[3]) <= 100.0
 
 
+def test_eval_scores_the_valid_split_on_request_and_refuses_train(setting, capsys):
+    run(setting, "--eval", "--split", "valid")
+    assert "valid sentences" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--split valid or test"):
+        run(setting, "--eval", "--split", "train")
+
+
+def test_average_of_two_checkpoints_is_the_mean_of_their_weights(setting, tmp_path, capsys):
+    _, checkpoint, translator = setting
+    other = Translator(TransformerModel(**translator.model.config()), translator.de_vocab, translator.en_vocab)
+    other_path = tmp_path / "other.pth"
+    other.save(str(other_path))
+    averaged_path = tmp_path / "averaged.pth"
+    run(setting, "--average", checkpoint, str(other_path), "--export", str(averaged_path))
+    averaged = Translator.load(str(averaged_path)).model.state_dict()
+    first, second = translator.model.state_dict(), other.model.state_dict()
+    for name, value in averaged.items():
+        torch.testing.assert_close(value, ((first[name] + second[name]) / 2).half().float(), msg=name)
+    assert not torch.equal(averaged["decoder_final_dense.weight"], first["decoder_final_dense.weight"])
+
+
+def test_snapshots_keep_the_newest_few(setting, tmp_path):
+    from lib.translation_training import save_snapshot
+    _, _, translator = setting
+    for step in (250, 500, 750):
+        kept = save_snapshot(translator, str(tmp_path), step, keep=2)
+    assert [os.path.basename(path) for path in kept] == ["step0000500.pth", "step0000750.pth"]
+    assert sorted(os.listdir(tmp_path / "snapshots")) == ["step0000500.pth", "step0000750.pth"]
+    assert Translator.load(kept[-1]).translate(["Ich sehe 3 Hunde."]) == translator.translate(["Ich sehe 3 Hunde."])
+    assert save_snapshot(translator, str(tmp_path), 1000, keep=0) == []
+    assert os.listdir(tmp_path / "snapshots") == []
+
+
+def test_average_refuses_checkpoints_of_different_models(setting, tmp_path):
+    _, checkpoint, translator = setting
+    config = dict(translator.model.config(), embed_dim=8)
+    other_path = tmp_path / "other.pth"
+    Translator(TransformerModel(**config), translator.de_vocab, translator.en_vocab).save(str(other_path))
+    with pytest.raises(ValueError, match="another configuration or vocabulary"):
+        Translator.average([checkpoint, str(other_path)])
+
+
 def test_export_writes_a_half_precision_copy_that_translates_alike(setting, tmp_path, capsys):
     _, checkpoint, translator = setting
     exported = tmp_path / "exported.pth"
