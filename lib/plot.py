@@ -157,11 +157,27 @@ def show_translation_attention(source_pieces, output_pieces, weights, title=""):
     return figure
 
 
+def run_minutes(records):
+    """Minutes of training at each record, counted across the runs appended to one log: a record whose step is not
+    above the previous one starts a new run, whose minutes are added to those before it.
+    Returns (minutes per record, the minutes at which each later run starts)."""
+    minutes, starts, offset, previous = [], [], 0.0, None
+    for record in records:
+        if previous is not None and record.get("step", 0) <= previous["step"]:
+            offset += previous["minutes"]
+            starts.append(offset)
+        minutes.append(offset + record["minutes"])
+        previous = record
+    return minutes, starts
+
+
 def show_training_curves(records, title=""):
     """Training and validation loss, validation BLEU and chrF against training minutes, from the records of a run's
-    log.jsonl (dicts with minutes, train_loss, valid_loss, valid_bleu, valid_chrf). Returns the Figure."""
+    log.jsonl (dicts with step, minutes, train_loss, valid_loss, valid_bleu, valid_chrf). Runs appended to the same
+    log (a new run with --init-from starts again at step 0) are drawn end to end, each start marked by a dashed line.
+    Returns the Figure."""
     import matplotlib.pyplot as plt
-    minutes = [record["minutes"] for record in records]
+    minutes, starts = run_minutes(records)
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(minutes, [record["train_loss"] for record in records], label="training (label-smoothed)")
     loss_axis.plot(minutes, [record["valid_loss"] for record in records], label="validation")
@@ -175,6 +191,8 @@ def show_training_curves(records, title=""):
     score_axis.legend()
     for axis in (loss_axis, score_axis):
         axis.grid(alpha=0.3)
+        for start in starts:
+            axis.axvline(start, color="gray", linestyle="--", linewidth=1)
     if title:
         figure.suptitle(title, fontsize=11)
     figure.tight_layout()

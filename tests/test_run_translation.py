@@ -175,6 +175,16 @@ def test_curves_draws_a_runs_log(tmp_path, capsys):
         run_translation.main(run_translation.parse_args(["--curves", "--out-dir", str(tmp_path / "none")]))
 
 
+def test_runs_appended_to_one_log_are_drawn_end_to_end():
+    from lib.plot import run_minutes
+    first = [{"step": 250, "minutes": 5.0}, {"step": 500, "minutes": 10.0}]
+    resumed = [{"step": 750, "minutes": 14.0}]  # --resume keeps counting steps and minutes
+    second = [{"step": 250, "minutes": 4.0}, {"step": 500, "minutes": 9.0}]  # --init-from starts again at step 0
+    minutes, starts = run_minutes(first + resumed + second)
+    assert minutes == [5.0, 10.0, 14.0, 18.0, 23.0] and starts == [14.0]
+    assert run_minutes([]) == ([], [])
+
+
 def test_missing_checkpoint_says_what_to_do(tmp_path):
     args = run_translation.parse_args(["--test", "--checkpoint", str(tmp_path / "none.pth")])
     with pytest.raises(FileNotFoundError, match="run_translation.py --train"):
