@@ -7,11 +7,11 @@ query i sums identical terms:
 
 It is linear in the digit counts, which is why the sigmoid model can count (a softmax would divide by the sum of the
 weights and keep only proportions). Computing it from the counts costs vocab x vocab work instead of
-sequence_length x vocab, and the whole backward pass fits in a dozen tensor operations on features-first tensors
+sequence_length x vocab, and the whole backward pass is a few dozen tensor operations on features-first tensors
 (vocab, features, batch), whose reductions run over contiguous batch rows. For a model of 200 parameters, PyTorch's
-per-operation overhead, not arithmetic, is what a training step costs; this module is about 4x fewer operations than
-autograd on ``CountingModel.forward``. ``tests/test_counting_gradients.py`` checks loss and every gradient against
-autograd.
+per-operation overhead, not arithmetic, is what a training step costs: with this module and Adam on one flat tensor a
+step takes about 0.6 ms here, against 2.9 ms with autograd and torch.optim.Adam. ``tests/test_counting_gradients.py``
+checks the loss and every gradient against autograd.
 """
 import math
 
@@ -59,25 +59,24 @@ class ClosedFormTraining:
         """One training step on a batch: counts (vocab, batch) float, targets (vocab, batch) long, as in
         ``counting_loss_and_gradients``. Returns the loss before the step (0-d tensor)."""
         loss, gradients = counting_loss_and_gradients(self.values, counts, targets, self.model.norm.eps)
-        adam_update_(self, torch.cat([gradients[name].reshape(-1) for name in self.names]))
+        self.adam_update_(torch.cat([gradients[name].reshape(-1) for name in self.names]))
         return loss
+
+    def adam_update_(self, gradient):
+        """Adam's update of ``flat`` (torch.optim.Adam's rule, no weight decay) with the hyperparameters of
+        ``optimizer``; ``gradient`` has the shape of ``flat``."""
+        group = self.optimizer.param_groups[0]
+        beta1, beta2 = group["betas"]
+        self.steps += 1
+        self.exp_avg.lerp_(gradient, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        denominator = (self.exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** self.steps)).add_(group["eps"])
+        self.flat.data.addcdiv_(self.exp_avg, denominator, value=-group["lr"] / (1 - beta1 ** self.steps))
 
     def release(self):
         """Give every model parameter its own storage again (a copy of its current value)."""
         for parameter in self.model.parameters():
             parameter.data = parameter.data.clone()
-
-
-def adam_update_(training, gradient):
-    """Adam's update of ``training.flat`` (torch.optim.Adam's rule, no weight decay) with the hyperparameters of
-    ``training.optimizer``; ``gradient`` has the shape of ``flat``."""
-    group = training.optimizer.param_groups[0]
-    beta1, beta2 = group["betas"]
-    training.steps += 1
-    training.exp_avg.lerp_(gradient, 1 - beta1)
-    training.exp_avg_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-    denominator = (training.exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** training.steps)).add_(group["eps"])
-    training.flat.data.addcdiv_(training.exp_avg, denominator, value=-group["lr"] / (1 - beta1 ** training.steps))
 
 
 def counting_loss_and_gradients(parameters, counts, targets, norm_eps=1e-5):

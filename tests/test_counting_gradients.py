@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from lib.counting import CountingConfig, CountingModel, counting_batches, counting_loss, make_counting_data
-from lib.counting_gradients import (ClosedFormTraining, adam_update_, counting_loss_and_gradients,
-                                    detached_parameters, digit_counts)
+from lib.counting_gradients import (ClosedFormTraining, counting_loss_and_gradients, detached_parameters,
+                                    digit_counts)
 
 
 def autograd_loss_and_gradients(model, one_hot, counts):
@@ -71,7 +71,7 @@ def test_adam_update_equals_torch_adam_step():
         gradient = torch.randn_like(reference)
         reference.grad = gradient.clone()
         optimizer.step()
-        adam_update_(training, gradient)
+        training.adam_update_(gradient)
         torch.testing.assert_close(training.flat.detach(), reference.detach(), rtol=1e-6, atol=1e-7)
 
 
