@@ -48,12 +48,12 @@ class ClosedFormTraining:
         self.flat = nn.Parameter(torch.cat([parameter.reshape(-1) for parameter in parameters.values()]))
         self.optimizer = torch.optim.Adam([self.flat], lr=lr)
         self.exp_avg, self.exp_avg_sq, self.steps = torch.zeros_like(self.flat), torch.zeros_like(self.flat), 0
-        self.values, offset = {}, 0
-        for name, parameter in model.named_parameters():
+        offset = 0
+        for parameter in model.parameters():
             end = offset + parameter.numel()
             parameter.data = self.flat.data[offset:end].view_as(parameter)
-            self.values[name] = parameter.detach()
             offset = end
+        self.values = detached_parameters(model)  # views of flat now
 
     def step(self, counts, targets):
         """One training step on a batch: counts (vocab, batch) float, targets (vocab, batch) long, as in

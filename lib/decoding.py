@@ -111,51 +111,37 @@ def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6):
 
 
 @torch.no_grad()
-def naive_greedy_decode(model, source, max_steps=None):
-    """The exercise's way: one sentence at a time, a full forward pass over the whole prefix at every step."""
-    max_steps = max_steps or model.max_len + 1
-    results = []
-    for sentence in source:
-        sentence = sentence[sentence != PAD][None]
-        prefix = torch.tensor([[START]], device=source.device)
-        output = []
-        for _ in range(max_steps):
-            logits, _ = model(sentence, prefix)
-            next_token = logits[0, -1].argmax().item()
-            if next_token == END:
-                break
-            output.append(next_token)
-            prefix = torch.cat([prefix, torch.tensor([[next_token]], device=source.device)], dim=1)
-        results.append(_strip(output))
-    return results
+def naive_greedy_decode(model, source, max_steps=None, padded_one_hot=False):
+    """One sentence at a time, a full forward pass over the whole prefix at every step.
 
-
-@torch.no_grad()
-def exercise_greedy_decode(model, source, max_steps=None):
-    """The exercise's loop: one sentence at a time, a full forward pass at every step on one-hot inputs padded to the
-    model's full lengths (German max_len, English max_len + 1), as the exercise's ``forward`` takes them.
-
-    Unlike the exercise, it stops at END, and masks the German padding (this library's models are trained with the
-    mask), so that it returns what ``greedy_decode`` returns.
+    padded_one_hot: feed the exercise's inputs, one-hot and padded to the model's full lengths (German max_len,
+    English max_len + 1), as the exercise's ``forward`` takes them; else (leaner) token ids of the sentence and the
+    prefix only. Unlike the exercise, both stop at END and mask the German padding (this library's models are
+    trained with the mask), so that they return what ``greedy_decode`` returns.
     """
-    max_steps = max_steps or model.max_len + 1
+    max_steps = min(max_steps or model.max_len + 1, model.max_len + 1)
     results = []
     for sentence in source:
-        german = torch.full((1, model.max_len), PAD, dtype=torch.long, device=source.device)
-        words = sentence[sentence != PAD]
-        german[0, :len(words)] = words
-        german_one_hot = F.one_hot(german, model.de_vocab_size).float()
-        english = torch.full((1, model.max_len + 1), PAD, dtype=torch.long, device=source.device)
-        english[0, 0] = START
+        german, padding = sentence[sentence != PAD][None], None
+        if padded_one_hot:
+            german = F.pad(german, (0, model.max_len - german.shape[1]), value=PAD)
+            padding = german == PAD
+            german = F.one_hot(german, model.de_vocab_size).float()
         output = []
-        for position in range(min(max_steps, model.max_len + 1)):
-            logits, _ = model(german_one_hot, F.one_hot(english, model.en_vocab_size).float(),
-                              src_padding_mask=german == PAD)
+        for position in range(max_steps):
+            prefix = torch.tensor([[START] + output], device=source.device)
+            if padded_one_hot:
+                prefix = F.pad(prefix, (0, model.max_len + 1 - prefix.shape[1]), value=PAD)
+                prefix = F.one_hot(prefix, model.en_vocab_size).float()
+            logits, _ = model(german, prefix, src_padding_mask=padding)
             next_token = logits[0, position].argmax().item()
             if next_token == END:
                 break
             output.append(next_token)
-            if position + 1 < english.shape[1]:
-                english[0, position + 1] = next_token
         results.append(_strip(output))
     return results
+
+
+def exercise_greedy_decode(model, source, max_steps=None):
+    """The exercise's loop: ``naive_greedy_decode`` on one-hot inputs padded to the model's full lengths."""
+    return naive_greedy_decode(model, source, max_steps, padded_one_hot=True)
