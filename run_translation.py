@@ -67,6 +67,9 @@ def parse_args(argv=None):
     use.add_argument("--layer", type=int, default=-1,
                      help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
     use.add_argument("--beam", type=int, default=1, help="beam width for translation (1: greedy)")
+    use.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
+                     help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions "
+                          "like 'in France, in France'; 0: off)")
     use.add_argument("--batch-size", type=int, default=64, help="sentences translated together")
     use.add_argument("--out", default="results", help="folder for figures")
     use.add_argument("--no-show", action="store_true", help="save figures without opening a window")
@@ -96,6 +99,8 @@ def parse_args(argv=None):
         parser.error("choose exactly one of --train, --test, --input FILE, --eval, --curves, --export PATH")
     if args.beam < 1:
         parser.error("--beam must be at least 1")
+    if args.no_repeat_ngram < 0:
+        parser.error("--no-repeat-ngram must be 0 (off) or a positive n-gram length")
     return args
 
 
@@ -120,9 +125,10 @@ def test_line(args, translator):
     from lib.corpus import corpus_line
     pair, count, seen = corpus_line(args.line, args.split, args.corpus, args.corpus_format)
     layer = args.layer - 1 if args.layer > 0 else args.layer
-    source_pieces, output_pieces, translation, weights = translator.attention(pair.german, layer=layer)
+    source_pieces, output_pieces, translation, weights = translator.attention(
+        pair.german, layer=layer, no_repeat_ngram=args.no_repeat_ngram)
     if args.beam > 1:
-        translation = translator.translate([pair.german], beam=args.beam)[0]
+        translation = translator.translate([pair.german], beam=args.beam, no_repeat_ngram=args.no_repeat_ngram)[0]
     print(f"Line {args.line} of the {args.split} split ({count} pairs)")
     print(f"German:      {pair.german}")
     print(f"Reference:   {pair.english}")
@@ -143,7 +149,8 @@ def translate_file(args, translator):
     stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
     with stream:
         lines = [line.rstrip("\n") for line in stream]
-    for translation in translator.translate(lines, beam=args.beam, batch_size=args.batch_size):
+    for translation in translator.translate(lines, beam=args.beam, batch_size=args.batch_size,
+                                            no_repeat_ngram=args.no_repeat_ngram):
         print(translation)
 
 
@@ -152,8 +159,10 @@ def evaluate(args, translator):
     if args.split not in ("valid", "test"):
         raise ValueError(f"--eval scores a held-out split: --split valid or test, not {args.split}")
     pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))[args.split]
-    bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size)
-    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}")
+    bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size,
+                                        no_repeat_ngram=args.no_repeat_ngram)
+    blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
+    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}{blocking}")
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 

@@ -3,7 +3,8 @@ one-sentence-at-a-time greedy loops that recompute the whole prefix at every ste
 baselines): the exercise's, on one-hot inputs padded to the model's full lengths, and a leaner one on token ids.
 
 All functions take German token ids ``source`` (batch, src_len) padded with PAD and return, per sentence, the list of
-English token ids without START, END or padding.
+English token ids without START, END or padding. With ``no_repeat_ngram`` n > 0 they never produce the same n tokens
+twice in one output (n-gram blocking, a common cure for the repetitions of small models; 0: off).
 """
 import torch
 import torch.nn.functional as F
@@ -22,8 +23,22 @@ def _strip(sequence):
     return result
 
 
+def block_repeated_ngrams_(scores, history, n):
+    """Set to -inf, in place, the scores (rows, vocab) of tokens that would complete an n-gram that already occurs
+    in ``history`` (rows, steps), the tokens produced so far; n <= 0 blocks nothing. Returns ``scores``."""
+    steps = history.shape[1]
+    if n <= 0 or steps < n:
+        return scores
+    ngrams = history.unfold(1, n, 1)  # (rows, steps - n + 1, n)
+    # an earlier n-gram whose first n - 1 tokens are the last n - 1 tokens produced: its last token is blocked
+    matches = (ngrams[:, :, :-1] == history[:, None, steps - n + 1:]).all(dim=-1)
+    rows, starts = matches.nonzero(as_tuple=True)
+    scores[rows, ngrams[rows, starts, -1]] = float("-inf")
+    return scores
+
+
 @torch.no_grad()
-def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-1):
+def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-1, no_repeat_ngram=0):
     """Batched greedy decoding with the cache: one decoder position per step.
 
     source: (batch, src_len) ids. max_steps: at most this many output tokens, END included (default max_len + 1).
@@ -43,6 +58,7 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     for position in range(max_steps):
         logits, step_attentions = model.decode_step(token, memory, caches, position, padding[active],  # memory: only
                                                     need_weights=return_attention)  # its cached projections are used
+        block_repeated_ngrams_(logits, output[active, :position], no_repeat_ngram)
         next_token = logits.argmax(dim=-1).masked_fill(finished[active], PAD)
         output[active, position] = next_token
         if return_attention:
@@ -67,13 +83,13 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
 
 
 @torch.no_grad()
-def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6):
+def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6, no_repeat_ngram=0):
     """Batched beam search with the cache; hypotheses are ranked by log-probability / length ** length_penalty.
 
     With beam_size 1 it returns what greedy_decode returns.
     """
     if beam_size == 1:
-        return greedy_decode(model, source, max_steps)
+        return greedy_decode(model, source, max_steps, no_repeat_ngram=no_repeat_ngram)
     max_steps = max_steps or model.max_len + 1
     batch, device = source.shape[0], source.device
     padding = (source == PAD).repeat_interleave(beam_size, dim=0)
@@ -89,6 +105,7 @@ def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6):
         logits, _ = model.decode_step(token, memory, caches, position, padding)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         vocab = log_probs.shape[-1]
+        block_repeated_ngrams_(log_probs, history, no_repeat_ngram)
         # a finished hypothesis can only be extended by PAD, at no cost
         log_probs[finished] = float("-inf")
         log_probs[finished, PAD] = 0.0
@@ -111,7 +128,7 @@ def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6):
 
 
 @torch.no_grad()
-def naive_greedy_decode(model, source, max_steps=None, padded_one_hot=False):
+def naive_greedy_decode(model, source, max_steps=None, padded_one_hot=False, no_repeat_ngram=0):
     """One sentence at a time, a full forward pass over the whole prefix at every step.
 
     padded_one_hot: feed the exercise's inputs, one-hot and padded to the model's full lengths (German max_len,
@@ -134,12 +151,23 @@ def naive_greedy_decode(model, source, max_steps=None, padded_one_hot=False):
                 prefix = F.pad(prefix, (0, model.max_len + 1 - prefix.shape[1]), value=PAD)
                 prefix = F.one_hot(prefix, model.en_vocab_size).float()
             logits, _ = model(german, prefix, src_padding_mask=padding)
-            next_token = logits[0, position].argmax().item()
+            scores = logits[0, position].clone()
+            for banned in _repeating_tokens(output, no_repeat_ngram):
+                scores[banned] = float("-inf")
+            next_token = scores.argmax().item()
             if next_token == END:
                 break
             output.append(next_token)
         results.append(_strip(output))
     return results
+
+
+def _repeating_tokens(output, n):
+    """The tokens that, appended to the list ``output``, would repeat one of its n-grams (a plain scan)."""
+    if n <= 0:
+        return set()
+    last = output[len(output) - n + 1:] if n > 1 else []
+    return {output[start + n - 1] for start in range(len(output) - n + 1) if output[start:start + n - 1] == last}
 
 
 def exercise_greedy_decode(model, source, max_steps=None):

@@ -98,8 +98,11 @@ class Translator:
             source[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         return source.to(self.device)
 
-    def translate(self, texts, beam=1, batch_size=64, warn=True):
-        """Translate a list of German strings; an empty string gives an empty string. Order is kept."""
+    def translate(self, texts, beam=1, batch_size=64, warn=True, no_repeat_ngram=0):
+        """Translate a list of German strings; an empty string gives an empty string. Order is kept.
+
+        beam: beam width (1: greedy). no_repeat_ngram: n > 0 never repeats n subword tokens in one output.
+        """
         texts = list(texts)
         results = [""] * len(texts)
         order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
@@ -107,12 +110,12 @@ class Translator:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             source = self.source_ids([texts[i] for i in chunk], warn=warn, numbers=[i + 1 for i in chunk])
-            ids = beam_search(self.model, source, beam) if beam > 1 else greedy_decode(self.model, source)
+            ids = beam_search(self.model, source, beam, no_repeat_ngram=no_repeat_ngram)
             for i, text in zip(chunk, self.en_vocab.decode(ids)):
                 results[i] = text
         return results
 
-    def attention(self, text, layer=-1):
+    def attention(self, text, layer=-1, no_repeat_ngram=0):
         """Greedy translation of one sentence with its cross-attention in decoder ``layer``.
 
         Returns (source pieces, output pieces (END included when produced), translation,
@@ -120,15 +123,17 @@ class Translator:
         """
         source = self.source_ids([text])
         self.model.eval()
-        (ids,), (weights,) = greedy_decode(self.model, source, return_attention=True, layer=layer)
+        (ids,), (weights,) = greedy_decode(self.model, source, return_attention=True, layer=layer,
+                                           no_repeat_ngram=no_repeat_ngram)
         output_pieces = self.en_vocab.pieces(ids) + (["<END>"] if weights.shape[1] > len(ids) else [])
         source_pieces = self.de_vocab.pieces(source[0].tolist())
         return source_pieces, output_pieces, self.en_vocab.decode([ids])[0], weights.cpu()
 
-    def evaluate(self, pairs, beam=1, batch_size=64):
+    def evaluate(self, pairs, beam=1, batch_size=64, no_repeat_ngram=0):
         """BLEU and chrF (sacrebleu, cased, on detokenised text) of the translations of ``pairs``' German sides
         against their English sides. Returns (bleu, chrf, hypotheses)."""
-        hypotheses = self.translate([pair.german for pair in pairs], beam=beam, batch_size=batch_size, warn=False)
+        hypotheses = self.translate([pair.german for pair in pairs], beam=beam, batch_size=batch_size, warn=False,
+                                    no_repeat_ngram=no_repeat_ngram)
         references = [[pair.english for pair in pairs]]
         bleu = sacrebleu.corpus_bleu(hypotheses, references).score
         chrf = sacrebleu.corpus_chrf(hypotheses, references).score

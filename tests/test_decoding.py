@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from lib.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode
+from lib.decoding import (beam_search, block_repeated_ngrams_, exercise_greedy_decode, greedy_decode,
+                          naive_greedy_decode)
 from lib.tokenizer import END, PAD, START
 from lib.transformer import TransformerModel
 
@@ -159,6 +160,53 @@ def test_returned_attention_matches_a_full_forward_pass():
         torch.testing.assert_close(weights, full[:, 0], rtol=1e-5, atol=1e-5)
         _, per_layer = model.decode(decoder_input, model.encode(sentence))
         torch.testing.assert_close(weights0, per_layer[0][:, 0], rtol=1e-5, atol=1e-5)
+
+
+def repeats_an_ngram(ids, n):
+    """Whether some n consecutive tokens occur twice in ``ids``."""
+    ngrams = [tuple(ids[start:start + n]) for start in range(len(ids) - n + 1)]
+    return len(ngrams) != len(set(ngrams))
+
+
+def test_block_repeated_ngrams_on_a_hand_made_history():
+    history = torch.tensor([[5, 6, 7, 5, 6], [4, 4, 4, 4, 4], [5, 6, 7, 8, 9]])
+    for n, expected in [(1, [{5, 6, 7}, {4}, {5, 6, 7, 8, 9}]), (2, [{7}, {4}, set()]), (3, [{7}, {4}, set()]),
+                        (4, [set(), {4}, set()]), (6, [set(), set(), set()]), (0, [set(), set(), set()])]:
+        scores = block_repeated_ngrams_(torch.zeros(3, 10), history, n)
+        assert [set(torch.isinf(row).nonzero().flatten().tolist()) for row in scores] == expected, n
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_greedy_ngram_blocking_equals_a_plain_scan_and_never_repeats(n):
+    model = random_model(seed=4)
+    source = padded_source(batch=16, seed=14)
+    unblocked = greedy_decode(model, source)
+    assert any(repeats_an_ngram(ids, n) for ids in unblocked)  # the model does repeat itself: blocking matters
+    blocked = greedy_decode(model, source, no_repeat_ngram=n)
+    assert blocked == naive_greedy_decode(model, source, no_repeat_ngram=n)
+    assert not any(repeats_an_ngram(ids, n) for ids in blocked)
+    assert blocked != unblocked
+    results, _ = greedy_decode(model, source, return_attention=True, no_repeat_ngram=n)
+    assert results == blocked
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_beam_search_with_ngram_blocking_equals_exhaustive_search_over_unrepeating_candidates(n):
+    en_vocab, max_steps = 6, 4
+    model = random_model(en_vocab=en_vocab, seed=8)
+    source = padded_source(batch=5, seed=18)
+    tokens = [token for token in range(en_vocab) if token not in (PAD, END)]
+    candidates = [list(prefix) for length in range(max_steps + 1)
+                  for prefix in itertools.product(tokens, repeat=length) if not repeats_an_ngram(prefix, n)]
+    hypotheses = beam_search(model, source, beam_size=en_vocab ** max_steps, max_steps=max_steps,
+                             length_penalty=0.0, no_repeat_ngram=n)
+    for row, hypothesis in zip(source, hypotheses):
+        assert not repeats_an_ngram(hypothesis, n)
+        scores = log_probabilities(model, row, candidates + [hypothesis], max_steps)
+        assert scores[-1] == pytest.approx(max(scores[:-1]), abs=1e-4)
+    unblocked = beam_search(model, source, beam_size=en_vocab ** max_steps, max_steps=max_steps, length_penalty=0.0)
+    assert unblocked != hypotheses
+    assert beam_search(model, source, beam_size=1, no_repeat_ngram=n) == greedy_decode(model, source, no_repeat_ngram=n)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ def test_eval_prints_bleu_and_chrf_last(setting, capsys):
 def test_eval_scores_the_valid_split_on_request_and_refuses_train(setting, capsys):
     run(setting, "--eval", "--split", "valid")
     assert "valid sentences" in capsys.readouterr().out
+    run(setting, "--eval", "--split", "valid", "--no-repeat-ngram", "2")
+    assert "no repeated 2-grams" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--split valid or test"):
         run(setting, "--eval", "--split", "train")
 
@@ -191,7 +193,8 @@ def test_missing_checkpoint_says_what_to_do(tmp_path):
         run_translation.main(args)
 
 
-@pytest.mark.parametrize("flags", [[], ["--test", "--eval"], ["--test", "--beam", "0"]])
+@pytest.mark.parametrize("flags", [[], ["--test", "--eval"], ["--test", "--beam", "0"],
+                                   ["--test", "--no-repeat-ngram", "-1"]])
 def test_bad_flag_combinations_exit(flags):
     with pytest.raises(SystemExit):
         run_translation.parse_args(flags)
@@ -209,6 +212,23 @@ def test_shipped_translator_on_test_line_7(capsys, tmp_path):
     assert lines[3].startswith("Translation: ") and len(lines[3]) > len("Translation: ") + 5
     assert lines[4] == "Seen in training: no"
     assert (tmp_path / "translation_attention_line7.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not (os.path.exists(SHIPPED_CHECKPOINT) and os.path.exists(DING_PATH)),
+                    reason="needs the shipped translator and the Ding dictionary")
+def test_ngram_blocking_removes_the_repetition_of_line_7(capsys):
+    def words_of_translation(*flags):
+        run_translation.main(run_translation.parse_args(["--test", "--line=7", *flags]))
+        translation = capsys.readouterr().out.splitlines()[3][len("Translation: "):]
+        return [word.strip(",.") for word in translation.split()]
+
+    def repeated_bigrams(words):
+        bigrams = list(zip(words, words[1:]))
+        return {bigram for bigram in bigrams if bigrams.count(bigram) > 1}
+
+    assert ("in", "France") in repeated_bigrams(words_of_translation())
+    for flags in (["--no-repeat-ngram", "2"], ["--no-repeat-ngram", "2", "--beam", "4"]):
+        assert repeated_bigrams(words_of_translation(*flags)) == set(), flags
 
 
 if __name__ == "__main__":
