@@ -58,7 +58,8 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     for position in range(max_steps):
         logits, step_attentions = model.decode_step(token, memory, caches, position, padding[active],  # memory: only
                                                     need_weights=return_attention)  # its cached projections are used
-        block_repeated_ngrams_(logits, output[active, :position], no_repeat_ngram)
+        if no_repeat_ngram > 0:
+            block_repeated_ngrams_(logits, output[active, :position], no_repeat_ngram)
         next_token = logits.argmax(dim=-1).masked_fill(finished[active], PAD)
         output[active, position] = next_token
         if return_attention:
