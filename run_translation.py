@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 
 from lib.translation import SHIPPED_CHECKPOINT
-from lib.translation_training import TrainConfig
+from lib.translation_training import LR_SCHEDULES, TrainConfig
 
 TRAINING_HELP = {
     "de_vocab_size": "German subword vocabulary size",
@@ -23,7 +23,9 @@ TRAINING_HELP = {
     "embed_dim": "model width", "enc_layers": "encoder layers", "dec_layers": "decoder layers",
     "num_heads": "attention heads", "dropout": "dropout rate during training",
     "batch_tokens": "padded tokens per side in a batch (per process)", "lr": "peak learning rate (AdamW)",
-    "warmup_steps": "linear warm-up steps before inverse square-root decay", "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear warm-up steps before the decay", "weight_decay": "AdamW weight decay",
+    "lr_schedule": "decay after the warm-up: inverse-sqrt (lr * sqrt(warmup / step)) or linear (to 0 at "
+                   "--max-steps, so that the run anneals; set --max-steps to the steps the run can afford)",
     "label_smoothing": "label smoothing of the cross-entropy", "clip_norm": "gradient norm clipping",
     "sentence_repeats": "times each training sentence appears per epoch",
     "phrases_per_epoch": "dictionary phrases drawn per epoch beside the sentences",
@@ -93,6 +95,7 @@ def parse_args(argv=None):
             kind = str if field.name == "init_from" else type(getattr(defaults, field.name))
             training.add_argument("--" + field.name.replace("_", "-"), type=kind,
                                   default=getattr(defaults, field.name),
+                                  choices=LR_SCHEDULES if field.name == "lr_schedule" else None,
                                   help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
     args = parser.parse_args(argv)
     if sum([args.train, args.test, args.input is not None, args.eval, args.curves, args.export is not None]) != 1:

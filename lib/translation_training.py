@@ -42,6 +42,7 @@ class TrainConfig:
     batch_tokens: int = 2500
     lr: float = 1e-3
     warmup_steps: int = 400
+    lr_schedule: str = "inverse-sqrt"
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
@@ -167,10 +168,20 @@ def translation_loss(model, source, decoder_input, decoder_target, label_smoothi
     return loss, int((decoder_target != PAD).sum())
 
 
+LR_SCHEDULES = ("inverse-sqrt", "linear")
+
+
 def learning_rate(step, config):
-    """Linear warm-up to ``lr`` over ``warmup_steps``, then inverse square-root decay."""
+    """Linear warm-up to ``lr`` over ``warmup_steps``, then ``config.lr_schedule``: 'inverse-sqrt' decay
+    (lr * sqrt(warmup_steps / step)), or 'linear' decay that reaches 0 at ``max_steps`` (a run that anneals)."""
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
     step = max(step, 1)
-    return config.lr * min(step / config.warmup_steps, math.sqrt(config.warmup_steps / step))
+    warmup = step / config.warmup_steps if config.warmup_steps > 0 else 1.0
+    if config.lr_schedule == "linear":
+        remaining = (config.max_steps - step) / max(config.max_steps - config.warmup_steps, 1)
+        return config.lr * max(min(warmup, remaining), 0.0)
+    return config.lr * min(warmup, math.sqrt(max(config.warmup_steps, 1) / step))
 
 
 # ---- validation -------------------------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_missing_checkpoint_says_what_to_do(tmp_path):
 
 
 @pytest.mark.parametrize("flags", [[], ["--test", "--eval"], ["--test", "--beam", "0"],
-                                   ["--test", "--no-repeat-ngram", "-1"]])
+                                   ["--test", "--no-repeat-ngram", "-1"], ["--train", "--lr-schedule", "cosine"]])
 def test_bad_flag_combinations_exit(flags):
     with pytest.raises(SystemExit):
         run_translation.parse_args(flags)
