@@ -25,6 +25,9 @@ from lib.transformer import TransformerModel
 from lib.translation import Translator
 
 
+LR_SCHEDULES = ("inverse-sqrt", "linear")
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on; stored in its checkpoints."""
@@ -58,6 +61,10 @@ class TrainConfig:
     amp: bool = False
     compile: bool = False
     init_from: str = None
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
 
 @dataclass
@@ -168,14 +175,9 @@ def translation_loss(model, source, decoder_input, decoder_target, label_smoothi
     return loss, int((decoder_target != PAD).sum())
 
 
-LR_SCHEDULES = ("inverse-sqrt", "linear")
-
-
 def learning_rate(step, config):
     """Linear warm-up to ``lr`` over ``warmup_steps``, then ``config.lr_schedule``: 'inverse-sqrt' decay
     (lr * sqrt(warmup_steps / step)), or 'linear' decay that reaches 0 at ``max_steps`` (a run that anneals)."""
-    if config.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
     step = max(step, 1)
     warmup = step / config.warmup_steps if config.warmup_steps > 0 else 1.0
     if config.lr_schedule == "linear":

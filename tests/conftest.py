@@ -1,5 +1,6 @@
 """Shared fixtures: one torch thread per test module (the models here are small, and on a busy 2-core machine two
-threads mostly wait for each other), and the default ImageNet classifier loaded once per module."""
+threads mostly wait for each other), the default ImageNet classifier loaded once per module, and a process that is
+not part of a torchrun group."""
 import pytest
 import torch
 
@@ -18,3 +19,10 @@ def one_thread():
 def classifier():
     """The default model (EfficientNet-Lite0, offline weights)."""
     return vision.load_classifier()
+
+
+@pytest.fixture
+def single_process(monkeypatch):
+    """No torchrun variables in the environment, so training runs as one process (as without torchrun)."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)

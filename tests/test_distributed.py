@@ -207,9 +207,7 @@ def test_resume_continues_from_the_saved_step(two_process_run):
     assert [record["step"] for record in resumed[0]["records"]] == [4, 8, 12]
 
 
-def test_single_process_takes_the_expected_steps(tmp_path, monkeypatch, capfd):
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
+def test_single_process_takes_the_expected_steps(tmp_path, single_process, capfd):
     config = tiny_config(tmp_path, max_steps=6, eval_every=3)
     _worker(0, 1, None, asdict(config), False, None, str(tmp_path))  # in this process, as without torchrun
     report = torch.load(tmp_path / "rank0.pt", weights_only=True)
@@ -220,10 +218,8 @@ def test_single_process_takes_the_expected_steps(tmp_path, monkeypatch, capfd):
     assert "with 1 process(es): effective batch about 270 tokens" in capfd.readouterr().out
 
 
-def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, monkeypatch):
+def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, single_process):
     """--init-from: the new run takes the translator's vocabularies, shape and weights (lr 0 keeps them), step 0."""
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
     first = tiny_config(tmp_path, out_dir=str(tmp_path / "first"), max_steps=4, eval_every=4)
     translation_training.train(first, progress=False)
     translator = Translator.load(os.path.join(first.out_dir, "best.pth"))
@@ -238,9 +234,7 @@ def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, monkeyp
         assert torch.equal(state["model"][name], value), name
 
 
-def test_too_few_batches_for_the_processes_is_an_error(tmp_path, monkeypatch):
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
+def test_too_few_batches_for_the_processes_is_an_error(tmp_path, single_process):
     config = tiny_config(tmp_path, max_len=2)  # every pair is longer: no training batch at all
     alarm = getattr(signal, "SIGALRM", None)  # a hang (the old endless loop over empty epochs) fails, where it can
     if alarm is not None:

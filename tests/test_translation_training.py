@@ -11,12 +11,6 @@ from lib.translation_training import TrainConfig, learning_rate
 from tests.test_distributed import tiny_config
 
 
-@pytest.fixture
-def single_process(monkeypatch):
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_inverse_sqrt_warms_up_linearly_then_decays_with_the_square_root():
     config = TrainConfig(lr=2e-3, warmup_steps=400)
     assert learning_rate(100, config) == pytest.approx(0.5e-3)
@@ -41,7 +35,7 @@ def test_schedules_without_warm_up_start_at_the_peak():
     assert [learning_rate(step, linear) for step in (1, 5, 10)] == pytest.approx([0.9e-3, 0.5e-3, 0.0])
 
 
-def test_an_unknown_schedule_is_refused():
+def test_an_unknown_schedule_is_refused_when_the_config_is_made():
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         learning_rate(10, TrainConfig(lr_schedule="cosine"))
 
