@@ -1,11 +1,42 @@
 #!/usr/bin/env bash
-# One-command set-up: Python packages, and the German-English dictionary (Debian package trans-de-en) for translation.
+# One-command set-up: a virtual environment .venv with the Python packages (or the virtual or conda environment that
+# is active already), and the German-English dictionary (Debian package trans-de-en) for translation.
+# Re-running it is quick: pip skips what is installed, apt-get runs only when the dictionary is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install -r requirements.txt
+
+if [ -n "${VIRTUAL_ENV:-}" ] || [ -n "${CONDA_PREFIX:-}" ]; then
+    PYTHON=python
+    where="the active environment (${VIRTUAL_ENV:-${CONDA_PREFIX:-}})"
+else
+    if [ ! -x .venv/bin/python ]; then
+        if ! command -v python3 >/dev/null; then
+            echo "error: no python3 on the PATH. Install Python 3.10 or newer (Debian/Ubuntu: apt-get install python3 python3-venv)." >&2
+            exit 1
+        fi
+        if ! python3 -m venv .venv; then
+            rm -rf .venv
+            echo "error: python3 could not make a virtual environment. On Debian or Ubuntu install its venv module:" >&2
+            echo "    sudo apt-get install python3-venv" >&2
+            echo "then run ./setup.sh again." >&2
+            exit 1
+        fi
+    fi
+    PYTHON=.venv/bin/python
+    where=".venv"
+fi
+
+"$PYTHON" -m pip install --disable-pip-version-check -q -r requirements.txt
+
 if [ ! -f /usr/share/trans/de-en ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y trans-de-en
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q trans-de-en
+fi
+
+if [ "$where" = ".venv" ]; then
+    echo "Set up in .venv: run 'source .venv/bin/activate' to use it (./runtests.sh uses it without)."
+else
+    echo "Set up in $where."
 fi

@@ -1,0 +1,101 @@
+"""What the root scripts share: checked argparse value types, early checks of paths, and one way to end on bad input.
+
+Library code raises ordinary exceptions (ValueError, FileNotFoundError, ...); only the scripts turn them into one
+line on stderr, through :func:`run_main`.
+"""
+import argparse
+import math
+import os
+import sys
+import tempfile
+
+# Exceptions that mean "bad input or environment", shown as one line instead of a traceback.
+USER_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
+
+
+def int_range(low, high=None):
+    """An argparse ``type`` for integers in [low, high] (``high`` None: no upper bound)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_range(low=None, high=None, low_open=False, high_open=False):
+    """An argparse ``type`` for finite floats between ``low`` and ``high`` (open ends where ``*_open``)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            parts = []
+            if low is not None:
+                parts.append(f"{'above' if low_open else 'at least'} {low:g}")
+            if high is not None:
+                parts.append(f"{'below' if high_open else 'at most'} {high:g}")
+            raise argparse.ArgumentTypeError(f"must be {' and '.join(parts)}, got {value:g}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def check_readable_file(path, flag):
+    """Raise a clear error unless ``path`` is an existing, readable regular file; ``flag`` names it for the user."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{flag} {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{flag} {path} cannot be read (permissions)")
+
+
+def check_writable_folder(folder, flag):
+    """Make ``folder`` if needed and prove it can be written by writing and removing a temporary file."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{flag} {folder} is a file; give a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise PermissionError(f"{flag} {folder} cannot be written ({error.strerror or error}); "
+                              f"choose another {flag}") from None
+
+
+def check_writable_file(path, flag):
+    """Raise a clear error unless a file can be written at ``path`` (its folder is made if needed)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name, e.g. {os.path.join(path, 'out')}")
+    check_writable_folder(os.path.dirname(path) or ".", f"the folder of {flag}")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise PermissionError(f"{flag} {path} cannot be overwritten (permissions); choose another {flag}")
+
+
+def set_threads(threads):
+    """Use ``threads`` torch CPU threads when given (None: torch's choice)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
+def run_main(main, args):
+    """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1), Ctrl-C with exit 130."""
+    try:
+        return main(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as error:
+        sys.exit(f"error: {error}")

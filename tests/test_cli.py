@@ -1,0 +1,128 @@
+"""lib/cli.py: the checked argparse types, the early path checks, and the one way scripts end on bad input."""
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lib.cli import check_readable_file, check_writable_file, check_writable_folder, float_range, int_range, run_main
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("text, expected", [("1", 1), ("7", 7), ("10", 10)])
+def test_int_range_accepts_values_inside(text, expected):
+    assert int_range(1, 10)(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [("0", "from 1 to 10, got 0"), ("11", "from 1 to 10, got 11"),
+                                           ("1.5", "'1.5' is not a whole number"), ("x", "'x' is not a whole")])
+def test_int_range_refuses_values_outside_with_the_bound(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        int_range(1, 10)(text)
+
+
+def test_int_range_without_upper_bound():
+    assert int_range(0)("123456789") == 123456789
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 0, got -1"):
+        int_range(0)("-1")
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN"])
+def test_float_range_refuses_non_finite(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+        float_range()(text)
+
+
+def test_float_range_open_and_closed_ends():
+    positive = float_range(0, low_open=True)
+    assert positive("1e-9") == 1e-9
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0, got 0"):
+        positive("0")
+    probability = float_range(0, 1, high_open=True)
+    assert probability("0") == 0.0
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 0 and below 1, got 1"):
+        probability("1")
+
+
+def test_parser_reports_the_flag_and_the_bound(capsys):
+    parser = argparse.ArgumentParser(prog="demo")
+    parser.add_argument("--lr", type=float_range(0, low_open=True))
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--lr", "-1"])
+    assert exit_info.value.code == 2
+    assert "argument --lr: must be above 0, got -1" in capsys.readouterr().err
+
+
+def test_readable_file_checks(tmp_path):
+    existing = tmp_path / "a.txt"
+    existing.write_text("x")
+    check_readable_file(str(existing), "--input")
+    with pytest.raises(IsADirectoryError, match="--input .* is a folder"):
+        check_readable_file(str(tmp_path), "--input")
+    with pytest.raises(FileNotFoundError, match="--input .* does not exist"):
+        check_readable_file(str(tmp_path / "missing"), "--input")
+
+
+def test_writable_checks(tmp_path):
+    check_writable_folder(str(tmp_path / "new" / "deeper"), "--out-dir")
+    assert os.path.isdir(tmp_path / "new" / "deeper")
+    assert os.listdir(tmp_path / "new" / "deeper") == []  # the probe file is removed
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file; give a folder"):
+        check_writable_folder(str(a_file), "--out-dir")
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        check_writable_file(str(tmp_path), "--out")
+    check_writable_file(str(tmp_path / "sub" / "model.pth"), "--out")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="cannot be written"):
+            check_writable_folder(str(locked), "--out-dir")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_unwritable_folder_is_refused_for_root_too():
+    # /proc is not writable even for root: the probe write fails and the message names the flag.
+    with pytest.raises(PermissionError, match="--out-dir /proc/self cannot be written"):
+        check_writable_folder("/proc/self", "--out-dir")
+
+
+def test_run_main_turns_user_errors_into_one_line(capsys):
+    def failing(args):
+        raise ValueError("bad value for --thing; use a positive number")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(failing, None)
+    assert exit_info.value.code == "error: bad value for --thing; use a positive number"
+
+
+def test_run_main_returns_the_result_and_lets_bugs_through():
+    assert run_main(lambda args: args + 1, 1) == 2
+    with pytest.raises(KeyError):
+        run_main(lambda args: {}["missing"], None)
+
+
+def test_run_main_ctrl_c_exits_130(capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(interrupted, None)
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_a_script_error_is_one_line_on_stderr():
+    code = ("import sys; sys.path.insert(0, %r); from lib.cli import run_main\n"
+            "def main(args): raise FileNotFoundError('No corpus at /x: install trans-de-en')\n"
+            "run_main(main, None)" % REPOSITORY)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "error: No corpus at /x: install trans-de-en\n"
