@@ -7,7 +7,11 @@ Runs offline on scikit-image photos by default; see --help for your own images o
 """
 import argparse
 
-from lib import adversarial, plot, vision
+from lib import adversarial, image_cli, plot, vision
+from lib.cli import float_range, int_range, run_main
+
+MAX_EPSILON = 255  # in 1/255: a budget of the whole pixel range; more cannot be meant
+MAX_STEPS = 1000
 
 
 def build_parser():
@@ -16,19 +20,26 @@ def build_parser():
                         help="gradient: the exercise's one step along the scaled input gradient (unbounded); "
                              "fgsm: one signed step of size epsilon; pgd: signed steps projected onto the epsilon "
                              "ball (default)")
-    parser.add_argument("--epsilon", type=float, default=2.0,
-                        help="fgsm/pgd: L-infinity bound in pixel units of 1/255 (default 2)")
-    parser.add_argument("--steps", type=int, default=10, help="pgd: number of steps (default 10)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="gradient: factor on the input gradient of the summed cross-entropy (default 1)")
+    parser.add_argument("--epsilon", type=float_range(0, MAX_EPSILON), default=2.0,
+                        help=f"fgsm/pgd: L-infinity bound in pixel units of 1/255, from 0 to {MAX_EPSILON} (the whole "
+                             f"pixel range; default 2)")
+    parser.add_argument("--steps", type=int_range(1, MAX_STEPS), default=10,
+                        help=f"pgd: number of steps, 1 to {MAX_STEPS} (default 10)")
+    parser.add_argument("--scale", type=float_range(0, low_open=True), default=1.0,
+                        help="gradient: factor (above 0) on the input gradient of the summed cross-entropy "
+                             "(default 1)")
     parser.add_argument("--target", metavar="CLASS",
-                        help="targeted attack: ImageNet class name (e.g. 'goldfish') or index to reach")
-    parser.add_argument("--max-plot", type=int, default=4, metavar="N",
-                        help="draw at most the first N images (all of them go into the table; default 4)")
+                        help="targeted attack: ImageNet class name (e.g. 'goldfish') or index 0..999 to reach")
+    image_cli.add_max_plot_argument(parser, 4)
     parser.add_argument("--out", default=None, metavar="PATH",
-                        help="figure file (default: results/adversarial_<attack>.png)")
-    vision.add_image_arguments(parser, vision.ADVERSARIAL_PHOTOS, vision.ADVERSARIAL_SAMPLES)
+                        help="figure file, e.g. a .png, .jpg or .pdf (default: results/adversarial_<attack>.png)")
+    image_cli.add_image_arguments(parser, vision.ADVERSARIAL_PHOTOS, vision.ADVERSARIAL_SAMPLES)
     return parser
+
+
+def parse_args(argv=None):
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``)."""
+    return build_parser().parse_args(argv)
 
 
 def caption(predictions):
@@ -37,9 +48,12 @@ def caption(predictions):
 
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
-    classifier = vision.classifier_from_args(args, classifier)
-    target = None if args.target is None else classifier.class_index(args.target)
-    items = vision.items_from_args(args, classifier.categories)
+    image_cli.check_image_args(args)  # every flag is checked before the images and the model are loaded
+    path = image_cli.check_figure_path(f"results/adversarial_{args.attack}.png" if args.out is None else args.out)
+    categories = vision.imagenet_categories()
+    target = None if args.target is None else vision.class_index(args.target, categories)
+    items = image_cli.items_from_args(args, categories)
+    classifier = image_cli.classifier_from_args(args, classifier)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     report = adversarial.evaluate_attack(classifier, images, classes, args.attack, epsilon=args.epsilon / 255,
                                          steps=args.steps, scale=args.scale, target=target)
@@ -51,9 +65,8 @@ def main(args, classifier=None):
     if target is not None:
         setting += f", target {classifier.categories[target]!r}"
     print(f"{classifier.name}, {setting}")
-    print(adversarial.format_report(names, report, targeted=target is not None))
+    print(image_cli.format_attack_report(names, report, targeted=target is not None))
     shown = slice(0, args.max_plot)
-    path = args.out or f"results/adversarial_{args.attack}.png"
     plot.show_adversarial_example(images[shown], report["adversarial"][shown],
                                   [caption(p) for p in report["before"][shown]],
                                   [caption(p) for p in report["after"][shown]],
@@ -63,4 +76,4 @@ def main(args, classifier=None):
 
 
 if __name__ == "__main__":
-    vision.run_script(main, build_parser())
+    run_main(main, parse_args())

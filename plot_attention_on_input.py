@@ -8,23 +8,33 @@ import argparse
 
 import torch
 
-from lib import plot, vision
-from lib.utils import input_saliency
+from lib import image_cli, plot, saliency, vision
+from lib.cli import float_range, int_range, run_main
+
+MAX_SAMPLES = 1000
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", default="gradient", choices=("gradient", "smoothgrad"),
+    parser.add_argument("--method", default="gradient", choices=saliency.METHODS,
                         help="gradient: one forward and backward pass; smoothgrad: mean gradient over noisy copies")
-    parser.add_argument("--smooth-samples", type=int, default=16, metavar="N",
-                        help="SmoothGrad: noisy copies per image (default 16)")
-    parser.add_argument("--noise", type=float, default=0.15,
-                        help="SmoothGrad: noise standard deviation in pixel units of [0, 1] (default 0.15)")
-    parser.add_argument("--seed", type=int, default=0, help="SmoothGrad: seed of the noise (default 0)")
+    parser.add_argument("--smooth-samples", type=int_range(1, MAX_SAMPLES), default=16, metavar="N",
+                        help=f"SmoothGrad: noisy copies per image, 1 to {MAX_SAMPLES} (default 16)")
+    parser.add_argument("--noise", type=float_range(0, 1), default=0.15,
+                        help="SmoothGrad: noise standard deviation in pixel units of [0, 1], from 0 to 1 "
+                             "(default 0.15)")
+    parser.add_argument("--seed", type=int_range(0, 2 ** 32 - 1), default=0,
+                        help="SmoothGrad: seed of the noise, 0 to 2^32-1 (default 0)")
+    image_cli.add_max_plot_argument(parser, 8)
     parser.add_argument("--out", default=None, metavar="PATH",
-                        help="figure file (default: results/saliency_<method>.png)")
-    vision.add_image_arguments(parser, vision.SALIENCY_PHOTOS, vision.SALIENCY_SAMPLES)
+                        help="figure file, e.g. a .png, .jpg or .pdf (default: results/saliency_<method>.png)")
+    image_cli.add_image_arguments(parser, vision.SALIENCY_PHOTOS, vision.SALIENCY_SAMPLES)
     return parser
+
+
+def parse_args(argv=None):
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``)."""
+    return build_parser().parse_args(argv)
 
 
 def caption(name, classes, predictions, categories):
@@ -37,28 +47,30 @@ def caption(name, classes, predictions, categories):
 
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
-    classifier = vision.classifier_from_args(args, classifier)
-    items = vision.items_from_args(args, classifier.categories)
+    image_cli.check_image_args(args)  # every flag is checked before the images and the model are loaded
+    path = image_cli.check_figure_path(f"results/saliency_{args.method}.png" if args.out is None else args.out)
+    items = image_cli.items_from_args(args, vision.imagenet_categories())
+    classifier = image_cli.classifier_from_args(args, classifier)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     with torch.no_grad():
         predicted = classifier.model(images).argmax(dim=1)
     # The gradient of the loss for the true class where one is known and predicted, else for the top-1 prediction.
     labels = torch.tensor([p if c is None or p in c else c[0] for c, p in zip(classes, predicted.tolist())])
     generator = torch.Generator().manual_seed(args.seed)
-    maps, logits = input_saliency(classifier.model, images, labels, args.method, samples=args.smooth_samples,
-                                  noise=args.noise, generator=generator)
+    maps, logits = saliency.input_saliency(classifier.model, images, labels, args.method,
+                                           samples=args.smooth_samples, noise=args.noise, generator=generator)
     predictions = vision.top_k(logits, classifier.categories)
     captions = [caption(n, c, p, classifier.categories) for n, c, p in zip(names, classes, predictions)]
     for text in captions:
         print(text.replace("\n", " | "))
     method = ("gradient" if args.method == "gradient"
               else f"SmoothGrad ({args.smooth_samples} copies, noise {args.noise})")
-    path = args.out or f"results/saliency_{args.method}.png"
-    plot.show_attention_on_input_image(images, maps, captions, path=path, show=not args.no_show,
+    shown = slice(0, args.max_plot)
+    plot.show_attention_on_input_image(images[shown], maps[shown], captions[shown], path=path, show=not args.no_show,
                                        title=f"{classifier.name}: saliency by {method}")
     print(f"saved {path}")
     return maps
 
 
 if __name__ == "__main__":
-    vision.run_script(main, build_parser())
+    run_main(main, parse_args())

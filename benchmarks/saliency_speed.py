@@ -15,6 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib import vision  # noqa: E402
+from lib.cli import int_range, run_main, set_threads  # noqa: E402
 from lib.utils import calculate_jacobian  # noqa: E402
 
 
@@ -23,11 +24,11 @@ def build_parser():
     parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
                         help="pretrained classifier (default: efficientnet_lite0)")
     parser.add_argument("--weights", metavar="PATH", help="state dict for the model (resnet18/resnet50)")
-    parser.add_argument("--num-images", type=int, default=32, metavar="N",
-                        help="number of images (crops of the scikit-image photos; default 32)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=2, metavar="N",
+    parser.add_argument("--num-images", type=int_range(1, 1024), default=32, metavar="N",
+                        help="number of images, 1 to 1024 (crops of the scikit-image photos; default 32)")
+    parser.add_argument("--threads", type=int_range(1), default=None, metavar="N",
+                        help="torch CPU threads, at least 1 (default: torch's choice)")
+    parser.add_argument("--repeats", type=int_range(1), default=2, metavar="N",
                         help="time each method N times, round robin, and keep the best (default 2)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     return parser
@@ -56,8 +57,7 @@ def timed(function, device):
 
 def main(args):
     from captum.attr import Saliency
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = torch.device(args.device)
     classifier = vision.load_classifier(args.model, args.weights)
     model = classifier.model.to(device)
@@ -96,4 +96,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    run_main(main, build_parser().parse_args())

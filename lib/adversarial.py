@@ -1,47 +1,28 @@
 """Adversarial examples: the input gradient turned against the network.
 
-All attacks take images (batch, channels, height, width) with pixels in [0, 1] and class indices (batch,), work on
-the whole batch at once, and return new images in [0, 1]. ``labels`` are class indices (batch,), or a boolean mask
-(batch, num_classes) of classes that all count as the label (e.g. the five ImageNet cat classes for a cat photo).
-The loss is -log of the label's probability (the cross-entropy for indices), summed over the batch, so each image's
-step does not depend on the others. Untargeted attacks raise that loss for ``labels`` (the true classes); with
+All attacks take ``(model, images, labels, ...)`` like the saliency functions of :mod:`lib.saliency`: images (batch,
+channels, height, width) with pixels in [0, 1]; ``labels`` class indices (batch,), or a boolean mask (batch,
+num_classes) of classes that all count as the label (e.g. the five ImageNet cat classes for a cat photo). They work on
+the whole batch at once and return new images in [0, 1]. The loss is :func:`lib.saliency.label_loss`, -log of the
+label's probability (the cross-entropy for indices), summed over the batch, so each image's step does not depend on
+the others. Untargeted attacks raise that loss for ``labels`` (the true classes); with
 ``targeted=True`` they lower it (``labels`` are the classes to reach).
 """
-import statistics
+import math
+import numbers
 
 import torch
 
-from lib.utils import calculate_jacobian
+from lib.saliency import check_batch, input_gradient, label_mask
 from lib.vision import top_k
 
 
-def label_loss(output, labels):
-    """-log p(label) summed over the batch; output: logits (batch, classes); labels: indices (batch,) or a boolean
-    mask (batch, classes), whose classes' probabilities are added (a one-hot mask gives the cross-entropy)."""
-    if labels.dim() == 1:
-        return torch.nn.functional.cross_entropy(output, labels, reduction="sum")
-    inside = output.masked_fill(~labels, float("-inf")).logsumexp(dim=1)
-    return (output.logsumexp(dim=1) - inside).sum()
-
-
-def label_mask(classes, num_classes=1000):
-    """Boolean mask (batch, num_classes) from a list (batch) of class-index collections."""
-    mask = torch.zeros(len(classes), num_classes, dtype=torch.bool)
-    for row, indices in enumerate(classes):
-        mask[row, list(indices)] = True
-    return mask
-
-
 def _check(images, labels, epsilon=None):
-    if images.dim() < 2:
-        raise ValueError(f"images must be a batch (batch, ...), got shape {tuple(images.shape)}")
-    labels = torch.as_tensor(labels, device=images.device)
-    if labels.shape[:1] != images.shape[:1] or labels.dim() > 2 or (labels.dim() == 2 and labels.dtype != torch.bool):
-        raise ValueError(f"labels must be class indices ({images.shape[0]},) or a boolean mask "
-                         f"({images.shape[0]}, classes), got {labels.dtype} {tuple(labels.shape)}")
-    if epsilon is not None and epsilon < 0:
-        raise ValueError(f"epsilon must be non-negative, got {epsilon}")
-    return images.detach(), labels
+    images, labels = check_batch(images, labels)
+    if epsilon is not None and not (math.isfinite(epsilon) and 0 <= epsilon <= 1):
+        raise ValueError(f"epsilon must be from 0 to 1 in pixel units of [0, 1] (2/255 is two grey levels), got "
+                         f"{epsilon:.6g} (= {epsilon * 255:.6g}/255)")
+    return images, labels
 
 
 def gradient_step(model, images, labels, scale, targeted=False):
@@ -51,7 +32,9 @@ def gradient_step(model, images, labels, scale, targeted=False):
     Returns (batch, channels, height, width).
     """
     images, labels = _check(images, labels)
-    gradient, _ = calculate_jacobian(images, labels, model, label_loss)
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number, got {scale}")
+    gradient, _ = input_gradient(model, images, labels)
     direction = -1.0 if targeted else 1.0
     return (images + direction * scale * gradient).clamp(0.0, 1.0)
 
@@ -65,9 +48,14 @@ def fgsm(model, images, labels, epsilon, targeted=False):
         (batch, channels, height, width), within ``epsilon`` of ``images`` and inside [0, 1].
     """
     images, labels = _check(images, labels, epsilon)
-    gradient, _ = calculate_jacobian(images, labels, model, label_loss)
+    return _signed_step(model, images, labels, epsilon, targeted)
+
+
+def _signed_step(model, images, labels, size, targeted):
+    """``images + size * sign(gradient)`` (minus for targeted), clipped to [0, 1]; arguments already checked."""
+    gradient, _ = input_gradient(model, images, labels)
     direction = -1.0 if targeted else 1.0
-    return (images + direction * epsilon * gradient.sign()).clamp(0.0, 1.0)
+    return (images + direction * size * gradient.sign()).clamp(0.0, 1.0)
 
 
 def pgd(model, images, labels, epsilon, step_size=None, steps=10, targeted=False):
@@ -80,13 +68,15 @@ def pgd(model, images, labels, epsilon, step_size=None, steps=10, targeted=False
         (batch, channels, height, width), within ``epsilon`` of ``images`` and inside [0, 1].
     """
     images, labels = _check(images, labels, epsilon)
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
     if step_size is None:
         step_size = 2.5 * epsilon / steps
+    elif not (math.isfinite(step_size) and step_size >= 0):
+        raise ValueError(f"step_size must be a finite number >= 0 (pixel units of [0, 1]), got {step_size}")
     adversarial = images.clone()
     for _ in range(steps):
-        stepped = fgsm(model, adversarial, labels, step_size, targeted=targeted)
+        stepped = _signed_step(model, adversarial, labels, step_size, targeted)
         adversarial = (images + (stepped - images).clamp(-epsilon, epsilon)).clamp(0.0, 1.0)
     return adversarial
 
@@ -156,37 +146,3 @@ def evaluate_attack(classifier, images, classes, method="pgd", epsilon=2 / 255, 
     return {"adversarial": adversarial, "before": top_k(logits, categories),
             "after": top_k(adversarial_logits, categories), "linf": linf_size(images, adversarial),
             "correct": correct, "fooled": fooled}
-
-
-def format_report(names, report, targeted=False):
-    """The attack table (image, prediction before, after, L-inf in 1/255, fooled) and a summary line, as text."""
-    width = max([len(name) for name in names] + [5])
-    last = "reached target" if targeted else "fooled"
-    lines = [f"{'image':<{width}}  {'before':<28}  {'after':<28}  {'L-inf/255':>9}  {last}"]
-    for name, before, after, size, correct, fooled in zip(names, report["before"], report["after"], report["linf"],
-                                                          report["correct"], report["fooled"]):
-        verdict = "yes" if fooled else "no"
-        if correct is False and not targeted:
-            verdict += " (misclassified before)"
-        elif correct is None and not targeted:
-            verdict += " (class unknown: top-1 " + ("changed)" if fooled else "kept)")
-        lines.append(f"{name:<{width}}  {_short(before[0]):<28}  {_short(after[0]):<28}  {float(size):>9.1f}  "
-                     + verdict)
-    fooled = report["fooled"]
-    if targeted:
-        lines.append(f"reached the target on {sum(fooled)} of {len(fooled)} images")
-    else:
-        known = [c is not None for c in report["correct"]]
-        count, total, rate = success_rate(fooled, [bool(c) for c in report["correct"]])
-        lines.append(f"fooled {count} of {total} correctly classified images ({100 * rate:.1f}%)"
-                     + (f"; {known.count(False)} image(s) without a known class" if not all(known) else ""))
-        confidence = [after[0][1] for after, ok, f in zip(report["after"], report["correct"], fooled) if ok and f]
-        if confidence:
-            lines.append(f"fooled images: the wrong top-1 class has mean probability {statistics.mean(confidence):.3f} "
-                         f"(median {statistics.median(confidence):.3f}, min {min(confidence):.3f})")
-    return "\n".join(lines)
-
-
-def _short(prediction):
-    name, probability = prediction
-    return f"{name[:20]} {probability:.2f}"

