@@ -1,40 +1,73 @@
 """Draw the trained counting model's attention weights for a few fresh sequences (run `python train.py` first).
 
-    python plot_attention.py               # 3 sequences from results/model.pth -> results/attention.png
+    python plot_attention.py                     # 3 sequences from results/model.pth -> results/attention.png
+    python plot_attention.py --checkpoint results/softmax.pth --count 5 --out results/attention_softmax.png
 """
 import argparse
+import os
 
 import torch
 
+from lib.cli import check_writable_file, int_range, run_main
 from lib.counting import load_counting_model, make_counting_data
 from lib.plot import finish_figure, plot_counting_attention
+
+MAX_COUNT = 20  # heatmaps in one figure; more are unreadable (and slow to draw)
+MAX_ROWS = 200  # heatmap rows (sequences x digits) in one figure, for models with large vocabularies
+RENAMED = {"--model": "--checkpoint", "--samples": "--count"}
 
 
 def build_parser():
     """The command-line flags."""
     parser = argparse.ArgumentParser(description="Draw the counting model's attention weights as heatmaps: a row per "
                                                  "digit being counted, a column per position of the sequence.")
-    parser.add_argument("--model", default="results/model.pth",
-                        help="checkpoint written by train.py (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=3,
-                        help="how many fresh sequences to draw (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1234,
+    parser.add_argument("--checkpoint", default="results/model.pth", metavar="FILE",
+                        help="the counting model, as written by train.py (default: %(default)s)")
+    parser.add_argument("--count", type=int_range(1, MAX_COUNT), default=3, metavar="N",
+                        help=f"how many fresh sequences to draw, 1 to {MAX_COUNT} (default: %(default)s)")
+    parser.add_argument("--seed", type=int_range(0, 2 ** 31 - 1), default=1234, metavar="N",
                         help="seed of the fresh sequences (default: %(default)s, unlike the training and test seeds)")
-    parser.add_argument("--out", default="results/attention.png",
-                        help="where to save the figure (default: %(default)s)")
+    parser.add_argument("--out", default="results/attention.png", metavar="FILE",
+                        help="image file to save the figure to; its extension picks the format (default: "
+                             "%(default)s)")
     parser.add_argument("--no-show", action="store_true", help="only save the figure, even where a display exists")
+    for old, new in RENAMED.items():
+        parser.add_argument(old, dest=f"renamed_{old[2:]}", default=None, help=argparse.SUPPRESS)
     return parser
 
 
+def parse_args(argv=None):
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``); old flag names are refused."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for old, new in RENAMED.items():
+        if getattr(args, f"renamed_{old[2:]}") is not None:
+            parser.error(f"{old} was renamed {new}")
+    return args
+
+
+def check_image_path(path, flag):
+    """Raise a ValueError unless matplotlib can write ``path``'s format (from its extension); then check access."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    if not os.path.basename(path):  # "results/": lib.cli's check would accept it, and saving would fail
+        raise IsADirectoryError(f"{flag} {path} names a folder; give a file name, e.g. {path}attention.png")
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in supported:
+        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
+                         f"{', '.join('.' + name for name in sorted(supported))}")
+    check_writable_file(path, flag)
+
+
 def main(args):
-    """Load the model, attend over ``args.samples`` fresh sequences, save (and show) the heatmaps. Returns the path."""
-    if args.samples < 1:
-        raise SystemExit(f"--samples must be at least 1, got {args.samples}")
-    try:
-        model, config = load_counting_model(args.model)
-    except (FileNotFoundError, RuntimeError) as error:
-        raise SystemExit(str(error)) from None
-    one_hot, digits, counts = make_counting_data(args.samples, config.sequence_length, config.vocab_size,
+    """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps. Returns the path."""
+    model, config = load_counting_model(args.checkpoint)
+    if args.count * config.vocab_size > MAX_ROWS:
+        raise ValueError(f"--count {args.count} would draw {args.count * config.vocab_size} heatmap rows for this "
+                         f"model's {config.vocab_size} digits; use --count {max(1, MAX_ROWS // config.vocab_size)} "
+                         "or fewer")
+    check_image_path(args.out, "--out")
+    one_hot, digits, counts = make_counting_data(args.count, config.sequence_length, config.vocab_size,
                                                  torch.Generator().manual_seed(args.seed))
     with torch.no_grad():
         logits, weights = model(one_hot)
@@ -48,4 +81,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    run_main(main, parse_args())

@@ -4,120 +4,243 @@ files, evaluate BLEU / chrF.
 Examples:
     python run_translation.py --test --line=7 --plot
     echo "Ich habe morgen keine Zeit." | python run_translation.py --input -
+    python run_translation.py --input german.txt > english.txt      (streams; progress bar on stderr)
     python run_translation.py --eval --beam 4
     python run_translation.py --train --max-minutes 60          (add --resume to continue)
     torchrun --nproc_per_node=2 run_translation.py --train      (data parallel, see README)
+
+The shipped translator (data/translator.pth) is found beside lib/, whatever the working folder; paths you give are
+relative to the working folder.
 """
 import argparse
+import functools
 import os
+import re
 import sys
-from dataclasses import fields
+import typing
+import warnings
+from dataclasses import MISSING, fields
 
+from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, float_range, int_range,
+                     run_main, set_threads)
 from lib.translation import SHIPPED_CHECKPOINT
-from lib.translation_training import LR_SCHEDULES, TrainConfig
+from lib.translation_training import TrainConfig
 
-TRAINING_HELP = {
-    "de_vocab_size": "German subword vocabulary size",
-    "en_vocab_size": "English subword vocabulary size (the output layer's width)",
-    "max_len": "longest sentence in subword tokens (longer training pairs are skipped)",
-    "embed_dim": "model width", "enc_layers": "encoder layers", "dec_layers": "decoder layers",
-    "num_heads": "attention heads", "dropout": "dropout rate during training",
-    "batch_tokens": "padded tokens per side in a batch (per process)", "lr": "peak learning rate (AdamW)",
-    "warmup_steps": "linear warm-up steps before the decay", "weight_decay": "AdamW weight decay",
-    "lr_schedule": "decay after the warm-up: inverse-sqrt (lr * sqrt(warmup / step)) or linear (to 0 at "
-                   "--max-steps, so that the run anneals; set --max-steps to the steps the run can afford)",
-    "label_smoothing": "label smoothing of the cross-entropy", "clip_norm": "gradient norm clipping",
-    "sentence_repeats": "times each training sentence appears per epoch",
-    "phrases_per_epoch": "dictionary phrases drawn per epoch beside the sentences",
-    "max_steps": "stop after this many optimizer steps", "max_minutes": "stop after this many minutes (0: no limit)",
-    "eval_every": "validate (loss, BLEU, chrF) and checkpoint every this many steps",
-    "eval_sentences": "validation sentences translated for BLEU at each validation",
-    "keep_snapshots": "validated translators kept in OUT_DIR/snapshots for --average (0: none)",
-    "init_from": "start a new run from this translator checkpoint's weights, vocabularies and shape (fresh "
-                 "optimizer), e.g. data/translator.pth",
-    "seed": "random seed (model, data order, phrase sampling)", "out_dir": "folder for last.pth, best.pth, log.jsonl",
-}
+# Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
+# threads split every operation and wait for the slowest, so beside a job that holds a core two of them decode
+# several times slower than one; separate batches never wait for each other (benchmarks/translate_file_speed.py).
+MOST_DEFAULT_THREADS = 2
 
 
-def parse_args(argv=None):
+def default_threads():
+    """The CPU threads used for translating unless --threads is given: 2, or 1 on a one-core machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MOST_DEFAULT_THREADS, cores))
+
+
+# Passed to training as overrides whether given or not (as the run's own settings of devices and folder).
+ALWAYS_OVERRIDDEN = ("device", "amp", "compile", "out_dir")
+_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _field_default(field):
+    if field.default is not MISSING:
+        return field.default
+    if field.default_factory is not MISSING:
+        return field.default_factory()
+    return None
+
+
+def _field_type(field):
+    """bool, int, float or str: the type of a TrainConfig field (its annotation, else its default's); None when it
+    is none of these (such a field gets no flag)."""
+    kind = field.type
+    if isinstance(kind, str):  # postponed annotations: "int", "str | None", "Optional[str]"
+        names = kind.replace("typing.", "").replace("Optional[", "").replace("]", "").split("|")
+        names = [name.strip() for name in names if name.strip() != "None"]
+        kind = _TYPES.get(names[0]) if len(names) == 1 else None
+    else:
+        arguments = [argument for argument in typing.get_args(kind) if argument is not type(None)]
+        if arguments:
+            kind = arguments[0] if len(arguments) == 1 else None
+    if kind in (bool, int, float, str):
+        return kind
+    default = _field_default(field)
+    return type(default) if type(default) in (bool, int, float, str) else None
+
+
+def _field_parser(field, kind):
+    """The argparse type of a TrainConfig field: its range from the field's metadata ("low", "high", "low_open",
+    "high_open"; checked again by TrainConfig itself), floats finite."""
+    meta = field.metadata
+    if kind is int:
+        return int_range(meta["low"], meta.get("high")) if meta.get("low") is not None else int
+    if kind is float:
+        return float_range(meta.get("low"), meta.get("high"), meta.get("low_open", False),
+                           meta.get("high_open", False))
+    return kind
+
+
+def _device(text):
+    """An argparse type: cpu, cuda or cuda:N."""
+    if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def _base_parser():
+    """Every flag but those generated from TrainConfig's fields. Returns (parser, its 'training' group)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_argument_group("what to do (one of)")
     actions.add_argument("--train", action="store_true", help="train a translator (see 'training' flags)")
     actions.add_argument("--test", action="store_true", help="translate one corpus pair, chosen by --line")
     actions.add_argument("--input", metavar="FILE",
-                         help="translate each line of FILE ('-' for standard input), one output line per input line")
+                         help="translate each line of FILE (UTF-8; '-' for standard input), one output line per "
+                              "input line, written as soon as each batch is translated (a progress bar on stderr "
+                              "for a FILE)")
     actions.add_argument("--eval", action="store_true",
                          help="BLEU and chrF (sacrebleu, cased) on the test split (or --split valid); last line "
                               "'BLEU <v> chrF <v>'")
     actions.add_argument("--curves", action="store_true",
-                         help="draw the loss, BLEU and chrF curves of the run in --out-dir (its log.jsonl) to --out")
+                         help="draw the loss, BLEU and chrF curves of the run in --out-dir (its log.jsonl) to "
+                              "--figures-dir")
     actions.add_argument("--export", metavar="PATH",
                          help="write --checkpoint (e.g. results/translation/best.pth), or the --average of several, "
-                              "to PATH with float16 weights, half the size, as data/translator.pth is shipped")
+                              "to PATH with float16 weights, half the size, as data/translator.pth is shipped (an "
+                              "existing PATH only with --force)")
     use = parser.add_argument_group("using a translator")
     use.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
-                     help=f"translator checkpoint to use (default: the shipped {SHIPPED_CHECKPOINT})")
+                     help="translator checkpoint to use (default: the shipped data/translator.pth of the repository)")
     use.add_argument("--average", nargs="+", metavar="CHECKPOINT",
                      help="use the average of these checkpoints' weights instead of --checkpoint (e.g. "
                           "results/translation/snapshots/*.pth); with --export, write that average")
-    use.add_argument("--line", type=int, default=1, help="with --test: 1-based pair number within --split")
+    use.add_argument("--line", type=int_range(1), default=1,
+                     help="with --test: 1-based pair number within --split")
     use.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
                      help="with --test: which split --line counts in; with --eval: valid (to choose between models) or "
                           "test (default: the held-out test sentences)")
     use.add_argument("--plot", action="store_true",
-                     help="with --test: draw the cross-attention heatmaps of every head (saved under --out)")
-    use.add_argument("--layer", type=int, default=-1,
+                     help="with --test: draw the cross-attention heatmaps of every head behind the translation "
+                          "printed (saved under --figures-dir)")
+    use.add_argument("--layer", type=int_range(1), default=None,
                      help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
-    use.add_argument("--beam", type=int, default=1, help="beam width for translation (1: greedy)")
-    use.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
+    use.add_argument("--beam", type=int_range(1, 100), default=1, help="beam width for translation (1: greedy)")
+    use.add_argument("--length-penalty", type=float_range(), default=1.0, metavar="ALPHA",
+                     help="beam search: finished translations are ranked by log-probability / ((5 + length) / 6) ** "
+                          "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones "
+                          "(default 1.0, chosen on the valid split)")
+    use.add_argument("--no-repeat-ngram", type=int_range(0), default=0, metavar="N",
                      help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions "
                           "like 'in France, in France'; 0: off)")
-    use.add_argument("--batch-size", type=int, default=64, help="sentences translated together")
-    use.add_argument("--out", default="results", help="folder for figures")
+    use.add_argument("--batch-size", type=int_range(1), default=64,
+                     help="sentences translated together (with --input: lines read before their translations are "
+                          "written)")
+    use.add_argument("--threads", type=int_range(1, 256), default=None, metavar="N",
+                     help="CPU threads: with --input and --eval, N batches translated at once, one torch thread "
+                          f"each, which stays fast when another job holds a core (default {MOST_DEFAULT_THREADS}, 1 on "
+                          "a one-core machine); with --train, torch's threads (default: torch's choice)")
+    use.add_argument("--figures-dir", default="results", metavar="FOLDER",
+                     help="folder for figures (--plot, --curves; default %(default)s)")
+    use.add_argument("--out", dest="renamed_out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     use.add_argument("--no-show", action="store_true", help="save figures without opening a window")
+    use.add_argument("--force", action="store_true", help="with --export: overwrite an existing PATH")
     data = parser.add_argument_group("corpus")
-    data.add_argument("--corpus", default=None,
+    data.add_argument("--corpus", default=argparse.SUPPRESS,
                       help="corpus file (default: the installed Ding dictionary /usr/share/trans/de-en); for "
                            "iwslt the common prefix of the .de/.en files, e.g. train.tags.de-en")
-    data.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"),
-                      help="ding: 'german :: english' lines; tsv: german<TAB>english; iwslt: a .de/.en file pair")
+    data.add_argument("--corpus-format", default=argparse.SUPPRESS, choices=("ding", "tsv", "iwslt"),
+                      help="ding (default): 'german :: english' lines; tsv: german<TAB>english; iwslt: a .de/.en "
+                           "file pair")
     training = parser.add_argument_group("training")
     training.add_argument("--resume", action="store_true", help="continue the run in --out-dir from last.pth")
-    training.add_argument("--device", default=None, choices=("cpu", "cuda"),
-                          help="device for training and translation (default: cuda when available for training, "
-                               "cpu for translation)")
+    training.add_argument("--device", default=None, type=_device,
+                          help="cpu, cuda or cuda:N, for training and translation (default: cuda when available for "
+                               "training, cpu for translation)")
     training.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPUs; off by default)")
     training.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
     training.add_argument("--no-progress", action="store_true", help="no progress bar")
-    defaults = TrainConfig()
+    return parser, training
+
+
+@functools.lru_cache(maxsize=None)
+def _base_names():
+    """Names that the base parser always sets: TrainConfig fields among them get no generated flag."""
+    return frozenset(vars(_base_parser()[0].parse_args([])))
+
+
+def build_parser():
+    """The parser: the base flags and one flag per TrainConfig field (help from the field's metadata), each
+    absent from the parsed arguments unless given, so that training knows which settings the user chose."""
+    parser, training = _base_parser()
     for field in fields(TrainConfig):
-        if field.name in TRAINING_HELP:
-            kind = str if field.name == "init_from" else type(getattr(defaults, field.name))
-            training.add_argument("--" + field.name.replace("_", "-"), type=kind,
-                                  default=getattr(defaults, field.name),
-                                  choices=LR_SCHEDULES if field.name == "lr_schedule" else None,
-                                  help=f"{TRAINING_HELP[field.name]} (default {getattr(defaults, field.name)})")
+        kind = _field_type(field)
+        if not field.init or field.name in _base_names() or field.name in ("corpus", "corpus_format") or not kind:
+            continue
+        help_text = field.metadata.get("help") or field.name.replace("_", " ")
+        options = {"default": argparse.SUPPRESS, "help": f"{help_text} (default {_field_default(field)})"}
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:
+            training.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
+            continue
+        choices = field.metadata.get("choices")
+        training.add_argument(flag, type=_field_parser(field, kind), choices=choices,
+                              metavar=field.name.upper() if choices is None else None, **options)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "renamed_out"):
+        parser.error("--out was renamed --figures-dir (the folder for figures); --out-dir is a training run's folder")
     if sum([args.train, args.test, args.input is not None, args.eval, args.curves, args.export is not None]) != 1:
         parser.error("choose exactly one of --train, --test, --input FILE, --eval, --curves, --export PATH")
-    if args.beam < 1:
-        parser.error("--beam must be at least 1")
-    if args.no_repeat_ngram < 0:
-        parser.error("--no-repeat-ngram must be 0 (off) or a positive n-gram length")
     return args
 
 
+def given_settings(args):
+    """The TrainConfig fields the user gave (by a flag, abbreviated or not, or in parse_args' list), name -> value."""
+    names = {field.name for field in fields(TrainConfig)} - _base_names()
+    return {name: getattr(args, name) for name in sorted(names) if hasattr(args, name)}
+
+
+def setting(args, name):
+    """A TrainConfig field's value: as given, else TrainConfig's default."""
+    field = next(field for field in fields(TrainConfig) if field.name == name)
+    return getattr(args, name, _field_default(field))
+
+
+def _check_device(device):
+    if device and device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is available here; leave --device out or use --device "
+                             "cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
 def train(args):
+    """Train (or --resume) with a TrainConfig of TrainConfig's defaults and the flags given; those given, and the
+    devices and --out-dir, are passed as ``overrides`` (what a resumed run is asked to change)."""
     import torch
-    from lib.translation_training import train as run_training
+    from lib import translation_training
+    given = given_settings(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    values = {field.name: getattr(args, field.name) for field in fields(TrainConfig) if hasattr(args, field.name)}
-    values.update(corpus=args.corpus, corpus_format=args.corpus_format, device=device, amp=args.amp,
-                  compile=args.compile)
-    config = TrainConfig(**values)
-    explicit = {name for name in values if f"--{name.replace('_', '-')}" in " ".join(sys.argv)}
-    overrides = {name: values[name] for name in explicit | {"device", "amp", "compile", "out_dir"}}
-    records = run_training(config, resume=args.resume, progress=not args.no_progress, overrides=overrides)
+    config = TrainConfig(**dict(given, device=device, amp=args.amp, compile=args.compile))
+    overrides = dict(given)
+    overrides.update({name: getattr(config, name) for name in ALWAYS_OVERRIDDEN})
+    check_writable_folder(config.out_dir, "--out-dir")
+    set_threads(args.threads)
+    interrupted = getattr(translation_training, "TrainingInterrupted", KeyboardInterrupt)
+    try:
+        records = translation_training.train(config, resume=args.resume, progress=not args.no_progress,
+                                             overrides=overrides)
+    except interrupted as error:
+        print(str(error) or "interrupted", file=sys.stderr)
+        sys.exit(130)
     if records and int(os.environ.get("RANK", "0")) == 0:
         best = max(records, key=lambda record: record["valid_bleu"])
         print(f"Best validation BLEU {best['valid_bleu']} chrF {best['valid_chrf']} at step {best['step']}; "
@@ -125,13 +248,17 @@ def train(args):
 
 
 def test_line(args, translator):
+    """Print one corpus pair and its translation; with --plot draw the cross-attention behind that translation."""
     from lib.corpus import corpus_line
-    pair, count, seen = corpus_line(args.line, args.split, args.corpus, args.corpus_format)
-    layer = args.layer - 1 if args.layer > 0 else args.layer
-    source_pieces, output_pieces, translation, weights = translator.attention(
-        pair.german, layer=layer, no_repeat_ngram=args.no_repeat_ngram)
-    if args.beam > 1:
-        translation = translator.translate([pair.german], beam=args.beam, no_repeat_ngram=args.no_repeat_ngram)[0]
+    pair, count, seen = corpus_line(args.line, args.split, setting(args, "corpus"), setting(args, "corpus_format"))
+    layer = args.layer or translator.model.dec_layers
+    if args.plot:
+        source_pieces, output_pieces, translation, weights = translator.attention(
+            pair.german, layer=layer - 1, no_repeat_ngram=args.no_repeat_ngram, beam=args.beam,
+            length_penalty=args.length_penalty)
+    else:
+        translation = translator.translate([pair.german], beam=args.beam, no_repeat_ngram=args.no_repeat_ngram,
+                                           length_penalty=args.length_penalty)[0]
     print(f"Line {args.line} of the {args.split} split ({count} pairs)")
     print(f"German:      {pair.german}")
     print(f"Reference:   {pair.english}")
@@ -139,73 +266,169 @@ def test_line(args, translator):
     print(f"Seen in training: {'yes' if seen else 'no'}")
     if args.plot:
         from lib.plot import finish_figure, show_translation_attention
-        layer_number = layer + 1 if layer >= 0 else translator.model.dec_layers + layer + 1
+        search = f"beam {args.beam}" if args.beam > 1 else "greedy"
         figure = show_translation_attention(
             source_pieces, output_pieces, weights,
-            title=f"Cross-attention of decoder layer {layer_number}: {pair.german}")
-        path = finish_figure(figure, os.path.join(args.out, f"translation_attention_line{args.line}.png"),
+            title=f"Cross-attention of decoder layer {layer} ({search} translation): {pair.german}")
+        path = finish_figure(figure, os.path.join(args.figures_dir, f"translation_attention_line{args.line}.png"),
                              show=not args.no_show)
         print(f"Attention heatmaps saved to {path}")
 
 
-def translate_file(args, translator):
-    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
-    with stream:
-        lines = [line.rstrip("\n") for line in stream]
-    for translation in translator.translate(lines, beam=args.beam, batch_size=args.batch_size,
-                                            no_repeat_ngram=args.no_repeat_ngram):
-        print(translation)
+def scan_input(path):
+    """Check the --input FILE before any work: a readable file, UTF-8 throughout (else an error naming the line).
+    Returns its number of lines."""
+    from lib.corpus import not_utf8_error
+    check_readable_file(path, "--input")
+    count = 0
+    with open(path, "rb") as file:
+        for count, line in enumerate(file, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise not_utf8_error(path, "--input file") from None
+    return count
 
 
-def evaluate(args, translator):
-    from lib.corpus import read_corpus, split_corpus
-    if args.split not in ("valid", "test"):
-        raise ValueError(f"--eval scores a held-out split: --split valid or test, not {args.split}")
-    pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))[args.split]
+def _standard_input_lines():
+    """Lines of standard input, decoded as UTF-8 one at a time (an error names the first line that is not)."""
+    from lib.corpus import bad_byte
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream put in place of stdin
+        yield from sys.stdin
+        return
+    for number, raw in enumerate(buffer, 1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"standard input is not UTF-8 text: line {number} has {bad_byte(raw, error)}; convert "
+                             "it, e.g. with 'iconv -f latin1 -t utf-8'") from None
+
+
+def translate_file(args, translator, count=None, threads=1):
+    """Translate --input line by line into stdout, writing and flushing each batch's translations in input order
+    as soon as they are ready (``threads`` batches decoded at once); a progress bar on stderr for a file (``count``
+    lines), none for standard input. Typed lines (a terminal) are translated one by one as they come."""
+    from tqdm.auto import tqdm
+    if args.input == "-":
+        lines, interactive = _standard_input_lines(), sys.stdin.isatty()
+    else:
+        file = open(args.input, encoding="utf-8-sig")
+        lines, interactive = file, False
+    bar = tqdm(total=count, unit=" lines", file=sys.stderr, dynamic_ncols=True,
+               disable=args.no_progress or args.input == "-")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for translations in translator.translate_stream(lines, beam=args.beam,
+                                                            batch_size=1 if interactive else args.batch_size,
+                                                            no_repeat_ngram=args.no_repeat_ngram,
+                                                            length_penalty=args.length_penalty,
+                                                            workers=1 if interactive else threads):
+                block = "".join(translation + "\n" for translation in translations)
+                if bar.disable:
+                    sys.stdout.write(block)
+                else:
+                    bar.write(block, file=sys.stdout, end="")
+                sys.stdout.flush()
+                for warning in caught:
+                    bar.write(f"warning: {warning.message}", file=sys.stderr)
+                caught.clear()
+                bar.update(len(translations))
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        bar.close()
+        if args.input != "-":
+            file.close()
+
+
+def evaluate(args, translator, threads=1):
+    from lib.corpus import DING_PATH, read_corpus, split_corpus
+    corpus = setting(args, "corpus")
+    pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    if not pairs:
+        raise ValueError(f"--eval: the {args.split} split of {corpus or DING_PATH} is empty: held-out splits hold "
+                         "full sentences only (about 5% of them each), so the corpus needs more full sentences")
     bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size,
-                                        no_repeat_ngram=args.no_repeat_ngram)
+                                        no_repeat_ngram=args.no_repeat_ngram, workers=threads,
+                                        length_penalty=args.length_penalty)
     blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
-    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}{blocking}")
+    penalty = f", length penalty {args.length_penalty:g}" if args.beam > 1 else ""
+    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}{penalty}{blocking}")
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 
 def curves(args):
     import json
     from lib.plot import finish_figure, show_training_curves
-    log = os.path.join(args.out_dir, "log.jsonl")
+    out_dir = setting(args, "out_dir")
+    log = os.path.join(out_dir, "log.jsonl")
     if not os.path.isfile(log):
         raise FileNotFoundError(f"No training log at {log}: train first, or point --out-dir at a run's folder.")
+    check_writable_folder(args.figures_dir, "--figures-dir")
     with open(log) as file:
-        records = [json.loads(line) for line in file if line.strip()]
-    figure = show_training_curves(records, title=f"Training run in {args.out_dir}")
-    path = finish_figure(figure, os.path.join(args.out, "translation_training.png"), show=not args.no_show)
+        try:
+            records = [json.loads(line) for line in file if line.strip()]
+        except ValueError as error:
+            raise ValueError(f"{log} is not a training log of this library ({error})") from None
+    if not records:
+        raise ValueError(f"{log} holds no validations yet: train until the first validation (--eval-every steps)")
+    figure = show_training_curves(records, title=f"Training run in {out_dir}")
+    path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)
     print(f"Curves of {len(records)} validations saved to {path}")
 
 
+def _check_translation_request(args):
+    """The checks of a translating command that need no model: paths, --export's target, --split. Returns the
+    number of lines of an --input FILE (else None)."""
+    if args.export is not None:
+        check_writable_file(args.export, "--export")
+        if os.path.exists(args.export) and not args.force:
+            raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
+                                  "another PATH")
+    if args.eval and args.split not in ("valid", "test"):
+        raise ValueError(f"--eval scores a held-out split: --split valid or test, not {args.split}")
+    if (args.test or args.eval) and hasattr(args, "corpus") and setting(args, "corpus_format") != "iwslt":
+        check_readable_file(args.corpus, "--corpus")
+    if args.test and args.plot:
+        check_writable_folder(args.figures_dir, "--figures-dir")
+    if args.input is not None and args.input != "-":
+        return scan_input(args.input)
+    return None
+
+
 def main(args):
+    _check_device(args.device)
     if args.train:
         return train(args)
     if args.curves:
         return curves(args)
+    count = _check_translation_request(args)
+    threads = args.threads or default_threads()
+    set_threads(1)  # one torch thread per batch; --threads batches at once
     from lib.translation import Translator
     device = args.device or "cpu"
     if args.average:
         translator = Translator.average(args.average, device=device)
     else:
         translator = Translator.load(args.checkpoint, device=device)
+    layers = translator.model.dec_layers
+    if args.layer is not None and not 1 <= args.layer <= layers:
+        raise ValueError(f"--layer {args.layer} is out of range: this translator has {layers} decoder "
+                         f"layer{'s' if layers != 1 else ''}, so --layer must be from 1 to {layers}")
+    if args.test and args.plot and layers == 0:
+        raise ValueError("this translator has no decoder layers, so no cross-attention to draw: leave out --plot")
     if args.export:
         translator.save(args.export, half=True)
         print(f"Wrote {args.export} ({os.path.getsize(args.export) / 2**20:.1f} MiB, float16 weights)")
     elif args.test:
         test_line(args, translator)
     elif args.input is not None:
-        translate_file(args, translator)
+        translate_file(args, translator, count, threads)
     else:
-        evaluate(args, translator)
+        evaluate(args, translator, threads)
 
 
 if __name__ == "__main__":
-    try:
-        main(parse_args())
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main, parse_args())

@@ -2,50 +2,82 @@
 
     python train.py                        # the exercise's configuration, sigmoid attention: test accuracy 1.0
     python train.py --activation softmax   # the exercise's bonus question: softmax attention
+
+Training is the exercise's: autograd on CountingModel, torch.optim.Adam, ReduceLROnPlateau on the training loss.
 """
 import argparse
+import os
 
-from lib.counting import CountingConfig, evaluate_counting_model, save_counting_model, train_counting_model
+from lib.attention import ACTIVATIONS
+from lib.cli import check_writable_file, float_range, int_range, run_main
+from lib.counting import (LIMITS, MAX_LR, CountingConfig, evaluate_counting_model, save_counting_model,
+                          train_counting_model)
 
 DEFAULTS = CountingConfig()
+
+
+def limited(name):
+    """The argparse type of an integer CountingConfig field: a whole number within ``LIMITS[name]``."""
+    return int_range(*LIMITS[name])
+
+
+def bounds(name):
+    """``LIMITS[name]`` as help text."""
+    return "from {} to {:,}".format(*LIMITS[name])
 
 
 def build_parser():
     """The command-line flags; their defaults are the exercise's configuration."""
     parser = argparse.ArgumentParser(description="Train the explicit-attention model that counts how often each digit "
                                                  "occurs in a sequence; save it and print its test accuracy.")
-    parser.add_argument("--sequence-length", type=int, default=DEFAULTS.sequence_length,
-                        help="digits per sequence (default: %(default)s)")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULTS.vocab_size,
-                        help="number of distinct digits, 0..vocab-size-1 (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, default=DEFAULTS.hidden,
-                        help="width of queries, keys and values (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                        help="sequences per training step, drawn fresh each step (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=DEFAULTS.steps, help="training steps (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate (default: %(default)s)")
-    parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
-                        help="ReduceLROnPlateau patience in steps, on the training loss (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed,
-                        help="seed of the weights and the training data; the 320 test sequences use seed+1 "
+    parser.add_argument("--sequence-length", type=limited("sequence_length"), default=DEFAULTS.sequence_length,
+                        metavar="N", help=f"digits per sequence, {bounds('sequence_length')}: longer sequences do not "
+                                          "train to a useful accuracy (default: %(default)s)")
+    parser.add_argument("--vocab-size", type=limited("vocab_size"), default=DEFAULTS.vocab_size, metavar="N",
+                        help=f"number of distinct digits 0..N-1, {bounds('vocab_size')} (default: %(default)s)")
+    parser.add_argument("--hidden", type=limited("hidden"), default=DEFAULTS.hidden, metavar="N",
+                        help=f"width of queries, keys and values, {bounds('hidden')} (default: %(default)s)")
+    parser.add_argument("--batch-size", type=limited("batch_size"), default=DEFAULTS.batch_size, metavar="N",
+                        help=f"sequences per training step, drawn fresh each step, {bounds('batch_size')} "
                              "(default: %(default)s)")
-    parser.add_argument("--activation", choices=("sigmoid", "softmax"), default=DEFAULTS.activation,
+    parser.add_argument("--steps", type=limited("steps"), default=DEFAULTS.steps, metavar="N",
+                        help=f"training steps, {bounds('steps')} (default: %(default)s)")
+    parser.add_argument("--lr", type=float_range(0, MAX_LR, low_open=True), default=DEFAULTS.lr,
+                        help=f"Adam learning rate, above 0 and at most {MAX_LR:g} (default: %(default)s)")
+    parser.add_argument("--patience", type=limited("patience"), default=DEFAULTS.patience, metavar="N",
+                        help=f"ReduceLROnPlateau patience in steps, on the training loss, {bounds('patience')} "
+                             "(default: %(default)s)")
+    parser.add_argument("--seed", type=limited("seed"), default=DEFAULTS.seed, metavar="N",
+                        help=f"seed of the weights and the training data, {bounds('seed')}; the 320 test sequences "
+                             "use seed+1 (default: %(default)s)")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default=DEFAULTS.activation,
                         help="attention weights: sigmoid per position (the exercise) or softmax over the positions "
                              "(its bonus question) (default: %(default)s)")
-    parser.add_argument("--out", default="results/model.pth",
-                        help="where to write the weights and the configuration (default: %(default)s)")
+    parser.add_argument("--threads", type=int_range(1, LIMITS["num_threads"][1]), default=DEFAULTS.num_threads,
+                        metavar="N", help="torch CPU threads while training (default: %(default)s: the model is tiny, "
+                                          "and a second thread mostly waits)")
+    parser.add_argument("--out", default="results/model.pth", metavar="FILE",
+                        help="file to write the weights and the configuration to (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
+def parse_args(argv=None):
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``)."""
+    return build_parser().parse_args(argv)
+
+
 def main(args):
-    """Train with the parsed ``args``, save the model, print test loss and accuracy. Returns the test accuracy."""
-    for name in ("sequence_length", "vocab_size", "hidden", "batch_size", "steps"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    """Train with the parsed ``args``, save the model, print test loss and accuracy. Returns the test accuracy.
+
+    Bad values raise ValueError / OSError before training starts (``run_main`` turns them into one line).
+    """
     config = CountingConfig(sequence_length=args.sequence_length, vocab_size=args.vocab_size, hidden=args.hidden,
                             batch_size=args.batch_size, steps=args.steps, lr=args.lr, patience=args.patience,
-                            seed=args.seed, activation=args.activation)
+                            seed=args.seed, activation=args.activation, num_threads=args.threads)
+    if not os.path.basename(args.out):  # "results/": lib.cli's check would accept it, and saving would fail
+        raise IsADirectoryError(f"--out {args.out} names a folder; give a file name, e.g. {args.out}model.pth")
+    check_writable_file(args.out, "--out")
     model, train_loss, _ = train_counting_model(config, progress=not args.no_progress)
     save_counting_model(model, config, args.out)
     test_loss, accuracy = evaluate_counting_model(model, config)
@@ -57,4 +89,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    run_main(main, parse_args())

@@ -7,10 +7,10 @@ forward pass at every step, on the German side of the test split. Two such basel
   alone are worth.
 
 Checks that all three give the same token ids on the baseline sentences, then prints sentences per second of each
-and the ratios (goal: at least 50 against the exercise's way). Needs a trained translator checkpoint (default
-data/translator.pth).
+and the ratios (goal: at least 50 against the exercise's way), and the speed of cached beam search (--beam, default
+4) for reference. Needs a trained translator checkpoint (default data/translator.pth).
 
-    python benchmarks/decode_speed.py [--checkpoint PATH] [--baseline-sentences 100]
+    python benchmarks/decode_speed.py [--checkpoint PATH] [--baseline-sentences 100] [--threads 1]
 """
 import argparse
 import os
@@ -22,22 +22,25 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
+from lib.cli import check_readable_file, int_range, run_main, set_threads  # noqa: E402
 from lib.corpus import read_corpus, split_corpus  # noqa: E402
-from lib.decoding import exercise_greedy_decode, greedy_decode, naive_greedy_decode  # noqa: E402
+from lib.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode  # noqa: E402
 from lib.translation import SHIPPED_CHECKPOINT, Translator  # noqa: E402
 
 GOAL = 50
 
 
-def cached_decode(translator, texts, batch_size):
-    """Greedy ids of every text, decoded in batches of similar token length; returned in the order of ``texts``."""
+def cached_decode(translator, texts, batch_size, beam=1):
+    """Ids of every text (greedy, or beam search with ``beam`` > 1), decoded in batches of similar token length;
+    returned in the order of ``texts``."""
     lengths = [len(ids) for ids in translator.de_vocab.encode(texts)]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     results = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         source = translator.source_ids([texts[i] for i in chunk], warn=False)
-        for i, ids in zip(chunk, greedy_decode(translator.model, source)):
+        decoded = greedy_decode(translator.model, source) if beam == 1 else beam_search(translator.model, source, beam)
+        for i, ids in zip(chunk, decoded):
             results[i] = ids
     return results
 
@@ -48,23 +51,27 @@ def timed(function, *args):
     return result, time.perf_counter() - started
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT, help="translator checkpoint (default %(default)s)")
-    parser.add_argument("--baseline-sentences", type=int, default=100,
+    parser.add_argument("--baseline-sentences", type=int_range(1), default=100,
                         help="sentences decoded one at a time by each baseline, and compared (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256, help="batch size of cached decoding")
+    parser.add_argument("--batch-size", type=int_range(1), default=256, help="batch size of cached decoding")
+    parser.add_argument("--beam", type=int_range(2), default=4, help="beam width of the beam search line (default 4)")
     parser.add_argument("--corpus", default=None, help="corpus file (default: the installed Ding dictionary)")
     parser.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    args = parser.parse_args(argv)
-    if not os.path.isfile(args.checkpoint):
-        sys.exit(f"No checkpoint at {args.checkpoint}: this benchmark needs a trained translator. Pass "
-                 f"--checkpoint PATH (e.g. results/translation/best.pth) or train one with "
-                 f"'python run_translation.py --train'.")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    parser.add_argument("--threads", type=int_range(1), default=None, help="torch threads (default: torch's choice)")
+    return parser
+
+
+def main(args):
+    if not os.path.exists(args.checkpoint):
+        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}: this benchmark needs a trained translator. Pass "
+                                "--checkpoint PATH (e.g. results/translation/best.pth) or train one with "
+                                "'python run_translation.py --train'.")
+    check_readable_file(args.checkpoint, "--checkpoint")
+    set_threads(args.threads)
     translator = Translator.load(args.checkpoint, args.device)
     texts = [pair.german for pair in split_corpus(read_corpus(args.corpus, args.corpus_format))["test"]]
     baseline_texts = texts[:args.baseline_sentences]
@@ -78,6 +85,7 @@ def main(argv=None):
     naive_greedy_decode(translator.model, warm_up)
     exercise_greedy_decode(translator.model, warm_up, max_steps=2)
     cached, cached_seconds = timed(cached_decode, translator, texts, args.batch_size)
+    _, beam_seconds = timed(cached_decode, translator, texts, args.batch_size, args.beam)
     baseline_source = translator.source_ids(baseline_texts, warn=False)
     naive, naive_seconds = timed(naive_greedy_decode, translator.model, baseline_source)
     exercise, exercise_seconds = timed(exercise_greedy_decode, translator.model, baseline_source)
@@ -89,6 +97,8 @@ def main(argv=None):
     exercise_rate, naive_rate = len(exercise) / exercise_seconds, len(naive) / naive_seconds
     print(f"cached batched greedy:         {len(texts)} sentences in {cached_seconds:.2f} s = "
           f"{cached_rate:.1f} sentences/s")
+    print(f"cached batched beam {args.beam}:         {len(texts)} sentences in {beam_seconds:.2f} s = "
+          f"{len(texts) / beam_seconds:.1f} sentences/s")
     print(f"exercise's way (one-hot):      {len(exercise)} sentences in {exercise_seconds:.2f} s = "
           f"{exercise_rate:.2f} sentences/s")
     print(f"lean one at a time (ids):      {len(naive)} sentences in {naive_seconds:.2f} s = "
@@ -100,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, build_parser().parse_args()))

@@ -76,12 +76,14 @@ def check_writable_folder(folder, flag):
 
 def check_writable_file(path, flag):
     """Raise a clear error unless a file can be written at ``path`` (its folder is made if needed)."""
-    if os.path.isdir(path):
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise IsADirectoryError(f"{flag} {path} is a folder; give a file name inside it")
     folder = os.path.dirname(path) or "."
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{flag} {path} cannot be written: {folder} is a file; give a folder")
     try:
         check_writable_folder(folder, flag)
-    except OSError:
+    except PermissionError:
         raise PermissionError(f"{flag} {path} cannot be written: its folder {folder} cannot be made or written; "
                               f"choose another {flag}") from None
     if os.path.exists(path) and not os.access(path, os.W_OK):

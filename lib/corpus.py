@@ -100,34 +100,73 @@ def parse_ding_line(line, sentences_only=False):
     return pairs
 
 
+def bad_byte(line, error):
+    """'the byte 0x.. at character N' for the UnicodeDecodeError ``error`` of the bytes ``line`` (N counts the
+    characters before it, from 1)."""
+    return f"the byte 0x{line[error.start]:02x} at character {len(line[:error.start].decode('utf-8')) + 1}"
+
+
+def not_utf8_error(path, description="file"):
+    """A ValueError naming the first line of ``path`` that is not UTF-8 text and how to convert the file (call it
+    after a UnicodeDecodeError; it reads the file again, as bytes, to find the line)."""
+    with open(path, "rb") as file:
+        for number, line in enumerate(file, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return ValueError(f"the {description} {path} is not UTF-8 text: line {number} has "
+                                  f"{bad_byte(line, error)}. Save it as UTF-8, e.g. 'iconv -f latin1 -t utf-8 {path} "
+                                  "> converted.txt' for a Latin-1 file.")
+    return ValueError(f"the {description} {path} is not UTF-8 text; save it as UTF-8")
+
+
+def _check_file(path, description):
+    """Clear errors for a missing path or a folder where a file is expected."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the {description} {path} is a folder; give the file itself")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No {description} at {path}")
+
+
+def _lines(path, description):
+    """The lines of the UTF-8 text file ``path`` (a leading byte-order mark dropped); a line that is not UTF-8
+    raises a ValueError naming it, a folder or a missing file a clear OSError."""
+    _check_file(path, description)
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            yield from file
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, description) from None
+
+
 def read_ding(path=DING_PATH, sentences_only=False):
     """All aligned pairs (or only the full sentences) of the Ding dictionary file, in file order, without
     duplicates."""
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) and not os.path.isdir(path):
         raise FileNotFoundError(MISSING_DING if path == DING_PATH else f"No Ding dictionary file at {path}.")
     pairs, seen = [], set()
-    with open(path, encoding="utf-8") as file:
-        for line in file:
-            if sentences_only and "." not in line and "!" not in line and "?" not in line:
-                continue
-            for pair in parse_ding_line(line, sentences_only):
-                if (pair.german, pair.english) not in seen:
-                    seen.add((pair.german, pair.english))
-                    pairs.append(pair)
+    for line in _lines(path, "Ding dictionary file"):
+        if sentences_only and "." not in line and "!" not in line and "?" not in line:
+            continue
+        for pair in parse_ding_line(line, sentences_only):
+            if (pair.german, pair.english) not in seen:
+                seen.add((pair.german, pair.english))
+                pairs.append(pair)
     return pairs
 
 
 def read_tsv(path):
     """Tab-separated pairs, German first then English (Tatoeba/Anki exports; extra columns are ignored)."""
     pairs = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            columns = line.rstrip("\n").split("\t")
-            if len(columns) < 2:
-                raise ValueError(f"{path}:{number}: expected 'german<TAB>english', got {line.strip()!r}")
-            german, english = columns[0].strip(), columns[1].strip()
-            if german and english:
-                pairs.append(Pair(german, english, is_sentence(german)))
+    for number, line in enumerate(_lines(path, "corpus file"), 1):
+        columns = line.rstrip("\r\n").split("\t")
+        if len(columns) < 2:
+            if not line.strip():
+                continue  # blank lines, e.g. at the end
+            raise ValueError(f"{path}:{number}: expected 'german<TAB>english', got {line.strip()!r}")
+        german, english = columns[0].strip(), columns[1].strip()
+        if german and english:
+            pairs.append(Pair(german, english, is_sentence(german)))
     return pairs
 
 
@@ -137,8 +176,8 @@ def read_iwslt(path):
     prefix = path[:-3] if path.endswith((".de", ".en")) else path
     lines = {}
     for language in ("de", "en"):
-        with open(f"{prefix}.{language}", encoding="utf-8") as file:
-            lines[language] = [line.strip() for line in file if not line.lstrip().startswith("<")]
+        lines[language] = [line.strip() for line in _lines(f"{prefix}.{language}", "corpus file")
+                           if not line.lstrip().startswith("<")]
     if len(lines["de"]) != len(lines["en"]):
         raise ValueError(f"{prefix}.de has {len(lines['de'])} text lines but {prefix}.en has {len(lines['en'])}")
     return [Pair(german, english, True) for german, english in zip(lines["de"], lines["en"]) if german and english]
@@ -155,6 +194,9 @@ def read_corpus(path=None, corpus_format="ding", sentences_only=False):
         return read_ding(path or DING_PATH, sentences_only)
     if path is None:
         raise ValueError(f"--corpus PATH is needed with --corpus-format {corpus_format}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the corpus {path} is a folder; give the corpus file itself (for iwslt the common "
+                                "prefix of its .de and .en files)")
     if not os.path.exists(path) and not (corpus_format == "iwslt" and os.path.exists(path + ".de")):
         raise FileNotFoundError(f"No corpus file at {path}")
     pairs = read_tsv(path) if corpus_format == "tsv" else read_iwslt(path)
@@ -191,8 +233,11 @@ def corpus_line(line, split="test", path=None, corpus_format="ding"):
         raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
     pairs = read_corpus(path, corpus_format, sentences_only=split in ("valid", "test"))
     chosen = pairs if split == "all" else split_corpus(pairs)[split]
-    if not 1 <= line <= len(chosen):
+    if chosen and not 1 <= line <= len(chosen):
         raise ValueError(f"line {line} is out of range: the {split} split has {len(chosen)} pairs, "
                          f"so --line must be between 1 and {len(chosen)}")
+    if not chosen:
+        raise ValueError(f"the {split} split of the corpus {path or DING_PATH} is empty: held-out splits hold full "
+                         "sentences only (about 5% each), so the corpus needs more full sentences")
     pair = chosen[line - 1]
     return pair, len(chosen), split_of(pair) == "train"

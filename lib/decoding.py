@@ -83,49 +83,89 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     return results, per_sentence
 
 
-@torch.no_grad()
-def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=0.6, no_repeat_ngram=0):
-    """Batched beam search with the cache; hypotheses are ranked by log-probability / length ** length_penalty.
+def gnmt_length_penalty(length, alpha):
+    """The length penalty of Wu et al. 2016 (GNMT), ((5 + length) / 6) ** alpha: a finished hypothesis is ranked by
+    its log-probability divided by this. alpha 0 ranks by log-probability alone; larger alpha favours longer ones."""
+    return ((5.0 + length) / 6.0) ** alpha
 
+
+@torch.no_grad()
+def beam_search(model, source, beam_size=4, max_steps=None, length_penalty=1.0, no_repeat_ngram=0):
+    """Batched beam search with the cache, returning for each sentence the best finished hypothesis by
+    log-probability / gnmt_length_penalty(length, length_penalty).
+
+    source: (batch, src_len) ids. A hypothesis's length counts its tokens and END; one that reaches ``max_steps``
+    tokens (default max_len + 1) without END ends there, with length max_steps. At each step every unfinished
+    hypothesis may end (its END extension is scored and kept aside if it is the best finished one so far), and the
+    beam is refilled with the ``beam_size`` best unfinished extensions (PAD is never produced). A sentence's search
+    stops when no unfinished hypothesis can beat its best finished one: log-probabilities only fall as tokens are
+    added, so an unfinished one's final score is at most its score divided by the largest penalty still reachable.
+    length_penalty 1.0 (the default) was chosen on the validation split with the shipped model: BLEU / chrF at beam 4
+    were 7.05 / 22.5 with 0.0, 8.97 / 28.1 with 0.6, 9.11 / 30.0 with 1.0, 9.26 / 30.4 with 1.2, 8.66 / 30.8 with
+    1.5 and 4.89 / 29.7 with 2.0 (outputs too short below 1, too long above 1.5).
     With beam_size 1 it returns what greedy_decode returns.
     """
     if beam_size == 1:
         return greedy_decode(model, source, max_steps, no_repeat_ngram=no_repeat_ngram)
     max_steps = max_steps or model.max_len + 1
     batch, device = source.shape[0], source.device
-    padding = (source == PAD).repeat_interleave(beam_size, dim=0)
-    memory = model.encode(source.repeat_interleave(beam_size, dim=0), padding, need_weights=False)
+    padding = source == PAD
+    memory = model.encode(source, padding, need_weights=False).repeat_interleave(beam_size, dim=0)
+    padding = padding.repeat_interleave(beam_size, dim=0)
     caches = model.new_caches()
-    scores = torch.zeros(batch, beam_size, device=device)
+    scores = torch.zeros(batch, beam_size, device=device)  # log-probabilities of the unfinished hypotheses
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one
     history = torch.full((batch * beam_size, 0), PAD, dtype=torch.long, device=device)
-    lengths = torch.zeros(batch * beam_size, device=device)
-    finished = torch.zeros(batch * beam_size, dtype=torch.bool, device=device)
+    best_score = torch.full((batch,), float("-inf"), device=device)  # the best finished hypothesis per sentence
+    best_tokens = torch.full((batch, max_steps), PAD, dtype=torch.long, device=device)
+    active = torch.arange(batch, device=device)  # sentences still searching
+    offsets = torch.arange(beam_size, device=device)
     token = torch.full((batch * beam_size, 1), START, dtype=torch.long, device=device)
     for position in range(max_steps):
+        sentences = len(active)
         logits, _ = model.decode_step(token, memory, caches, position, padding)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         vocab = log_probs.shape[-1]
+        log_probs[:, PAD] = float("-inf")
         block_repeated_ngrams_(log_probs, history, no_repeat_ngram)
-        # a finished hypothesis can only be extended by PAD, at no cost
-        log_probs[finished] = float("-inf")
-        log_probs[finished, PAD] = 0.0
-        candidates = (scores.view(-1, 1) + log_probs).view(batch, beam_size * vocab)
+        candidates = (scores.view(-1, 1) + log_probs).view(sentences, beam_size * vocab)
+        penalty = gnmt_length_penalty(position + 1, length_penalty)
+        last = position == max_steps - 1
+        if last:  # every candidate ends here, with or without END
+            ending, flat_index = candidates.max(dim=-1)
+            beam_index, ending_token = flat_index // vocab, flat_index % vocab
+        else:  # the END extensions end here
+            ending, beam_index = candidates.view(sentences, beam_size, vocab)[:, :, END].max(dim=-1)
+            ending_token = torch.full_like(beam_index, END)
+        ending = ending / penalty
+        better = ending > best_score[active]
+        if better.any():
+            rows = better.nonzero().squeeze(1)
+            chosen = active[rows]
+            best_score[chosen] = ending[rows]
+            best_tokens[chosen, :position] = history[rows * beam_size + beam_index[rows]]
+            best_tokens[chosen, position] = ending_token[rows]
+        if last:
+            break
+        candidates.view(sentences, beam_size, vocab)[:, :, END] = float("-inf")
         scores, flat_index = candidates.topk(beam_size, dim=-1)
         beam_index = torch.div(flat_index, vocab, rounding_mode="floor")
-        next_token = (flat_index % vocab).view(-1)
-        rows = (beam_index + torch.arange(batch, device=device)[:, None] * beam_size).view(-1)
-        model.reorder_caches(caches, rows)
-        history = torch.cat([history[rows], next_token[:, None]], dim=1)
-        was_finished = finished[rows]
-        lengths = lengths[rows] + (~was_finished).float()
-        finished = was_finished | (next_token == END)
-        if finished.all():
+        next_token = flat_index % vocab
+        rows = (beam_index + torch.arange(sentences, device=device)[:, None] * beam_size).view(-1)
+        # the best reachable score of an unfinished hypothesis: its score over the largest penalty ahead
+        lengths_ahead = max_steps if length_penalty >= 0 else position + 2
+        done = best_score[active] >= scores[:, 0] / gnmt_length_penalty(lengths_ahead, length_penalty)
+        if done.all():
             break
-        token = next_token[:, None]
-    normalised = scores / lengths.view(batch, beam_size).clamp(min=1) ** length_penalty
-    best = normalised.argmax(dim=-1) + torch.arange(batch, device=device) * beam_size
-    return [_strip(sequence) for sequence in history[best].tolist()]
+        if done.any():  # drop finished sentences: later steps cost less
+            keep = (~done).nonzero().squeeze(1)
+            active, scores, next_token = active[keep], scores[keep], next_token[keep]
+            kept_rows = (keep[:, None] * beam_size + offsets).view(-1)
+            rows, padding = rows[kept_rows], padding[kept_rows]
+        model.reorder_caches(caches, rows)
+        history = torch.cat([history[rows], next_token.view(-1, 1)], dim=1)
+        token = next_token.view(-1, 1)
+    return [_strip(sequence) for sequence in best_tokens.tolist()]
 
 
 @torch.no_grad()

@@ -2,28 +2,46 @@
 
 Parameter creation order follows the exercise, so seeded one-hot calls ``model(x1, x2)`` give its numbers. On top:
 token-id inputs (an embedding lookup into the same weights), sequences shorter than ``max_len``, key-padding masks,
-dropout, and cached incremental decoding (see ``TransformerModel.encode`` / ``decode_step``).
+cached incremental decoding (see ``TransformerModel.encode`` / ``decode_step``), and the options of low-resource
+recipes, all off by default: dropout (hidden, attention, activation), decoder layer-drop, pre-norm, a feed-forward
+width other than 2 * embed_dim, and an output projection tied to the decoder's input embedding.
 """
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lib.attention import attention_function
+
+
+def _check_probability(name, value, allow_one=False):
+    """Raise a ValueError unless ``value`` is a probability in [0, 1) (or [0, 1] with ``allow_one``)."""
+    if not isinstance(value, (int, float)) or not (0.0 <= value < 1.0 or (allow_one and value == 1.0)):
+        bound = "1]" if allow_one else "1)"
+        raise ValueError(f"{name} must be a probability in [0, {bound}, got {value!r}")
+
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head scaled dot-product attention, followed by a residual connection to the query and a LayerNorm.
+    """Multi-head scaled dot-product attention with a residual connection to the query and a LayerNorm.
 
     Projections multiply from the right (``query @ W_query``); head h uses columns h*d_head:(h+1)*d_head.
+    Post-norm (the exercise's, default): ``layer_norm(query + attention(query, key, value))``. Pre-norm:
+    ``query + attention(layer_norm(query), ...)``, where key and value are normalised too when they are the query
+    tensor itself (self-attention) and used as given otherwise (cross-attention to the encoder's output).
+    dropout: on the output before the residual; attention_dropout (None: same as dropout): on the weights.
     """
 
-    def __init__(self, num_heads, embed_dim, dropout=0.0):
+    def __init__(self, num_heads, embed_dim, dropout=0.0, attention_dropout=None, pre_norm=False):
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
+        _check_probability("dropout", dropout)
+        if attention_dropout is not None:
+            _check_probability("attention_dropout", attention_dropout)
         self.num_heads = num_heads
         self.embed_dim = embed_dim
         self.dropout = dropout
+        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.pre_norm = pre_norm
         self.W_query = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
         self.W_key = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
         self.W_value = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
@@ -33,7 +51,7 @@ class MultiHeadAttention(nn.Module):
     def split_heads(self, x):
         """(batch, length, embed_dim) -> (batch, num_heads, length, d_head)."""
         batch, length, _ = x.shape
-        return x.view(batch, length, self.num_heads, -1).transpose(1, 2)
+        return x.view(batch, length, self.num_heads, self.embed_dim // self.num_heads).transpose(1, 2)
 
     def project_keys_values(self, key, value):
         """Projected keys and values split into heads, each (batch, num_heads, key_len, d_head): what a cache holds."""
@@ -47,9 +65,16 @@ class MultiHeadAttention(nn.Module):
         cache: optional dict for incremental decoding. With ``cache["static"]`` true it holds the projected keys and
         values of a fixed memory (cross-attention; computed on first use); otherwise new keys and values are appended
         to ``cache["k"]``, ``cache["v"]`` (self-attention) and attention covers all of them.
-        need_weights: False skips returning weights and uses torch's fused attention kernel (training).
+        need_weights: True computes the weights with ``lib.attention.attention_function`` (softmax) and returns them;
+        False uses torch's fused kernel (F.scaled_dot_product_attention) and returns None (training).
         Returns (output (batch, query_len, embed_dim), weights (num_heads, batch, query_len, key_len) or None).
         """
+        residual = query
+        if self.pre_norm:
+            normalised = self.layer_norm(query)
+            key = normalised if key is query else key
+            value = normalised if value is query else value
+            query = normalised
         q = self.split_heads(query @ self.W_query)
         if cache is not None and cache.get("static") and "k" in cache:
             k, v = cache["k"], cache["v"]
@@ -60,22 +85,29 @@ class MultiHeadAttention(nn.Module):
                     k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
         allowed = self._allowed(q.shape[2], k.shape[2], mask, key_padding_mask, q.device)
-        dropout = self.dropout if self.training else 0.0
+        batch, heads, query_len, d_head = q.shape
+        key_len = k.shape[2]
+        attention_dropout = self.attention_dropout if self.training else 0.0
         if need_weights:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-            if allowed is not None:
-                scores = scores.masked_fill(~allowed, float("-inf"))
-            weights = torch.softmax(scores, dim=-1)
-            heads = F.dropout(weights, dropout, training=True) @ v if dropout > 0 else weights @ v
-            weights = weights.transpose(0, 1)
+            flat_mask = None if allowed is None else allowed.expand(batch, heads, query_len, key_len).reshape(
+                batch * heads, query_len, key_len)
+            v_flat = v.reshape(batch * heads, key_len, d_head)
+            heads_out, weights = attention_function(q.reshape(batch * heads, query_len, d_head),
+                                                    k.reshape(batch * heads, key_len, d_head), v_flat, d_head,
+                                                    activation="softmax", mask=flat_mask)
+            if attention_dropout > 0:
+                heads_out = F.dropout(weights, attention_dropout, training=True) @ v_flat
+            heads_out = heads_out.view(batch, heads, query_len, d_head)
+            weights = weights.view(batch, heads, query_len, key_len).transpose(0, 1)
         else:
-            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
+            heads_out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=attention_dropout)
             weights = None
-        batch, _, query_len, _ = heads.shape
-        output = heads.transpose(1, 2).reshape(batch, query_len, self.embed_dim) @ self.W_output
-        if dropout > 0:
-            output = F.dropout(output, dropout, training=True)
-        return self.layer_norm(output + query), weights
+        output = heads_out.transpose(1, 2).reshape(batch, query_len, self.embed_dim) @ self.W_output
+        if self.training and self.dropout > 0:
+            output = F.dropout(output, self.dropout, training=True)
+        if self.pre_norm:
+            return residual + output, weights
+        return self.layer_norm(output + residual), weights
 
     @staticmethod
     def _allowed(query_len, key_len, causal, key_padding_mask, device):
@@ -95,12 +127,36 @@ class TransformerModel(nn.Module):
     """German-to-English Transformer with the exercise's layout (see INTERFACE.md).
 
     Inputs may be one-hot floats (batch, length, vocab) as in the exercise, or token ids (batch, length).
-    ``dropout`` (default 0, the exercise's behaviour) applies to embeddings, attention and feed-forward outputs.
+    With the defaults below the model, its parameters and their creation order are the exercise's. Options:
+
+    - dropout: on embeddings, attention outputs and feed-forward outputs; attention_dropout (None: same as
+      dropout) on the attention weights; activation_dropout after the ReLU inside the feed-forward.
+    - decoder_layerdrop: in training, each decoder layer is skipped with this probability (Fan et al. 2019,
+      "Reducing Transformer Depth on Demand with Structured Dropout"); never in evaluation.
+    - pre_norm: ``x + sublayer(LayerNorm(x))`` for attention and feed-forward, and a final LayerNorm on the encoder's
+      and the decoder's outputs (``enc_final_norm``, ``dec_final_norm``, created after all other parameters).
+    - tie_embeddings: the output projection is the decoder's input embedding, ``logits = h @ dec_input_dense.weight
+      + decoder_output_bias`` (Press & Wolf 2017); ``decoder_final_dense`` is then not created and
+      ``decoder_output_bias`` (zeros, en_vocab_size) takes its place in the creation order.
+    - ffn_dim: the feed-forward's hidden width (None: 2 * embed_dim, the exercise's).
     """
 
     def __init__(self, en_vocab_size, de_vocab_size, max_len=20, embed_dim=64, enc_layers=6, dec_layers=6,
-                 num_heads=4, dropout=0.0):
+                 num_heads=4, dropout=0.0, pre_norm=False, tie_embeddings=False, ffn_dim=None,
+                 attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0):
         super().__init__()
+        for name, value in (("en_vocab_size", en_vocab_size), ("de_vocab_size", de_vocab_size),
+                            ("max_len", max_len), ("embed_dim", embed_dim), ("num_heads", num_heads)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+        for name, value in (("enc_layers", enc_layers), ("dec_layers", dec_layers)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if ffn_dim is not None and (not isinstance(ffn_dim, int) or ffn_dim < 1):
+            raise ValueError(f"ffn_dim must be a positive whole number or None (2 * embed_dim), got {ffn_dim!r}")
+        _check_probability("dropout", dropout)
+        _check_probability("activation_dropout", activation_dropout)
+        _check_probability("decoder_layerdrop", decoder_layerdrop, allow_one=True)
         self.en_vocab_size = en_vocab_size
         self.de_vocab_size = de_vocab_size
         self.max_len = max_len
@@ -109,35 +165,64 @@ class TransformerModel(nn.Module):
         self.dec_layers = dec_layers
         self.num_heads = num_heads
         self.dropout = dropout
+        self.pre_norm = bool(pre_norm)
+        self.tie_embeddings = bool(tie_embeddings)
+        self.ffn_dim = ffn_dim
+        self.attention_dropout = attention_dropout
+        self.activation_dropout = activation_dropout
+        self.decoder_layerdrop = decoder_layerdrop
+        hidden = 2 * embed_dim if ffn_dim is None else ffn_dim
+
+        def attention():
+            return MultiHeadAttention(num_heads, embed_dim, dropout, attention_dropout, self.pre_norm)
 
         self.enc_input_dense = nn.Linear(de_vocab_size, embed_dim)
         self.enc_pos_enc = nn.Parameter(torch.zeros(1, max_len, embed_dim))
-        self.enc_increase_hidden = nn.ModuleList([nn.Linear(embed_dim, 2 * embed_dim) for _ in range(enc_layers)])
-        self.enc_decrease_hidden = nn.ModuleList([nn.Linear(2 * embed_dim, embed_dim) for _ in range(enc_layers)])
+        self.enc_increase_hidden = nn.ModuleList([nn.Linear(embed_dim, hidden) for _ in range(enc_layers)])
+        self.enc_decrease_hidden = nn.ModuleList([nn.Linear(hidden, embed_dim) for _ in range(enc_layers)])
         self.enc_layer_norm = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(enc_layers)])
-        self.enc_att = nn.ModuleList([MultiHeadAttention(num_heads, embed_dim, dropout) for _ in range(enc_layers)])
+        self.enc_att = nn.ModuleList([attention() for _ in range(enc_layers)])
 
         self.dec_input_dense = nn.Linear(en_vocab_size, embed_dim)
         self.dec_pos_enc = nn.Parameter(torch.zeros(1, max_len + 1, embed_dim))
-        self.dec_increase_hidden = nn.ModuleList([nn.Linear(embed_dim, 2 * embed_dim) for _ in range(dec_layers)])
-        self.dec_decrease_hidden = nn.ModuleList([nn.Linear(2 * embed_dim, embed_dim) for _ in range(dec_layers)])
+        self.dec_increase_hidden = nn.ModuleList([nn.Linear(embed_dim, hidden) for _ in range(dec_layers)])
+        self.dec_decrease_hidden = nn.ModuleList([nn.Linear(hidden, embed_dim) for _ in range(dec_layers)])
         self.dec_layer_norm = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(dec_layers)])
-        self.dec_att = nn.ModuleList([MultiHeadAttention(num_heads, embed_dim, dropout) for _ in range(dec_layers)])
-        self.enc_dec_att = nn.ModuleList([MultiHeadAttention(num_heads, embed_dim, dropout)
-                                          for _ in range(dec_layers)])
-        self.decoder_final_dense = nn.Linear(embed_dim, en_vocab_size)
+        self.dec_att = nn.ModuleList([attention() for _ in range(dec_layers)])
+        self.enc_dec_att = nn.ModuleList([attention() for _ in range(dec_layers)])
+        if self.tie_embeddings:
+            self.decoder_output_bias = nn.Parameter(torch.zeros(en_vocab_size))
+        else:
+            self.decoder_final_dense = nn.Linear(embed_dim, en_vocab_size)
+        if self.pre_norm:
+            self.enc_final_norm = nn.LayerNorm(embed_dim)
+            self.dec_final_norm = nn.LayerNorm(embed_dim)
+
+    CONFIG_NAMES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads",
+                    "dropout", "pre_norm", "tie_embeddings", "ffn_dim", "attention_dropout", "activation_dropout",
+                    "decoder_layerdrop")
 
     def config(self):
-        """The constructor's arguments, enough to rebuild the model."""
-        names = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads",
-                 "dropout")
-        return {name: getattr(self, name) for name in names}
+        """Every constructor argument as given (None stays None), enough to rebuild the model.
 
-    def _embed(self, x, dense, pos_enc, start, name):
-        """One-hot (batch, length, vocab) or ids (batch, length) -> (batch, length, embed_dim) plus positions."""
-        if x.dtype in (torch.long, torch.int32, torch.int64):
+        A config saved before the options existed lacks their keys; building from it gives the same model.
+        """
+        return {name: getattr(self, name) for name in self.CONFIG_NAMES}
+
+    def _embed(self, x, dense, pos_enc, start, name, check_ids=True):
+        """One-hot (batch, length, vocab) or ids (batch, length) -> (batch, length, embed_dim) plus positions.
+
+        check_ids: raise a ValueError for ids outside [0, vocab) (one min/max; off for the decoder's own tokens).
+        """
+        if x.dtype in (torch.long, torch.int32, torch.int64) and x.dim() == 2:
+            if check_ids and x.numel():
+                low, high = torch.aminmax(x)
+                if low < 0 or high >= dense.in_features:
+                    raise ValueError(f"{name} has token id {int(low) if low < 0 else int(high)}; ids must be in "
+                                     f"[0, {dense.in_features}) for this model's vocabulary of {dense.in_features}: "
+                                     "encode text with the vocabulary the model was trained with")
             embedded = F.embedding(x, dense.weight.t()) + dense.bias
-        elif x.dim() == 3 and x.shape[-1] == dense.in_features:
+        elif x.dim() == 3 and x.shape[-1] == dense.in_features and x.is_floating_point():
             embedded = dense(x)
         else:
             raise ValueError(f"{name} must be token ids (batch, length) or one-hot (batch, length, "
@@ -150,34 +235,54 @@ class TransformerModel(nn.Module):
         return F.dropout(embedded, self.dropout, training=True) if self.training and self.dropout > 0 else embedded
 
     def _feed_forward(self, x, increase, decrease, norm):
-        hidden = decrease(torch.relu(increase(x)))
+        """Post-norm ``norm(x + FFN(x))`` or pre-norm ``x + FFN(norm(x))``; FFN = decrease(relu(increase(.)))."""
+        hidden = torch.relu(increase(norm(x) if self.pre_norm else x))
+        if self.training and self.activation_dropout > 0:
+            hidden = F.dropout(hidden, self.activation_dropout, training=True)
+        hidden = decrease(hidden)
         if self.training and self.dropout > 0:
             hidden = F.dropout(hidden, self.dropout, training=True)
-        return norm(x + hidden)
+        return x + hidden if self.pre_norm else norm(x + hidden)
+
+    def output_projection(self, h):
+        """Decoder states (batch, length, embed_dim) -> logits (batch, length, en_vocab_size)."""
+        if self.tie_embeddings:
+            return h @ self.dec_input_dense.weight + self.decoder_output_bias
+        return self.decoder_final_dense(h)
 
     def encode(self, x1, src_padding_mask=None, need_weights=True):
         """x1: German ids (batch, src_len) or one-hot; src_padding_mask: bool (batch, src_len), True at padding.
 
         Returns the encoder states (batch, src_len, embed_dim).
         """
+        if x1.dim() >= 2 and x1.shape[1] == 0:
+            raise ValueError("x1 (the German source) is empty (length 0): give at least one token per sentence "
+                             "(e.g. pad empty sentences to length 1 and mask them)")
         e = self._embed(x1, self.enc_input_dense, self.enc_pos_enc, 0, "x1")
         for i in range(self.enc_layers):
             a, _ = self.enc_att[i](e, e, e, key_padding_mask=src_padding_mask, need_weights=need_weights)
             e = self._feed_forward(a, self.enc_increase_hidden[i], self.enc_decrease_hidden[i],
                                    self.enc_layer_norm[i])
-        return e
+        return self.enc_final_norm(e) if self.pre_norm else e
 
-    def decode(self, x2, memory, src_padding_mask=None, caches=None, start=0, need_weights=True):
+    def decode(self, x2, memory, src_padding_mask=None, caches=None, start=0, need_weights=True, check_ids=True):
         """Run the decoder on x2 (ids (batch, tgt_len) or one-hot) attending to ``memory`` (encoder states).
 
         caches: optional list (one per decoder layer) of (self-attention cache, cross-attention cache) dicts for
-        incremental decoding; ``start`` is the position of x2's first token.
+        incremental decoding; ``start`` is the position of x2's first token. In training, each layer is skipped with
+        probability ``decoder_layerdrop`` (one draw per layer and call, for the whole batch).
         Returns (logits (batch, tgt_len, en_vocab_size), list of cross-attention weights per layer, each
-        (num_heads, batch, tgt_len, src_len) or None).
+        (num_heads, batch, tgt_len, src_len), or None where weights were not asked for or the layer was skipped).
         """
-        d = self._embed(x2, self.dec_input_dense, self.dec_pos_enc, start, "x2")
+        d = self._embed(x2, self.dec_input_dense, self.dec_pos_enc, start, "x2", check_ids)
+        skip = None
+        if self.training and self.decoder_layerdrop > 0 and self.dec_layers:
+            skip = (torch.rand(self.dec_layers) < self.decoder_layerdrop).tolist()
         attentions = []
         for i in range(self.dec_layers):
+            if skip is not None and skip[i]:
+                attentions.append(None)
+                continue
             self_cache, cross_cache = caches[i] if caches is not None else (None, None)
             s, _ = self.dec_att[i](d, d, d, mask=True, cache=self_cache, need_weights=need_weights)
             c, attention = self.enc_dec_att[i](s, memory, memory, key_padding_mask=src_padding_mask,
@@ -185,14 +290,15 @@ class TransformerModel(nn.Module):
             attentions.append(attention)
             d = self._feed_forward(c, self.dec_increase_hidden[i], self.dec_decrease_hidden[i],
                                    self.dec_layer_norm[i])
-        return self.decoder_final_dense(d), attentions
+        return self.output_projection(self.dec_final_norm(d) if self.pre_norm else d), attentions
 
     def forward(self, x1, x2, src_padding_mask=None, need_weights=True):
         """x1: German (batch, src_len[, de_vocab_size]); x2: English decoder input behind a start token
-        (batch, tgt_len[, en_vocab_size]); one-hot floats or ids, lengths up to max_len and max_len + 1.
+        (batch, tgt_len[, en_vocab_size]); one-hot floats or ids, lengths 1 to max_len and 0 to max_len + 1.
 
         Returns (logits (batch, tgt_len, en_vocab_size), attention of the last decoder layer's enc_dec_att
-        (num_heads, batch, tgt_len, src_len), or None without decoder layers or with need_weights=False).
+        (num_heads, batch, tgt_len, src_len), or None without decoder layers, with need_weights=False, or when
+        layer-drop skipped that layer).
         """
         memory = self.encode(x1, src_padding_mask, need_weights=need_weights)
         logits, attentions = self.decode(x2, memory, src_padding_mask, need_weights=need_weights)
@@ -205,9 +311,11 @@ class TransformerModel(nn.Module):
     def decode_step(self, token, memory, caches, position, src_padding_mask=None, need_weights=False):
         """One incremental decoding step: token ids (batch, 1) at ``position``; caches from ``new_caches``.
 
-        Costs one position per step. Returns (logits (batch, en_vocab_size), cross-attention per layer).
+        Costs one position per step. The ids are not range-checked (they are the model's own predictions).
+        Returns (logits (batch, en_vocab_size), cross-attention per layer).
         """
-        logits, attentions = self.decode(token, memory, src_padding_mask, caches, position, need_weights)
+        logits, attentions = self.decode(token, memory, src_padding_mask, caches, position, need_weights,
+                                         check_ids=False)
         return logits[:, -1], attentions
 
     def reorder_caches(self, caches, index):

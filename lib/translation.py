@@ -3,18 +3,23 @@
 The checkpoint is a dict of tensors and plain values (loadable with ``weights_only=True``): the model's
 configuration and weights, each vocabulary as a uint8 tensor, and a dict of facts about its training.
 """
+import os
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import sacrebleu
 import torch
 
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.decoding import beam_search, greedy_decode
-from lib.tokenizer import PAD, Vocabulary
+from lib.decoding import beam_search
+from lib.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
 CHECKPOINT_FORMAT = "attention-translator-1"
-SHIPPED_CHECKPOINT = "data/translator.pth"
+# The repository's root (the folder above lib/): shipped files are found from here, whatever the working folder.
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_CHECKPOINT = os.path.join(REPOSITORY, "data", "translator.pth")
 
 
 class Translator:
@@ -45,9 +50,14 @@ class Translator:
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{source} is not a translator checkpoint of this library (format "
                                f"{CHECKPOINT_FORMAT}); train one with 'python run_translation.py --train'.")
-        model = TransformerModel(**checkpoint["config"])
-        model.load_state_dict({name: value.float() if value.is_floating_point() else value
-                               for name, value in checkpoint["model"].items()})
+        try:
+            model = TransformerModel(**checkpoint["config"])
+            model.load_state_dict({name: value.float() if value.is_floating_point() else value
+                                   for name, value in checkpoint["model"].items()})
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise RuntimeError(f"{source} is a damaged translator checkpoint: its weights do not fit its "
+                               f"configuration ({reason}).") from None
         model.to(device).eval()
         return cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
                    Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
@@ -75,10 +85,15 @@ class Translator:
 
     @classmethod
     def load(cls, path=SHIPPED_CHECKPOINT, device="cpu"):
-        """Load a translator checkpoint (clear errors for a missing or corrupt file)."""
-        hint = ("The pretrained translator ships in data/translator.pth: check out the repository again, or train "
-                "one with 'python run_translation.py --train'.")
-        return cls.from_checkpoint(load_checkpoint(path, hint), device, path)
+        """Load a translator checkpoint (clear errors for a missing or corrupt file). The default is the shipped
+        translator, data/translator.pth of the repository (found from the package, not the working folder)."""
+        if os.path.abspath(path) == SHIPPED_CHECKPOINT:
+            hint = ("The pretrained translator ships in the repository as data/translator.pth: check out the "
+                    "repository again, or train one with 'python run_translation.py --train'.")
+        else:
+            hint = ("Give a translator checkpoint (e.g. results/translation/best.pth, or the shipped "
+                    "data/translator.pth), or train one with 'python run_translation.py --train'.")
+        return cls.from_checkpoint(load_checkpoint(path, hint, what="translator checkpoint"), device, path)
 
     def source_ids(self, texts, warn=True, numbers=None):
         """Encode German texts to a padded id tensor (batch, src_len); lines longer than max_len are cut, with a
@@ -98,43 +113,134 @@ class Translator:
             source[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         return source.to(self.device)
 
-    def translate(self, texts, beam=1, batch_size=64, warn=True, no_repeat_ngram=0):
+    def translate(self, texts, beam=1, batch_size=64, warn=True, no_repeat_ngram=0, first_line=1, workers=1,
+                  length_penalty=1.0):
         """Translate a list of German strings; an empty string gives an empty string. Order is kept.
 
         beam: beam width (1: greedy). no_repeat_ngram: n > 0 never repeats n subword tokens in one output.
+        length_penalty: beam search ranks finished hypotheses by log-probability / ((5 + length) / 6) ** this.
+        Sentences are decoded in batches of ``batch_size``, sorted by length; ``workers`` > 1 decodes that many
+        batches at once on threads (meant for ``torch.set_num_threads(1)``: unlike torch's threads within one
+        operation, they never wait for each other). first_line: the number of texts[0] in warnings about
+        over-long lines.
         """
+        if batch_size < 1 or beam < 1 or workers < 1:
+            raise ValueError(f"batch_size, beam and workers must be at least 1, got {batch_size}, {beam} and "
+                             f"{workers}")
         texts = list(texts)
         results = [""] * len(texts)
         order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
+        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def decode(batch):
+            source = self.source_ids([texts[i] for i in batch], warn=warn, numbers=[i + first_line for i in batch])
+            return self.en_vocab.decode(beam_search(self.model, source, beam, length_penalty=length_penalty,
+                                                    no_repeat_ngram=no_repeat_ngram))
         self.model.eval()
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            source = self.source_ids([texts[i] for i in chunk], warn=warn, numbers=[i + 1 for i in chunk])
-            ids = beam_search(self.model, source, beam, no_repeat_ngram=no_repeat_ngram)
-            for i, text in zip(chunk, self.en_vocab.decode(ids)):
+        for batch, translations in zip(batches, ordered_map(decode, batches, workers)):
+            for i, text in zip(batch, translations):
                 results[i] = text
         return results
 
-    def attention(self, text, layer=-1, no_repeat_ngram=0):
-        """Greedy translation of one sentence with its cross-attention in decoder ``layer``.
+    def translate_stream(self, lines, beam=1, batch_size=64, warn=True, no_repeat_ngram=0, workers=1,
+                         length_penalty=1.0):
+        """Translate an iterable of German lines (e.g. an open file) as it is read: yields, for each consecutive
+        group of up to ``batch_size`` lines, the list of their translations, in input order, as soon as that group
+        is decoded (up to ``workers`` groups are decoded at once, see ``translate``). Trailing newlines are dropped;
+        an empty line gives an empty translation. When reading fails (e.g. a line that is not UTF-8), the lines read
+        before it are translated and yielded first."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
+        def decode(numbered_chunk):
+            first_line, chunk = numbered_chunk
+            return self.translate(chunk, beam, batch_size, warn, no_repeat_ngram, first_line,
+                                  length_penalty=length_penalty)
+        yield from ordered_map(decode, _numbered_chunks(lines, batch_size), workers)
+
+    @torch.no_grad()
+    def attention(self, text, layer=-1, no_repeat_ngram=0, beam=1, output_ids=None, length_penalty=1.0):
+        """Translation of one sentence with the cross-attention of decoder ``layer`` (0-based; negative counts from
+        the end) over it.
+
+        The translation is beam search's (greedy with ``beam`` 1), or ``output_ids`` when given; the decoder is then
+        run over that translation (teacher forcing), so the weights are those behind the translation returned.
         Returns (source pieces, output pieces (END included when produced), translation,
         weights (num_heads, len(output pieces), len(source pieces))).
         """
-        source = self.source_ids([text])
+        if not text.strip():
+            raise ValueError("nothing to translate: the sentence is empty")
+        layers = self.model.dec_layers
+        if not -layers <= layer < layers:
+            raise ValueError(f"decoder layer {layer} does not exist: this model has {layers} decoder "
+                             f"layer{'s' if layers != 1 else ''} (0 to {layers - 1}, or negative from the end)")
         self.model.eval()
-        (ids,), (weights,) = greedy_decode(self.model, source, return_attention=True, layer=layer,
-                                           no_repeat_ngram=no_repeat_ngram)
-        output_pieces = self.en_vocab.pieces(ids) + (["<END>"] if weights.shape[1] > len(ids) else [])
+        source = self.source_ids([text])
+        if output_ids is None:
+            output_ids = beam_search(self.model, source, beam, length_penalty=length_penalty,
+                                     no_repeat_ngram=no_repeat_ngram)[0]
+        limit = self.model.max_len + 1  # decoder positions
+        ids = list(output_ids)[:limit]
+        padding = source == PAD
+        memory = self.model.encode(source, padding)
+        decoder_input = torch.tensor([([START] + ids)[:limit]], dtype=torch.long, device=self.device)
+        _, attentions = self.model.decode(decoder_input, memory, padding)
+        weights = attentions[layer][:, 0]  # (heads, output positions, source length)
+        output_pieces = self.en_vocab.pieces(ids) + (["<END>"] if len(ids) < limit else [])
         source_pieces = self.de_vocab.pieces(source[0].tolist())
         return source_pieces, output_pieces, self.en_vocab.decode([ids])[0], weights.cpu()
 
-    def evaluate(self, pairs, beam=1, batch_size=64, no_repeat_ngram=0):
+    def evaluate(self, pairs, beam=1, batch_size=64, no_repeat_ngram=0, workers=1, length_penalty=1.0):
         """BLEU and chrF (sacrebleu, cased, on detokenised text) of the translations of ``pairs``' German sides
         against their English sides. Returns (bleu, chrf, hypotheses)."""
+        if not pairs:
+            raise ValueError("nothing to evaluate: no sentence pairs were given")
         hypotheses = self.translate([pair.german for pair in pairs], beam=beam, batch_size=batch_size, warn=False,
-                                    no_repeat_ngram=no_repeat_ngram)
+                                    no_repeat_ngram=no_repeat_ngram, workers=workers, length_penalty=length_penalty)
         references = [[pair.english for pair in pairs]]
         bleu = sacrebleu.corpus_bleu(hypotheses, references).score
         chrf = sacrebleu.corpus_chrf(hypotheses, references).score
         return bleu, chrf, hypotheses
+
+
+def _numbered_chunks(lines, size):
+    """(number of the first line, list of up to ``size`` lines without their newlines) for consecutive lines; when
+    reading fails, the lines read before are yielded before the error is raised."""
+    chunk, first_line, lines = [], 1, iter(lines)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            break
+        except Exception:
+            if chunk:
+                yield first_line, chunk
+            raise
+        chunk.append(line.rstrip("\r\n"))
+        if len(chunk) == size:
+            yield first_line, chunk
+            first_line, chunk = first_line + size, []
+    if chunk:
+        yield first_line, chunk
+
+
+def ordered_map(function, items, workers=1):
+    """``function`` of each of ``items`` (any iterable, read as results are taken), in order; with ``workers`` > 1 on
+    that many threads, at most ``workers`` items ahead of the results taken. When reading ``items`` fails, the
+    results of the items read before are yielded before the error is raised."""
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) == workers:
+                    yield pending.popleft().result()
+        except Exception:
+            while pending:
+                yield pending.popleft().result()
+            raise
+        while pending:
+            yield pending.popleft().result()

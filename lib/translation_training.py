@@ -1,17 +1,30 @@
 """Training the German-English translator: data preparation, length-bucketed batches, the training loop with
 periodic validation (loss, BLEU, chrF), atomic checkpoints, resuming, and torch.distributed data parallelism.
 
+The loop is built from small pieces, each testable on its own (read them in this order):
+
+- :class:`TrainConfig`: every setting of a run, with its help text, range and whether a resumed run may change it.
+- :func:`start_run`: set-up or resume; returns the :class:`TrainingState` (model, optimizer, step, epoch, ...).
+- :func:`train_step`: one optimizer step on one batch (word dropout, learning rate, loss, clipping).
+- :func:`stop_reason`: max_steps, max_minutes, a STOP file, or Ctrl-C; agreed on by all processes.
+- :func:`validate_and_save`: validation record, log line, best.pth, snapshot, last.pth.
+- :func:`train`: the loop that ties them together (``_run``).
+
 Launched with ``torchrun`` (RANK / WORLD_SIZE in the environment) it trains with DistributedDataParallel: ``gloo`` on
 the CPU, ``nccl`` on GPUs; every rank builds the same deterministic batches and takes every world_size-th one; rank 0
 alone validates, writes checkpoints, logs and shows progress.
 """
+import argparse
 import json
 import math
 import os
 import random
+import signal
+import sys
+import threading
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.distributed as dist
@@ -19,52 +32,149 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.corpus import read_corpus, split_corpus
-from lib.tokenizer import END, PAD, START, Vocabulary
+from lib.cli import check_writable_folder, float_range, int_range
+from lib.corpus import FORMATS, read_corpus, split_corpus
+from lib.noising import word_dropout
+from lib.tokenizer import END, PAD, START, UNK, Vocabulary
 from lib.transformer import TransformerModel
 from lib.translation import Translator
 
-
 LR_SCHEDULES = ("inverse-sqrt", "linear")
+# The German "phrase" tag: <START>, which every vocabulary has and no German source otherwise holds (sources carry no
+# start token), so tagged runs need no new vocabulary and old checkpoints can resume with the tag.
+PHRASE_TAG = START
+# Tokens word dropout never replaces: padding, and the start / end tokens (and so the phrase tag).
+PROTECTED_IDS = (PAD, START, END)
+STOP_FILE = "STOP"
+LAST = "last.pth"
+
+
+def _setting(default, help, low=None, high=None, low_open=False, high_open=False, choices=None, resumable=False):
+    """A TrainConfig field: ``help`` for the command line; the range [low, high] (open ends where ``*_open``) or
+    ``choices`` that __post_init__ checks; ``resumable``: a resumed run may change it."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open,
+                                            "high_open": high_open, "choices": choices, "resumable": resumable})
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on; stored in its checkpoints."""
-    corpus: str = None
-    corpus_format: str = "ding"
-    out_dir: str = "results/translation"
-    de_vocab_size: int = 8000
-    en_vocab_size: int = 6000
-    max_len: int = 48
-    embed_dim: int = 256
-    enc_layers: int = 3
-    dec_layers: int = 3
-    num_heads: int = 4
-    dropout: float = 0.1
-    batch_tokens: int = 2500
-    lr: float = 1e-3
-    warmup_steps: int = 400
-    lr_schedule: str = "inverse-sqrt"
-    weight_decay: float = 0.01
-    label_smoothing: float = 0.1
-    clip_norm: float = 1.0
-    sentence_repeats: int = 2
-    phrases_per_epoch: int = 40000
-    max_steps: int = 100000
-    max_minutes: float = 0.0
-    eval_every: int = 250
-    eval_sentences: int = 500
-    keep_snapshots: int = 5
-    seed: int = 0
-    device: str = "cpu"
-    amp: bool = False
-    compile: bool = False
-    init_from: str = None
+    """Everything a training run depends on; stored in its checkpoints. Each field's metadata holds its command-line
+    help ("help"), its valid range ("low", "high", "low_open", "high_open") or "choices", and "resumable": whether
+    ``train(..., resume=True, overrides=...)`` may change it (see RESUMABLE_FIELDS)."""
+    corpus: str = _setting(None, "corpus file (None: the installed Ding dictionary /usr/share/trans/de-en)")
+    corpus_format: str = _setting("ding", "corpus format: ding, tsv or iwslt", choices=FORMATS)
+    out_dir: str = _setting("results/translation", "folder for last.pth, best.pth, snapshots/ and log.jsonl",
+                            resumable=True)
+    de_vocab_size: int = _setting(8000, "German subword vocabulary size", low=5)
+    en_vocab_size: int = _setting(6000, "English subword vocabulary size (the output layer's width)", low=5)
+    max_len: int = _setting(48, "longest sentence in subword tokens (longer training pairs are skipped)", low=1)
+    embed_dim: int = _setting(256, "model width", low=1)
+    enc_layers: int = _setting(3, "encoder layers", low=0)
+    dec_layers: int = _setting(3, "decoder layers", low=0)
+    num_heads: int = _setting(4, "attention heads (must divide --embed-dim)", low=1)
+    dropout: float = _setting(0.1, "dropout rate during training (embeddings, attention and feed-forward outputs)",
+                              low=0.0, high=1.0, high_open=True, resumable=True)
+    batch_tokens: int = _setting(2500, "padded tokens per side in a batch (per process)", low=1, resumable=True)
+    lr: float = _setting(1e-3, "peak learning rate (AdamW)", low=0.0, low_open=True, resumable=True)
+    warmup_steps: int = _setting(400, "linear warm-up steps before the decay", low=0)
+    lr_schedule: str = _setting("inverse-sqrt", "decay after the warm-up: inverse-sqrt (lr * sqrt(warmup / step)) or "
+                                "linear (to 0 at --max-steps, so that the run anneals; set --max-steps to the steps "
+                                "the run can afford)", choices=LR_SCHEDULES)
+    weight_decay: float = _setting(0.01, "AdamW weight decay", low=0.0, resumable=True)
+    label_smoothing: float = _setting(0.1, "label smoothing of the cross-entropy", low=0.0, high=1.0, high_open=True,
+                                      resumable=True)
+    clip_norm: float = _setting(1.0, "gradient norm clipping", low=0.0, low_open=True, resumable=True)
+    sentence_repeats: int = _setting(2, "times each training sentence appears per epoch", low=0, resumable=True)
+    phrases_per_epoch: int = _setting(40000, "dictionary phrases drawn per epoch beside the sentences", low=0,
+                                      resumable=True)
+    max_steps: int = _setting(100000, "stop after this many optimizer steps", low=1, resumable=True)
+    max_minutes: float = _setting(0.0, "stop after this many minutes of training (0: no limit)", low=0.0,
+                                  resumable=True)
+    eval_every: int = _setting(250, "validate (loss, BLEU, chrF) and checkpoint every this many steps", low=1,
+                               resumable=True)
+    eval_sentences: int = _setting(500, "validation sentences translated for BLEU at each validation", low=1,
+                                   resumable=True)
+    keep_snapshots: int = _setting(5, "validated translators kept in OUT_DIR/snapshots for --average (0: none)",
+                                   low=0, resumable=True)
+    seed: int = _setting(0, "random seed (model, data order, phrase sampling, dropout, word dropout)", low=0,
+                         high=2**32 - 1)
+    device: str = _setting("cpu", "device to train on: cpu, cuda or cuda:N", resumable=True)
+    amp: bool = _setting(False, "bfloat16 autocast (GPUs)", resumable=True)
+    compile: bool = _setting(False, "torch.compile the model", resumable=True)
+    init_from: str = _setting(None, "start a new run from this translator checkpoint's weights, vocabularies and "
+                              "shape (fresh optimizer), e.g. data/translator.pth")
+    # The recipe options (issue #11); their defaults give the exercise's model and today's batches.
+    pre_norm: bool = _setting(False, "LayerNorm before each attention and feed-forward block (pre-norm, Nguyen & "
+                              "Salazar 2019) instead of after the residual sum (the exercise's post-norm)")
+    tie_embeddings: bool = _setting(False, "one tensor for the decoder's input embedding and its output layer (Press "
+                                    "& Wolf 2017)")
+    ffn_dim: int = _setting(0, "feed-forward hidden width (0: 2 * --embed-dim, the exercise's)", low=0)
+    attention_dropout: float = _setting(-1.0, "dropout on the attention weights (negative: the same as --dropout)",
+                                        high=1.0, high_open=True, resumable=True)
+    activation_dropout: float = _setting(0.0, "dropout after the feed-forward's ReLU", low=0.0, high=1.0,
+                                         high_open=True, resumable=True)
+    decoder_layerdrop: float = _setting(0.0, "probability of skipping each decoder layer in a training step "
+                                        "(LayerDrop, Fan et al. 2019)", low=0.0, high=1.0, high_open=True,
+                                        resumable=True)
+    source_word_dropout: float = _setting(0.0, "probability of replacing each German training token by <UNK> "
+                                          "(word dropout, Sennrich & Zhang 2019)", low=0.0, high=1.0,
+                                          high_open=True, resumable=True)
+    target_word_dropout: float = _setting(0.0, "probability of replacing each English decoder-input token by <UNK> "
+                                          "in training (the predicted labels stay)", low=0.0, high=1.0,
+                                          high_open=True, resumable=True)
+    phrase_tag: bool = _setting(False, "start the German of each dictionary phrase with a tag (the <START> piece) so "
+                                "the model can tell phrases from sentences; validation and translation never carry "
+                                "it", resumable=True)
 
     def __post_init__(self):
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            if setting.type is str and isinstance(value, os.PathLike):
+                setattr(self, setting.name, value := os.fspath(value))
+            _check_setting(setting, value)
+        if self.num_heads >= 1 and self.embed_dim % self.num_heads:
+            raise ValueError(f"--num-heads {self.num_heads} must divide --embed-dim {self.embed_dim}")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"--device {self.device!r} is not a device: use cpu, cuda or cuda:N") from None
+
+
+def flag(name):
+    """The command-line flag of a TrainConfig field: 'max_steps' -> '--max-steps'."""
+    return "--" + name.replace("_", "-")
+
+
+def _check_setting(setting, value):
+    """Raise ValueError naming the flag unless ``value`` has the field's type and lies in its range or choices."""
+    kind, meta = setting.type, setting.metadata
+    if value is None and setting.default is None:
+        return
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        wanted = {bool: "True or False", int: "a whole number", float: "a finite number"}.get(kind, "a string")
+        raise ValueError(f"{flag(setting.name)} must be {wanted}, got {value!r}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ValueError(f"{flag(setting.name)} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta["low"] is not None or meta["high"] is not None:  # the command line's own range check, on the text
+        check = (int_range(meta["low"], meta["high"]) if kind is int else
+                 float_range(meta["low"], meta["high"], meta["low_open"], meta["high_open"]))
+        try:
+            check(repr(value))
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"{flag(setting.name)} {error}") from None
+
+
+# What a resumed run may change (its length, devices, folder, learning rate and regularisation, data mix); all else
+# (the model's shape, vocabularies, corpus, seed, schedule) is fixed by the run's checkpoint.
+RESUMABLE_FIELDS = tuple(setting.name for setting in fields(TrainConfig) if setting.metadata["resumable"])
 
 
 @dataclass
@@ -96,8 +206,8 @@ def init_distributed(device):
 
 @dataclass
 class PreparedData:
-    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch) for training, and
-    the validation pairs (tokenized once, for the validation loss)."""
+    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch; their German behind
+    PHRASE_TAG when ``config.phrase_tag``) for training, and the validation pairs (for the validation loss)."""
     de_vocab: Vocabulary
     en_vocab: Vocabulary
     splits: dict
@@ -122,11 +232,14 @@ def prepare_data(config, vocabularies=None):
     else:
         de_vocab, en_vocab = vocabularies
 
-    def tokenize(pairs):
-        examples = zip(de_vocab.encode([pair.german for pair in pairs]),
-                       en_vocab.encode([pair.english for pair in pairs]))
+    def tokenize(pairs, tag=False):
+        german = de_vocab.encode([pair.german for pair in pairs])
+        if tag:
+            german = [[PHRASE_TAG] + ids for ids in german]
+        examples = zip(german, en_vocab.encode([pair.english for pair in pairs]))
         return [example for example in examples if _fits(example, config.max_len)]
-    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases), tokenize(splits["valid"]))
+    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases, config.phrase_tag),
+                        tokenize(splits["valid"]))
 
 
 def epoch_batches(data, config, epoch):
@@ -153,6 +266,17 @@ def epoch_batches(data, config, epoch):
     return batches
 
 
+def rank_batches(data, config, epoch, place):
+    """This process's share of the epoch's batches: every world_size-th one, the same count on every rank."""
+    batches = epoch_batches(data, config, epoch)
+    per_rank = len(batches) // place.world_size
+    if per_rank == 0:  # else the loop would run through empty epochs forever
+        raise ValueError(f"epoch {epoch} has {len(batches)} training batches, fewer than the {place.world_size} "
+                         "process(es): use a bigger corpus, a smaller --batch-tokens, a larger --max-len or "
+                         "fewer processes")
+    return batches[place.rank::place.world_size][:per_rank]
+
+
 def collate(batch, device):
     """List of (german ids, english ids) -> (source (B, S), decoder input (B, T + 1), decoder target (B, T + 1))."""
     source_length = max(len(source) for source, _ in batch)
@@ -164,6 +288,27 @@ def collate(batch, device):
         source[row, :len(german)] = torch.tensor(german)
         decoder_input[row, :len(english) + 1] = torch.tensor([START] + english)
         decoder_target[row, :len(english) + 1] = torch.tensor(english + [END])
+    return source.to(device), decoder_input.to(device), decoder_target.to(device)
+
+
+def noise_seed(config, rank, step):
+    """The seed of step ``step``'s word dropout on ``rank``: a function of the run's seed alone, so resuming at any
+    step draws the same noise as the uninterrupted run."""
+    return ((config.seed * 1_000_003 + rank) * 1_000_003 + step) % 2**63
+
+
+def training_batch(batch, config, device, rank=0, step=1):
+    """collate() plus word dropout (training only): each source token and decoder-input token that is not in
+    PROTECTED_IDS becomes UNK with probability ``source_word_dropout`` / ``target_word_dropout``; the decoder
+    target (the labels) is never changed. Returns (source (B, S), decoder input (B, T + 1), decoder target)."""
+    if not (config.source_word_dropout or config.target_word_dropout):
+        return collate(batch, device)
+    source, decoder_input, decoder_target = collate(batch, "cpu")
+    generator = torch.Generator().manual_seed(noise_seed(config, rank, step))
+    if config.source_word_dropout:
+        source = word_dropout(source, config.source_word_dropout, UNK, PROTECTED_IDS, generator)
+    if config.target_word_dropout:
+        decoder_input = word_dropout(decoder_input, config.target_word_dropout, UNK, PROTECTED_IDS, generator)
     return source.to(device), decoder_input.to(device), decoder_target.to(device)
 
 
@@ -184,6 +329,38 @@ def learning_rate(step, config):
         remaining = (config.max_steps - step) / max(config.max_steps - config.warmup_steps, 1)
         return config.lr * max(min(warmup, remaining), 0.0)
     return config.lr * min(warmup, math.sqrt(max(config.warmup_steps, 1) / step))
+
+
+# ---- the model --------------------------------------------------------------------------------------------------
+
+
+def model_kwargs(config, en_vocab_size, de_vocab_size):
+    """TransformerModel's keyword arguments for ``config`` (ffn_dim 0 and a negative attention_dropout become None:
+    the model's 2 * embed_dim and 'same as dropout')."""
+    return dict(en_vocab_size=en_vocab_size, de_vocab_size=de_vocab_size, max_len=config.max_len,
+                embed_dim=config.embed_dim, enc_layers=config.enc_layers, dec_layers=config.dec_layers,
+                num_heads=config.num_heads, dropout=config.dropout, pre_norm=config.pre_norm,
+                tie_embeddings=config.tie_embeddings, ffn_dim=config.ffn_dim or None,
+                attention_dropout=None if config.attention_dropout < 0 else config.attention_dropout,
+                activation_dropout=config.activation_dropout, decoder_layerdrop=config.decoder_layerdrop)
+
+
+def build_model(config, data):
+    """The TransformerModel ``config`` describes, for ``data``'s vocabularies (drawn from torch's global RNG)."""
+    return TransformerModel(**model_kwargs(config, len(data.en_vocab), len(data.de_vocab)))
+
+
+# The model's shape, which a run started with init_from takes from the translator.
+SHAPE_FIELDS = ("max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads", "pre_norm", "tie_embeddings",
+                "ffn_dim")
+
+
+def shape_of(model):
+    """The SHAPE_FIELDS of a built model, as TrainConfig values (ffn_dim None -> 0)."""
+    saved = model.config()
+    shape = {name: saved.get(name, getattr(TrainConfig, name)) for name in SHAPE_FIELDS}
+    shape["ffn_dim"] = shape["ffn_dim"] or 0
+    return shape
 
 
 # ---- validation -------------------------------------------------------------------------------------------------
@@ -214,14 +391,242 @@ def validate(model, data, config, device):
     return {"valid_loss": round(loss, 4), "valid_bleu": round(bleu, 2), "valid_chrf": round(chrf, 2)}
 
 
-# ---- the training loop ------------------------------------------------------------------------------------------
+# ---- set-up and resume ------------------------------------------------------------------------------------------
 
 
-# What a resumed run may change: its length and devices, and the regularisation and data mix (not the model's shape,
-# its vocabularies, the corpus or the learning-rate schedule).
-RESUMABLE_CHANGES = ("max_steps", "max_minutes", "eval_every", "eval_sentences", "keep_snapshots", "device", "amp",
-                     "compile", "out_dir", "dropout", "label_smoothing", "clip_norm", "batch_tokens",
-                     "sentence_repeats", "phrases_per_epoch")
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended training after ``path`` (last.pth) was saved at ``step``; str() is one line saying how to go on."""
+
+    def __init__(self, step, path, out_dir):
+        super().__init__(f"Interrupted at step {step}: {path} saved; continue with: "
+                         f"python run_translation.py --train --resume --out-dir {out_dir}")
+        self.step, self.path, self.out_dir = step, path, out_dir
+
+    def __str__(self):
+        return self.args[0]
+
+    def __reduce__(self):  # pickled (e.g. between processes) with its own arguments, not the message
+        return type(self), (self.step, self.path, self.out_dir)
+
+
+@dataclass
+class TrainingState:
+    """What a run carries from step to step; last.pth holds all of it but ``place``, ``device``, ``data`` and
+    ``started`` (time.time() minus the seconds trained before this process)."""
+    config: TrainConfig
+    place: Distributed
+    device: torch.device
+    data: PreparedData
+    model: TransformerModel
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    epoch: int = 0
+    batch_index: int = 0  # the next batch of this epoch (per rank)
+    best_bleu: float = -1.0
+    records: list = field(default_factory=list)
+    started: float = field(default_factory=lambda: time.time())  # the clock as called (tests replace it)
+    rng: dict = None  # torch's RNG states as of ``step`` (rng_state())
+
+    @property
+    def last_path(self):
+        return os.path.join(self.config.out_dir, LAST)
+
+    def elapsed(self):
+        """Seconds trained, over all the run's processes' lives."""
+        return time.time() - self.started
+
+
+def check_out_dir(out_dir):
+    """Before any work: ``out_dir`` must be writable (made if missing) and hold no STOP file from the last run."""
+    check_writable_folder(out_dir, "--out-dir")
+    stop = os.path.join(out_dir, STOP_FILE)
+    if os.path.exists(stop):
+        raise ValueError(f"{stop} exists: it stopped the last run in this folder and would stop this one within 10 "
+                         f"steps. Delete it (rm {stop}) and start again.")
+
+
+def resumed_config(saved, overrides, path):
+    """The config of a resumed run: ``saved`` (the checkpoint's config dict) with ``overrides`` applied.
+
+    A field not in RESUMABLE_FIELDS may only be given with its saved value; others raise one ValueError naming them.
+    """
+    names = {setting.name for setting in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {', '.join(unknown)}: TrainConfig has no such field")
+    values = {setting.name: saved.get(setting.name, setting.default) for setting in fields(TrainConfig)}
+    fixed = [name for name, value in overrides.items() if name not in RESUMABLE_FIELDS and value != values[name]]
+    if fixed:
+        given = ", ".join(f"{flag(name)} {overrides[name]}" for name in fixed)
+        kept = ", ".join(f"{flag(name)} {values[name]}" for name in fixed)
+        raise ValueError(f"{given}: fixed by the run's checkpoint {path} ({kept}), so a resumed run cannot change "
+                         f"{'it' if len(fixed) == 1 else 'them'}. Leave {'it' if len(fixed) == 1 else 'them'} out, "
+                         "or start a new run in another --out-dir (--init-from keeps the weights).")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def rng_state(device):
+    """torch's random-number states (the CPU's, and the device's on CUDA), for an exact resume."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device).cpu()
+    return state
+
+
+def set_rng_state(state, device):
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def start_run(config, place, resume=False, overrides=None):
+    """Set up a run, new or resumed from ``out_dir/last.pth``; returns its TrainingState.
+
+    Checks the settings (of a resumed run) and the out-dir (writable, no STOP file) before it reads the corpus.
+    ``overrides`` (resume only): the fields the user gave, checked and applied by resumed_config; None means every
+    field of ``config``. The run continues in ``config.out_dir``, the folder it was resumed from.
+    """
+    checkpoint = None
+    if resume:
+        last_path = os.path.join(config.out_dir, LAST)
+        checkpoint = load_checkpoint(last_path, "Start a new run without --resume.")
+        given = asdict(config) if overrides is None else {**overrides, "out_dir": config.out_dir}
+        config = resumed_config(checkpoint["config"], given, last_path)
+    check_out_dir(config.out_dir)
+    device = torch.device(f"cuda:{place.local_rank}" if config.device.startswith("cuda") and place.world_size > 1
+                          else config.device)
+    torch.manual_seed(config.seed)
+    vocabularies, initial = None, None
+    if checkpoint is not None:
+        vocabularies = (Vocabulary.from_tensor(checkpoint["de_vocab"]), Vocabulary.from_tensor(checkpoint["en_vocab"]))
+    elif config.init_from:  # a new run that starts from a translator's weights, vocabularies and shape
+        initial = Translator.load(config.init_from)
+        vocabularies = (initial.de_vocab, initial.en_vocab)
+        config = TrainConfig(**{**asdict(config), **shape_of(initial.model)})
+    data = prepare_data(config, vocabularies)
+    model = build_model(config, data).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
+                                  weight_decay=config.weight_decay)
+    state = TrainingState(config, place, device, data, model, optimizer)
+    if initial is not None:
+        model.load_state_dict(initial.model.state_dict())
+    if checkpoint is not None:
+        restore(state, checkpoint)
+    else:
+        torch.manual_seed(config.seed * 7919 + place.rank * 104729)  # each rank its own dropout masks
+    state.rng = rng_state(device)
+    return state
+
+
+def restore(state, checkpoint):
+    """Load a last.pth checkpoint into ``state``: weights, optimizer, position, records and RNG states."""
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    for group in state.optimizer.param_groups:  # a resumed run may change the weight decay
+        group["weight_decay"] = state.config.weight_decay
+    state.step, state.epoch, state.batch_index = checkpoint["step"], checkpoint["epoch"], checkpoint["batch_index"]
+    state.records, state.best_bleu = checkpoint["records"], checkpoint["best_bleu"]
+    state.started = time.time() - checkpoint["elapsed"]
+    saved_rng = checkpoint.get("rng_states") or []
+    if len(saved_rng) == state.place.world_size:  # continue each rank's random numbers exactly
+        set_rng_state(saved_rng[state.place.rank], state.device)
+    else:  # an older checkpoint, or another number of processes: new masks, still reproducible
+        torch.manual_seed(state.config.seed * 7919 + state.place.rank * 104729 + state.step)
+
+
+def save_last(state, rng_states=None):
+    """Write ``out_dir/last.pth`` atomically: everything needed to resume (``rng_states``: one per rank, or None)."""
+    data = state.data
+    save_atomic({"config": asdict(state.config), "model": state.model.state_dict(),
+                 "optimizer": state.optimizer.state_dict(), "step": state.step, "epoch": state.epoch,
+                 "batch_index": state.batch_index, "records": state.records, "best_bleu": state.best_bleu,
+                 "elapsed": state.elapsed(), "rng_states": rng_states, "de_vocab": data.de_vocab.to_tensor(),
+                 "en_vocab": data.en_vocab.to_tensor()}, state.last_path)
+
+
+def gather_rng_states(state):
+    """Every rank's RNG states as of ``state.step``, in rank order (a collective call in a distributed run)."""
+    if state.place.world_size == 1:
+        return [state.rng]
+    gathered = [None] * state.place.world_size
+    dist.all_gather_object(gathered, state.rng)
+    return gathered
+
+
+# ---- one step, stopping, validating -----------------------------------------------------------------------------
+
+
+def train_step(state, batch, forward_model=None, autocast=None):
+    """One optimizer step on ``batch`` (a list of (german ids, english ids)) at the schedule's learning rate.
+
+    ``forward_model``: the module that runs the forward pass (the DDP-wrapped or compiled model; default
+    state.model). Advances state.step and state.batch_index. Returns (mean loss, target tokens) of the batch.
+    """
+    config, step = state.config, state.step + 1
+    for group in state.optimizer.param_groups:
+        group["lr"] = learning_rate(step, config)
+    tensors = training_batch(batch, config, state.device, state.place.rank, step)
+    with autocast or nullcontext():
+        loss, count = translation_loss(forward_model or state.model, *tensors, label_smoothing=config.label_smoothing)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.clip_norm)
+    state.optimizer.step()
+    state.step, state.batch_index = step, state.batch_index + 1
+    state.rng = rng_state(state.device)
+    return loss.item(), count
+
+
+# Why a run stops, weakest first: all processes stop for the strongest reason any of them has.
+STOP_REASONS = (None, "max_steps", "max_minutes", "STOP file", "interrupted")
+
+
+def stop_reason(state, deadline, interrupted=False):
+    """None to go on, else why the run ends after this step: 'max_steps', 'max_minutes' (time.time() past
+    ``deadline``), 'STOP file' (out_dir/STOP, looked for every 10 steps) or 'interrupted' (Ctrl-C). In a distributed
+    run the processes agree (a collective call every step)."""
+    config = state.config
+    reason = None
+    if interrupted:
+        reason = "interrupted"
+    elif state.step % 10 == 0 and os.path.exists(os.path.join(config.out_dir, STOP_FILE)):
+        reason = "STOP file"
+    elif time.time() > deadline:
+        reason = "max_minutes"
+    elif state.step >= config.max_steps:
+        reason = "max_steps"
+    if state.place.world_size > 1:
+        code = torch.tensor([float(STOP_REASONS.index(reason))], device=state.device)
+        dist.all_reduce(code, op=dist.ReduceOp.MAX)
+        reason = STOP_REASONS[int(code.item())]
+    return reason
+
+
+def stop_message(state, reason):
+    """One line on why the run stopped early ('STOP file' or 'max_minutes') and what was saved."""
+    if reason == "STOP file":
+        stop = os.path.join(state.config.out_dir, STOP_FILE)
+        return f"Stopped at step {state.step}: found {stop}; {state.last_path} saved (delete {stop} before --resume)"
+    return f"Stopped at step {state.step}: --max-minutes {state.config.max_minutes:g} reached; {state.last_path} saved"
+
+
+@dataclass
+class Window:
+    """Training loss and throughput since the last validation."""
+    tokens: int = 0
+    loss_sum: float = 0.0
+    steps: int = 0
+    started: float = field(default_factory=lambda: time.time())  # the clock as called (tests replace it)
+
+    def add(self, loss, tokens):
+        self.tokens, self.loss_sum, self.steps = self.tokens + tokens, self.loss_sum + loss, self.steps + 1
+
+    def mean_loss(self):
+        return self.loss_sum / max(self.steps, 1)
+
+    def tokens_per_s(self, world_size):
+        return self.tokens * world_size / max(time.time() - self.started, 1e-9)
 
 
 def save_snapshot(translator, out_dir, step, keep):
@@ -238,142 +643,135 @@ def save_snapshot(translator, out_dir, step, keep):
     return [os.path.join(folder, name) for name in names[max(stale, 0):]]
 
 
-def _config_from(saved, overrides):
-    config = TrainConfig(**{field.name: saved[field.name] for field in fields(TrainConfig) if field.name in saved})
-    for name in RESUMABLE_CHANGES:
-        if name in overrides:
-            setattr(config, name, overrides[name])
-    return config
+def validate_and_save(state, window):
+    """Validate (rank 0) and save: a record appended to state.records and log.jsonl, best.pth when BLEU improved, a
+    snapshot and last.pth. A collective call in a distributed run. Returns the record (None on other ranks)."""
+    config, model, data = state.config, state.model, state.data
+    rng_states = gather_rng_states(state)
+    record = None
+    if state.place.is_main:
+        record = {"step": state.step, "epoch": state.epoch, "minutes": round(state.elapsed() / 60, 1),
+                  "train_loss": round(window.mean_loss(), 4),
+                  "tokens_per_s": round(window.tokens_per_s(state.place.world_size))}
+        record.update(validate(model, data, config, state.device))
+        state.records.append(record)
+        with open(os.path.join(config.out_dir, "log.jsonl"), "a") as log:
+            log.write(json.dumps(record) + "\n")
+        if record["valid_bleu"] > state.best_bleu:
+            state.best_bleu = record["valid_bleu"]
+            info = {"step": state.step, "valid_bleu": record["valid_bleu"], "valid_chrf": record["valid_chrf"],
+                    "minutes": record["minutes"]}
+            Translator(model, data.de_vocab, data.en_vocab, info).save(os.path.join(config.out_dir, "best.pth"))
+        save_snapshot(Translator(model, data.de_vocab, data.en_vocab, {"step": state.step, **record}),
+                      config.out_dir, state.step, config.keep_snapshots)
+        save_last(state, rng_states)
+    if state.place.world_size > 1:
+        dist.barrier()
+    return record
+
+
+class GracefulInterrupt:
+    """While active (in the main thread), a first Ctrl-C only sets ``requested``, so that training ends cleanly after
+    the current step; a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self, announce=True):
+        self.announce, self.requested, self.previous = announce, False, None
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+        if self.announce:
+            print("\nCtrl-C: saving last.pth after this step (press Ctrl-C again to quit without saving)",
+                  file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ---- the training loop ------------------------------------------------------------------------------------------
 
 
 def train(config, resume=False, progress=True, overrides=None):
     """Train (or, with ``resume``, continue from ``out_dir/last.pth``) until ``max_steps`` or ``max_minutes``.
 
+    ``overrides`` (with ``resume``): the fields the user gave (a dict); those in RESUMABLE_FIELDS are applied, the
+    others must equal the saved run's (else ValueError). None: every field of ``config``.
     ``config.init_from`` (a translator checkpoint such as data/translator.pth) starts a new run from its weights,
     vocabularies and shape, with a fresh optimizer: how training continues where only that file survives.
-    A file named STOP in ``out_dir`` ends the run gracefully (validated and saved) within 10 steps.
+    A file named STOP in ``out_dir`` ends the run gracefully (validated and saved) within 10 steps; one left there
+    before the start is an error. Ctrl-C saves last.pth and raises TrainingInterrupted.
     Writes ``out_dir/last.pth`` (everything needed to resume), ``out_dir/best.pth`` (the translator with the best
     validation BLEU), the ``keep_snapshots`` latest validated translators in ``out_dir/snapshots/`` (for checkpoint
     averaging) and ``out_dir/log.jsonl``. Returns the list of validation records.
     """
     place = init_distributed(config.device)
-    last_path = os.path.join(config.out_dir, "last.pth")
-    state = None
-    if resume:
-        state = load_checkpoint(last_path, "Start a new run without --resume.")
-        config = _config_from(state["config"], overrides or asdict(config))
-    device = torch.device(f"cuda:{place.local_rank}" if config.device.startswith("cuda") and place.world_size > 1
-                          else config.device)
-    torch.manual_seed(config.seed)
-    vocabularies, initial = None, None
-    if state is not None:
-        vocabularies = (Vocabulary.from_tensor(state["de_vocab"]), Vocabulary.from_tensor(state["en_vocab"]))
-    elif config.init_from:  # a new run that starts from a translator's weights and vocabularies
-        initial = Translator.load(config.init_from)
-        vocabularies = (initial.de_vocab, initial.en_vocab)
-        for name in ("max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads"):
-            setattr(config, name, getattr(initial.model, name))
-    data = prepare_data(config, vocabularies)
-    model = TransformerModel(len(data.en_vocab), len(data.de_vocab), max_len=config.max_len,
-                             embed_dim=config.embed_dim, enc_layers=config.enc_layers, dec_layers=config.dec_layers,
-                             num_heads=config.num_heads, dropout=config.dropout).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
-                                  weight_decay=config.weight_decay)
-    step, epoch, batch_index, records, best_bleu, elapsed = 0, 0, 0, [], -1.0, 0.0
-    if initial is not None:
-        model.load_state_dict(initial.model.state_dict())
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, epoch, batch_index = state["step"], state["epoch"], state["batch_index"]
-        records, best_bleu, elapsed = state["records"], state["best_bleu"], state["elapsed"]
-    torch.manual_seed(config.seed * 7919 + place.rank * 104729 + step)  # own dropout masks per rank and resume
+    try:
+        state = start_run(config, place, resume, overrides)
+        return _run(state, progress)
+    finally:
+        if place.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(state, progress):
+    """The loop of :func:`train` over epochs and steps, from ``state`` on."""
+    config, place, model = state.config, state.place, state.model
     trained = model
     if place.world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[state.device.index] if state.device.type == "cuda" else None,
+            find_unused_parameters=config.decoder_layerdrop > 0)  # a skipped layer's parameters get no gradient
     forward_model = torch.compile(trained) if config.compile else trained
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.amp else nullcontext())
-
-    def save_last():
-        vocab = {"de_vocab": data.de_vocab.to_tensor(), "en_vocab": data.en_vocab.to_tensor()}
-        save_atomic({"config": asdict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "step": step, "epoch": epoch, "batch_index": batch_index, "records": records,
-                     "best_bleu": best_bleu, "elapsed": elapsed, **vocab}, last_path)
-
+    autocast = torch.autocast(state.device.type, dtype=torch.bfloat16) if config.amp else nullcontext()
     if place.is_main:
-        os.makedirs(config.out_dir, exist_ok=True)
-        print(f"Training on {device} with {place.world_size} process(es): effective batch about "
-              f"{config.batch_tokens * place.world_size} tokens per side; {len(data.train_sentences)} sentences, "
-              f"{len(data.train_phrases)} phrases; {sum(p.numel() for p in model.parameters()):,} parameters",
-              flush=True)
-    started = time.time() - elapsed
-    deadline = started + config.max_minutes * 60 if config.max_minutes else float("inf")
-    bar = tqdm(total=config.max_steps, initial=step, disable=not (progress and place.is_main), desc="training",
-               dynamic_ncols=True)
+        print(f"Training on {state.device} with {place.world_size} process(es): effective batch about "
+              f"{config.batch_tokens * place.world_size} tokens per side; {len(state.data.train_sentences)} "
+              f"sentences, {len(state.data.train_phrases)} phrases; {sum(p.numel() for p in model.parameters()):,} "
+              "parameters", flush=True)
+    deadline = state.started + config.max_minutes * 60 if config.max_minutes else float("inf")
+    bar = tqdm(total=config.max_steps, initial=state.step, disable=not (progress and place.is_main),
+               desc="training", dynamic_ncols=True)
     model.train()
-    tokens_seen, window_start, loss_sum, loss_count = 0, time.time(), 0.0, 0
-    stop = False
-    while not stop and step < config.max_steps:
-        batches = epoch_batches(data, config, epoch)
-        per_rank = len(batches) // place.world_size
-        if per_rank == 0:  # else the loop would run through empty epochs forever
-            raise ValueError(f"epoch {epoch} has {len(batches)} training batches, fewer than the {place.world_size} "
-                             "process(es): use a bigger corpus, a smaller --batch-tokens, a larger --max-len or "
-                             "fewer processes")
-        mine = batches[place.rank::place.world_size][:per_rank]
-        while batch_index < per_rank:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step + 1, config)
-            with autocast:
-                loss, count = translation_loss(forward_model, *collate(mine[batch_index], device),
-                                               label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            step, batch_index = step + 1, batch_index + 1
-            tokens_seen, loss_sum, loss_count = tokens_seen + count, loss_sum + loss.item(), loss_count + 1
-            if place.is_main and step % 10 == 0:
-                rate = tokens_seen * place.world_size / max(time.time() - window_start, 1e-9)
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / loss_count:.3f}", tok_s=f"{rate:.0f}")
-                bar.update(10)
-            out_of_time = (time.time() > deadline or step >= config.max_steps
-                           or (step % 10 == 0 and os.path.exists(os.path.join(config.out_dir, "STOP"))))
-            if place.world_size > 1:  # every rank must stop at the same step
-                flag = torch.tensor([float(out_of_time)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if step % config.eval_every == 0 or out_of_time:
-                if place.is_main:
-                    elapsed = time.time() - started
-                    record = {"step": step, "epoch": epoch, "minutes": round(elapsed / 60, 1),
-                              "train_loss": round(loss_sum / max(loss_count, 1), 4),
-                              "tokens_per_s": round(tokens_seen * place.world_size
-                                                    / max(time.time() - window_start, 1e-9))}
-                    record.update(validate(model, data, config, device))
-                    records.append(record)
-                    with open(os.path.join(config.out_dir, "log.jsonl"), "a") as log:
-                        log.write(json.dumps(record) + "\n")
-                    bar.write(json.dumps(record))
-                    if record["valid_bleu"] > best_bleu:
-                        best_bleu = record["valid_bleu"]
-                        info = {"step": step, "valid_bleu": record["valid_bleu"],
-                                "valid_chrf": record["valid_chrf"], "minutes": record["minutes"]}
-                        Translator(model, data.de_vocab, data.en_vocab, info).save(
-                            os.path.join(config.out_dir, "best.pth"))
-                    save_snapshot(Translator(model, data.de_vocab, data.en_vocab, {"step": step, **record}),
-                                  config.out_dir, step, config.keep_snapshots)
-                    save_last()
-                if place.world_size > 1:
-                    dist.barrier()
-                tokens_seen, window_start, loss_sum, loss_count = 0, time.time(), 0.0, 0
-            if out_of_time:
-                stop = True
-                break
-        if not stop:
-            epoch, batch_index = epoch + 1, 0
-    bar.close()
-    if place.world_size > 1:
-        dist.destroy_process_group()
-    return records
+    window = Window()
+    try:
+        with GracefulInterrupt(announce=place.is_main) as interrupt:
+            while state.step < config.max_steps:
+                batches = rank_batches(state.data, config, state.epoch, place)
+                while state.batch_index < len(batches):
+                    window.add(*train_step(state, batches[state.batch_index], forward_model, autocast))
+                    if place.is_main and state.step % 10 == 0:
+                        bar.set_postfix(epoch=state.epoch, loss=f"{window.mean_loss():.3f}",
+                                        tok_s=f"{window.tokens_per_s(place.world_size):.0f}")
+                        bar.update(10)
+                    reason = stop_reason(state, deadline, interrupt.requested)
+                    if reason == "interrupted":
+                        rng_states = gather_rng_states(state)
+                        if place.is_main:
+                            save_last(state, rng_states)
+                        raise TrainingInterrupted(state.step, state.last_path, config.out_dir)
+                    if state.step % config.eval_every == 0 or reason:
+                        record = validate_and_save(state, window)
+                        if record is not None:
+                            bar.write(json.dumps(record))
+                        window = Window()
+                    if reason:
+                        if place.is_main and reason != "max_steps":
+                            bar.write(stop_message(state, reason))
+                        return state.records
+                state.epoch, state.batch_index = state.epoch + 1, 0
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler: save the last whole step
+        if place.is_main:
+            save_last(state, [state.rng] if place.world_size == 1 else None)
+        raise TrainingInterrupted(state.step, state.last_path, config.out_dir) from None
+    finally:
+        bar.close()
+    return state.records

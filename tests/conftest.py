@@ -1,6 +1,9 @@
 """Shared fixtures: one torch thread per test module (the models here are small, and on a busy 2-core machine two
 threads mostly wait for each other), the default ImageNet classifier loaded once per module, and a process that is
-not part of a torchrun group."""
+not part of a torchrun group.
+
+Shared helpers (import them: ``from tests.conftest import tiny_config``): a tiny tab-separated corpus and a tiny
+training run of lib/translation_training.py, and a run that records each step's batch and loss."""
 import pytest
 import torch
 
@@ -26,3 +29,71 @@ def single_process(monkeypatch):
     """No torchrun variables in the environment, so training runs as one process (as without torchrun)."""
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
+
+
+# ---- tiny translation runs (tests of lib/translation_training.py) -------------------------------------------------
+
+SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
+            ("Das Kind", "The child"), ("Der Vogel", "The bird")]
+VERBS = [("schläft", "sleeps"), ("läuft", "runs"), ("isst", "eats"), ("singt", "sings"), ("spielt", "plays"),
+         ("lacht", "laughs")]
+WHEN = [("", ""), (" heute", " today")]
+# Dictionary-style entries (lower case, no final full stop): the corpus reader calls them phrases, not sentences.
+PHRASES = [("der Hund", "the dog"), ("die Katze", "the cat"), ("schlafen", "to sleep"), ("laufen", "to run"),
+           ("essen", "to eat"), ("singen", "to sing"), ("spielen", "to play"), ("lachen", "to laugh"),
+           ("heute", "today"), ("das Kind", "the child"), ("der Vogel", "the bird"), ("die Frau", "the woman")]
+
+
+def write_corpus(path, phrases=False):
+    """72 made-up German<TAB>English sentence pairs (67 train, 2 valid, 3 test by the corpus's hash split), then,
+    with ``phrases``, the 12 PHRASES (all training phrases)."""
+    with open(path, "w", encoding="utf-8") as file:
+        for german_subject, english_subject in SUBJECTS:
+            for german_verb, english_verb in VERBS:
+                for german_when, english_when in WHEN:
+                    file.write(f"{german_subject} {german_verb}{german_when}.\t"
+                               f"{english_subject} {english_verb}{english_when}.\n")
+        for german, english in PHRASES if phrases else ():
+            file.write(f"{german}\t{english}\n")
+    return str(path)
+
+
+def tiny_config(tmp_path, phrases=False, **changes):
+    """A tiny run (7,747 parameters, 8 steps, validated at 4 and 8); its 7 batches per epoch give each of 2
+    processes 3 (one left out). ``phrases``: the corpus also holds PHRASES. ``changes``: other TrainConfig values."""
+    from lib.translation_training import TrainConfig
+    name = "corpus-phrases.tsv" if phrases else "corpus.tsv"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    values = dict(corpus=write_corpus(tmp_path / name, phrases), corpus_format="tsv", out_dir=str(tmp_path / "run"),
+                  de_vocab_size=60, en_vocab_size=60, max_len=16, embed_dim=16, enc_layers=1, dec_layers=1,
+                  num_heads=2, dropout=0.0, batch_tokens=270, lr=3e-3, warmup_steps=2, sentence_repeats=2,
+                  phrases_per_epoch=0, max_steps=8, eval_every=4, eval_sentences=2, seed=0, device="cpu")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def train_recording(config, resume=False, overrides=None, action=None, steps=None):
+    """Train ``config`` (in this process) and record every training step's batch tensors and loss.
+
+    ``action(step)``, if given, is called at the start of each training step's forward pass (1-based step number
+    of this call), e.g. to raise KeyboardInterrupt there. Returns (records, steps): steps is a list of dicts with
+    "source", "decoder_input", "decoder_target" (CPU tensors) and "loss" (float), one per step; pass a list as
+    ``steps`` to keep them when training raises.
+    """
+    from lib import translation_training
+    original = translation_training.translation_loss
+    steps = [] if steps is None else steps
+
+    def recording(model, source, decoder_input, decoder_target, label_smoothing=None):
+        if label_smoothing is None:  # validation
+            return original(model, source, decoder_input, decoder_target)
+        if action is not None:
+            action(len(steps) + 1)
+        loss, count = original(model, source, decoder_input, decoder_target, label_smoothing=label_smoothing)
+        steps.append({"source": source.cpu(), "decoder_input": decoder_input.cpu(),
+                      "decoder_target": decoder_target.cpu(), "loss": loss.item()})
+        return loss, count
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(translation_training, "translation_loss", recording)
+        records = translation_training.train(config, resume=resume, progress=False, overrides=overrides)
+    return records, steps

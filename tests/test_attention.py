@@ -1,5 +1,6 @@
 """Tests of attention_function: the exercise's seeded values, the formula, softmax, masks, batches, gradients."""
 import math
+import re
 
 import pytest
 import torch
@@ -141,6 +142,31 @@ def test_shape_mismatch_raises_value_error_naming_the_shapes(shapes):
         attention_function(q, k, v, 4)
     for shape in shapes:
         assert str(shape) in str(error.value)
+
+
+@pytest.mark.parametrize("dk", [0, -1, -0.5, float("nan"), float("inf"), "8", None, True])
+def test_dk_that_is_not_a_positive_number_raises_value_error(dk):
+    q, k, v = _random_qkv()
+    with pytest.raises(ValueError, match=r"dk must be a positive number .*got " + re.escape(repr(dk))):
+        attention_function(q, k, v, dk)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_a_query_shared_by_the_batch_gives_what_a_copied_query_gives(activation):
+    """An expanded query (stride 0 over the batch, as CountingModel's) takes a one-matrix-product path."""
+    q, k, v = _random_qkv(batch=5, dtype=torch.float64)
+    shared = q[:1].clone().requires_grad_()
+    mask = torch.rand(5, 4, 6, generator=torch.Generator().manual_seed(2)) > 0.3
+    for tensor in (k, v):
+        tensor.requires_grad_()
+    results = []
+    for query in (shared.expand(5, -1, -1), shared.expand(5, -1, -1).contiguous()):
+        assert (query.stride(0) == 0) == (len(results) == 0)
+        attention, weights = attention_function(query, k, v, 5, activation=activation, mask=mask)
+        gradients = torch.autograd.grad((attention * torch.arange(7.0, dtype=torch.float64)).sum(), (shared, k, v))
+        results.append((attention, weights) + gradients)
+    for got, expected in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_unknown_activation_raises():

@@ -75,10 +75,12 @@ def test_writable_checks(tmp_path):
         check_writable_folder(str(a_file), "--out-dir")
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         check_writable_file(str(tmp_path), "--out")
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        check_writable_file(str(tmp_path / "not-yet") + "/", "--out")
     check_writable_file(str(tmp_path / "sub" / "model.pth"), "--out")
     with pytest.raises(PermissionError, match="--out /proc/self/x.png cannot be written: its folder /proc/self"):
         check_writable_file("/proc/self/x.png", "--out")
-    with pytest.raises(PermissionError, match="its folder .*file cannot be made"):
+    with pytest.raises(NotADirectoryError, match="file/x.png cannot be written: .*file is a file; give a folder"):
         check_writable_file(str(a_file / "x.png"), "--out")
 
 

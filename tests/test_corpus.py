@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from lib.corpus import (DING_PATH, SPLITS, Pair, clean_text, is_sentence, parse_ding_line, read_corpus, read_ding,
-                        read_iwslt, read_tsv, split_corpus, split_of)
+from lib.corpus import (DING_PATH, SPLITS, Pair, clean_text, corpus_line, is_sentence, parse_ding_line, read_corpus,
+                        read_ding, read_iwslt, read_tsv, split_corpus, split_of)
 
 
 def pairs_of(line):
@@ -160,6 +160,47 @@ def test_clear_errors(tmp_path):
         read_corpus(missing, "xml")
     with pytest.raises(ValueError, match="--corpus"):
         read_corpus(None, "tsv")
+
+
+def test_a_latin1_corpus_is_refused_naming_its_line_and_character(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes(b"Das ist gut.\tThat is good.\n\n" + "Er ist müde.\tHe is tired.\n".encode("latin-1"))
+    for corpus_format in ("tsv", "ding"):
+        with pytest.raises(ValueError, match=r"latin1.tsv is not UTF-8 text: line 3 has the byte 0xfc at character "
+                                             r"9\. Save it as UTF-8, e.g. 'iconv -f latin1"):
+            read_corpus(str(path), corpus_format)
+    mixed = tmp_path / "mixed.tsv"  # UTF-8 umlauts, then a Latin-1 one: characters are counted, not bytes
+    mixed.write_bytes("Größe: ".encode("utf-8") + "ü\tsize\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="line 1 has the byte 0xfc at character 8"):
+        read_tsv(str(mixed))
+    prefix = tmp_path / "talks"
+    (tmp_path / "talks.de").write_text("Guten Tag.\n", encoding="utf-8")
+    (tmp_path / "talks.en").write_bytes("Good day.\n".encode("utf-8") + "Café.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"talks.en is not UTF-8 text: line 2 has the byte 0xe9 at character 4"):
+        read_corpus(str(prefix), "iwslt")
+
+
+def test_a_folder_is_refused_as_a_corpus(tmp_path):
+    for corpus_format in FORMATS_WITH_PATHS:
+        with pytest.raises(IsADirectoryError, match="is a folder; give the"):
+            read_corpus(str(tmp_path), corpus_format)
+
+
+def test_blank_lines_and_a_byte_order_mark_are_ignored_in_tsv(tmp_path):
+    path = tmp_path / "windows.tsv"
+    path.write_bytes("\ufeffDas ist gut.\tThat is good.\r\n\r\nHaus\thouse\r\n\n".encode("utf-8"))
+    assert read_tsv(str(path)) == [Pair("Das ist gut.", "That is good.", True), Pair("Haus", "house", False)]
+
+
+def test_an_empty_split_says_so(tmp_path):
+    path = tmp_path / "phrases.tsv"
+    path.write_text("Haus\thouse\nrotes Auto\tred car\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="the test split of the corpus .*phrases.tsv is empty"):
+        corpus_line(1, "test", str(path), "tsv")
+    assert corpus_line(2, "all", str(path), "tsv") == (Pair("rotes Auto", "red car", False), 2, True)
+
+
+FORMATS_WITH_PATHS = ("ding", "tsv", "iwslt")
 
 
 def test_missing_dictionary_says_how_to_install_it(monkeypatch):

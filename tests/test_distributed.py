@@ -24,37 +24,11 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from lib import translation, translation_training
 from lib.checkpoint import load_checkpoint
 from lib.tokenizer import Vocabulary
-from lib.transformer import TransformerModel
 from lib.translation import Translator
-from lib.translation_training import TrainConfig, collate, epoch_batches, prepare_data, translation_loss
+from lib.translation_training import TrainConfig, build_model, collate, epoch_batches, prepare_data, translation_loss
+from tests.conftest import tiny_config
 
-SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
-            ("Das Kind", "The child"), ("Der Vogel", "The bird")]
-VERBS = [("schläft", "sleeps"), ("läuft", "runs"), ("isst", "eats"), ("singt", "sings"), ("spielt", "plays"),
-         ("lacht", "laughs")]
-WHEN = [("", ""), (" heute", " today")]
 TIMEOUT_S = 120  # a hung collective fails the test instead of blocking it
-
-
-def write_corpus(path):
-    """72 made-up German<TAB>English sentence pairs (67 train, 2 valid, 3 test by the corpus's hash split)."""
-    with open(path, "w", encoding="utf-8") as file:
-        for german_subject, english_subject in SUBJECTS:
-            for german_verb, english_verb in VERBS:
-                for german_when, english_when in WHEN:
-                    file.write(f"{german_subject} {german_verb}{german_when}.\t"
-                               f"{english_subject} {english_verb}{english_when}.\n")
-    return str(path)
-
-
-def tiny_config(tmp_path, **changes):
-    """A tiny run; its 7 batches per epoch give each of 2 processes 3 (one left out)."""
-    values = dict(corpus=write_corpus(tmp_path / "corpus.tsv"), corpus_format="tsv", out_dir=str(tmp_path / "run"),
-                  de_vocab_size=60, en_vocab_size=60, max_len=16, embed_dim=16, enc_layers=1, dec_layers=1,
-                  num_heads=2, dropout=0.0, batch_tokens=270, lr=3e-3, warmup_steps=2, sentence_repeats=2,
-                  phrases_per_epoch=0, max_steps=8, eval_every=4, eval_sentences=2, seed=0, device="cpu")
-    values.update(changes)
-    return TrainConfig(**values)
 
 
 def free_port():
@@ -66,13 +40,14 @@ def free_port():
 def _worker(rank, world_size, port, config_values, resume, overrides, result_dir):
     """One training process: joins the group as torchrun's workers do, trains, and writes what it did to
     result_dir/rank<rank>.pt: its final parameters, its optimizer steps, the files it saved, the returned records
-    and the source batches it trained on. Undoes its patches at the end, so it can also run inside the test process."""
+    and the source and decoder-input batches it trained on. Undoes its patches at the end, so it can also run inside
+    the test process."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     if world_size > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                           WORLD_SIZE=str(world_size))
-    saved, optimizers, sources = [], [], []
+    saved, optimizers, sources, inputs = [], [], [], []
 
     def recording(save):
         def wrapper(obj, path, *args, **kwargs):
@@ -80,10 +55,11 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
             return save(obj, path, *args, **kwargs)
         return wrapper
 
-    def loss_recording(model, source, *args, **kwargs):
+    def loss_recording(model, source, decoder_input, *args, **kwargs):
         if "label_smoothing" in kwargs:  # a training step (validation passes none)
             sources.append(source.cpu())
-        return originals[2](model, source, *args, **kwargs)
+            inputs.append(decoder_input.cpu())
+        return originals[2](model, source, decoder_input, *args, **kwargs)
     originals = translation_training.save_atomic, translation.save_atomic, translation_training.translation_loss
     translation_training.save_atomic = recording(originals[0])  # last.pth
     translation.save_atomic = recording(originals[1])  # best.pth (Translator.save)
@@ -99,7 +75,7 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
     trained = optimizers[-1].param_groups[0]["params"] if optimizers else []
     parameters = [parameter.detach().clone() for parameter in trained]
     torch.save({"parameters": parameters, "steps": len(optimizers), "saved": saved, "records": records,
-                "sources": sources}, os.path.join(result_dir, f"rank{rank}.pt"))
+                "sources": sources, "inputs": inputs}, os.path.join(result_dir, f"rank{rank}.pt"))
 
 
 def run_processes(config, tmp_path, world_size=2, resume=False, overrides=None):
@@ -136,17 +112,41 @@ def mean_training_loss(model, data):
         return translation_loss(model, *collate(data.train_sentences, "cpu"))[0].item()
 
 
+# Random numbers in training (dropout, word dropout), so that an exact resume needs each rank's RNG state.
+NOISE = dict(dropout=0.1, target_word_dropout=0.2)
+
+
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
     """Train 8 steps in 2 processes (checkpoints at steps 4 and 8), then resume to step 12 in 2 new processes
     (crossing from epoch 2 into epoch 3)."""
     tmp_path = tmp_path_factory.mktemp("ddp")
-    config = tiny_config(tmp_path)
+    config = tiny_config(tmp_path, **NOISE)
     first = run_processes(config, tmp_path)
     checkpoint = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
     steps_before = logged_steps(config)
     resumed = run_processes(config, tmp_path, resume=True, overrides={"max_steps": 12})
     return config, first, checkpoint, steps_before, resumed
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """The same run as two_process_run's, 12 steps without a break."""
+    tmp_path = tmp_path_factory.mktemp("ddp-straight")
+    return run_processes(tiny_config(tmp_path, max_steps=12, **NOISE), tmp_path)
+
+
+def test_resuming_continues_exactly_as_without_a_break(two_process_run, uninterrupted_run):
+    """Same batches, same noise, same weights: last.pth holds every rank's RNG state (the ranks' differ)."""
+    _, _, checkpoint, _, resumed = two_process_run
+    assert len(checkpoint["rng_states"]) == 2
+    assert not torch.equal(checkpoint["rng_states"][0]["cpu"], checkpoint["rng_states"][1]["cpu"])
+    for rank in range(2):
+        assert len(resumed[rank]["inputs"]) == 4 and len(uninterrupted_run[rank]["inputs"]) == 12
+        for decoder_input, straight in zip(resumed[rank]["inputs"], uninterrupted_run[rank]["inputs"][8:]):
+            assert torch.equal(decoder_input, straight)  # the same word dropout
+        for parameter, straight in zip(resumed[rank]["parameters"], uninterrupted_run[rank]["parameters"]):
+            assert torch.equal(parameter, straight)
 
 
 def test_ranks_end_with_identical_parameters(two_process_run):
@@ -177,9 +177,7 @@ def test_loss_falls(two_process_run):
     config, _, checkpoint, _, _ = two_process_run
     data = saved_data(config, checkpoint)
     torch.manual_seed(config.seed)  # train() draws its initial model right after this seed
-    model = TransformerModel(len(data.en_vocab), len(data.de_vocab), max_len=config.max_len,
-                             embed_dim=config.embed_dim, enc_layers=config.enc_layers, dec_layers=config.dec_layers,
-                             num_heads=config.num_heads, dropout=config.dropout)
+    model = build_model(config, data)
     initial = mean_training_loss(model, data)
     model.load_state_dict(checkpoint["model"])
     trained = mean_training_loss(model, data)
@@ -219,19 +217,20 @@ def test_single_process_takes_the_expected_steps(tmp_path, single_process, capfd
 
 
 def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, single_process):
-    """--init-from: the new run takes the translator's vocabularies, shape and weights (lr 0 keeps them), step 0."""
+    """--init-from: the new run takes the translator's vocabularies, shape and weights, step 0 (lr 1e-12 moves the
+    weights by about 1e-12 per step, far less than a fresh model's differ)."""
     first = tiny_config(tmp_path, out_dir=str(tmp_path / "first"), max_steps=4, eval_every=4)
     translation_training.train(first, progress=False)
     translator = Translator.load(os.path.join(first.out_dir, "best.pth"))
     second = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=os.path.join(first.out_dir, "best.pth"),
-                         embed_dim=32, lr=0.0, max_steps=2, eval_every=2)
+                         embed_dim=32, lr=1e-12, max_steps=2, eval_every=2)
     records = translation_training.train(second, progress=False)
     assert [record["step"] for record in records] == [2]
     state = load_checkpoint(os.path.join(second.out_dir, "last.pth"))
     assert state["config"]["embed_dim"] == 16  # the shape comes from the translator, not the flags
     assert state["de_vocab"].equal(translator.de_vocab.to_tensor())
     for name, value in translator.model.state_dict().items():
-        assert torch.equal(state["model"][name], value), name
+        torch.testing.assert_close(state["model"][name], value, rtol=0, atol=1e-8, msg=name)
 
 
 def test_too_few_batches_for_the_processes_is_an_error(tmp_path, single_process):
@@ -251,3 +250,13 @@ def test_too_few_batches_for_the_processes_is_an_error(tmp_path, single_process)
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_decoder_layerdrop_trains_in_two_processes(tmp_path):
+    """Each rank skips its own decoder layers, so some parameters get no gradient on a rank: DDP must still reduce
+    and keep the ranks' parameters identical (find_unused_parameters)."""
+    config = tiny_config(tmp_path, decoder_layerdrop=0.5, dec_layers=2, max_steps=4)
+    ranks = run_processes(config, tmp_path)
+    assert [rank["steps"] for rank in ranks] == [4, 4]
+    for first, second in zip(ranks[0]["parameters"], ranks[1]["parameters"]):
+        torch.testing.assert_close(first, second, rtol=0, atol=0)

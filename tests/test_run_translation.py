@@ -1,12 +1,16 @@
-"""Tests of run_translation.py's commands (--test --line --plot, --input, --eval, errors) with a tiny random
-translator and a small made-up tab-separated corpus."""
+"""Tests of run_translation.py's commands (--test --line --plot, --input, --eval, --export, --train's settings)
+with a tiny random translator and a small made-up tab-separated corpus."""
+import dataclasses
+import io
 import json
 import os
 import sys
 
 import pytest
+import sacrebleu
 import torch
 
+import lib.translation_training
 import run_translation
 from lib.corpus import DING_PATH, read_tsv, split_corpus
 from lib.tokenizer import PAD, Vocabulary
@@ -38,7 +42,7 @@ def setting(tmp_path_factory):
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.dim() >= 2:
-                parameter.normal_(0.0, 0.3)
+                parameter.normal_(0.0, 0.6)  # large enough that sentences get different translations
         model.decoder_final_dense.bias[PAD] = -50.0
     translator = Translator(model.eval(), de_vocab, en_vocab)
     checkpoint = folder / "translator.pth"
@@ -57,7 +61,7 @@ def test_test_line_prints_source_reference_translation(setting, capsys, tmp_path
     corpus, _, translator = setting
     test_pairs = split_corpus(read_tsv(corpus))["test"]
     assert len(test_pairs) >= 3
-    run(setting, "--test", "--line=2", "--plot", "--out", str(tmp_path))
+    run(setting, "--test", "--line=2", "--plot", "--figures-dir", str(tmp_path))
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"Line 2 of the test split ({len(test_pairs)} pairs)"
     assert lines[1] == f"German:      {test_pairs[1].german}"
@@ -65,6 +69,103 @@ def test_test_line_prints_source_reference_translation(setting, capsys, tmp_path
     assert lines[3] == f"Translation: {translator.translate([test_pairs[1].german])[0]}"
     assert lines[4] == "Seen in training: no"
     assert (tmp_path / "translation_attention_line2.png").stat().st_size > 5000
+
+
+def test_plot_draws_the_attention_behind_the_printed_beam_translation(setting, capsys, tmp_path, monkeypatch):
+    corpus, _, translator = setting
+    test_pairs = split_corpus(read_tsv(corpus))["test"]
+    differ = [number for number, pair in enumerate(test_pairs, 1)
+              if translator.translate([pair.german], beam=4) != translator.translate([pair.german])]
+    assert differ, "some test line should translate differently with a beam"
+    line, drawn = differ[0], {}
+
+    def capture(source_pieces, output_pieces, weights, title=""):
+        drawn.update(output_pieces=output_pieces, weights=weights, title=title)
+        return real(source_pieces, output_pieces, weights, title)
+    import lib.plot
+    real = lib.plot.show_translation_attention
+    monkeypatch.setattr(lib.plot, "show_translation_attention", capture)
+    run(setting, "--test", f"--line={line}", "--plot", "--beam", "4", "--layer", "1", "--figures-dir", str(tmp_path))
+    printed = capsys.readouterr().out.splitlines()[3][len("Translation: "):]
+    german = test_pairs[line - 1].german
+    assert printed == translator.translate([german], beam=4)[0]
+    expected = translator.attention(german, layer=0, beam=4)
+    assert expected[2] == printed and drawn["output_pieces"] == expected[1]
+    torch.testing.assert_close(drawn["weights"], expected[3])
+    assert "decoder layer 1 (beam 4 translation)" in drawn["title"]
+
+
+def capture_training(monkeypatch, tmp_path):
+    """Run --train with lib.translation_training.train replaced: returns the dict that receives its arguments."""
+    calls = {}
+
+    def fake_train(config, resume=False, progress=True, overrides=None):
+        calls.update(config=config, resume=resume, overrides=overrides)
+        return []
+    monkeypatch.setattr(lib.translation_training, "train", fake_train)
+    return calls
+
+
+def test_training_overrides_are_the_flags_given_as_argparse_read_them(monkeypatch, tmp_path):
+    """Abbreviations count, --lr-schedule is not --lr, and main(parse_args([...])) from code sees the same flags as
+    the command line."""
+    calls = capture_training(monkeypatch, tmp_path)
+    out_dir = str(tmp_path / "run")
+    flags = ["--train", "--resume", "--out-dir", out_dir, "--max-step", "1720", "--lr-schedule", "linear",
+             "--device", "cpu"]
+    run_translation.main(run_translation.parse_args(flags))
+    assert calls["resume"] and calls["overrides"] == {"max_steps": 1720, "lr_schedule": "linear", "out_dir": out_dir,
+                                                      "device": "cpu", "amp": False, "compile": False}
+    defaults = lib.translation_training.TrainConfig()
+    assert calls["config"] == dataclasses.replace(defaults, max_steps=1720, lr_schedule="linear", out_dir=out_dir)
+    from_code = dict(calls)
+    monkeypatch.setattr(sys, "argv", ["run_translation.py", *flags])
+    run_translation.main(run_translation.parse_args())
+    assert calls == from_code
+    run_translation.main(run_translation.parse_args(["--train", "--device", "cpu", "--out-dir", out_dir]))
+    assert set(calls["overrides"]) == {"out_dir", "device", "amp", "compile"} and not calls["resume"]
+
+
+def test_training_flags_come_from_the_fields_of_trainconfig(monkeypatch, tmp_path):
+    """Help from each field's metadata, --x / --no-x for bool fields, and no flag (and no crash) for a field of a
+    type the command line cannot give or whose name another flag already uses."""
+    @dataclasses.dataclass
+    class Config:
+        out_dir: str = "results/translation"
+        pre_norm: bool = dataclasses.field(default=False, metadata={"help": "LayerNorm before each block"})
+        ffn_dim: int = None
+        word_dropout: float = 0.0
+        shape: tuple = (1, 2)
+        beam: int = 7
+        device: str = "cpu"
+        amp: bool = False
+        compile: bool = False
+    monkeypatch.setattr(run_translation, "TrainConfig", Config)
+    parser = run_translation.build_parser()
+    assert "LayerNorm before each block (default False)" in " ".join(parser.format_help().split())
+    args = parser.parse_args(["--train", "--pre-norm", "--ffn-dim", "96", "--word-dropout", "0.25"])
+    assert run_translation.given_settings(args) == {"pre_norm": True, "ffn_dim": 96, "word_dropout": 0.25}
+    assert run_translation.given_settings(parser.parse_args(["--train", "--no-pre-norm"])) == {"pre_norm": False}
+    assert args.beam == 1  # the translation flag, not the field
+    for bad in (["--shape", "3"], ["--word-dropout", "nan"], ["--ffn-dim", "1.5"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--train", *bad])
+
+
+def test_ctrl_c_during_training_prints_how_to_resume_and_exits_130(monkeypatch, tmp_path, capsys):
+    class Interrupted(KeyboardInterrupt):
+        def __str__(self):
+            return "Training interrupted at step 7; last.pth is saved: continue with --resume"
+
+    def interrupted_train(config, resume=False, progress=True, overrides=None):
+        raise Interrupted()
+    monkeypatch.setattr(lib.translation_training, "train", interrupted_train)
+    monkeypatch.setattr(lib.translation_training, "TrainingInterrupted", Interrupted, raising=False)
+    args = run_translation.parse_args(["--train", "--device", "cpu", "--out-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit:
+        run_translation.run_main(run_translation.main, args)
+    assert exit.value.code == 130
+    assert capsys.readouterr().err == "Training interrupted at step 7; last.pth is saved: continue with --resume\n"
 
 
 def test_train_split_lines_are_seen_in_training(setting, capsys):
@@ -80,7 +181,7 @@ def test_line_out_of_range_gives_the_valid_range(setting):
     count = len(split_corpus(read_tsv(corpus))["test"])
     with pytest.raises(ValueError, match=f"between 1 and {count}"):
         run(setting, "--test", f"--line={count + 1}")
-    with pytest.raises(ValueError, match="between 1 and"):
+    with pytest.raises(SystemExit):  # refused by the parser: see test_translation_cli.py
         run(setting, "--test", "--line=0")
 
 
@@ -89,23 +190,76 @@ def test_input_file_keeps_order_and_empty_lines(setting, capsys, tmp_path, monke
     lines = ["Ich sehe 3 Hunde.", "", "Ich sehe 12 Katzen.", "Ich sehe 40 Pferde."]
     source = tmp_path / "input.txt"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run(setting, "--input", str(source))
-    output = capsys.readouterr().out.split("\n")[:-1]
+    run(setting, "--input", str(source), "--batch-size", "3")
+    captured = capsys.readouterr()
     expected = [translator.translate([line])[0] if line else "" for line in lines]
-    assert output == expected
+    assert len(set(expected)) >= 3 and captured.out.split("\n")[:-1] == expected
+    assert "4/4" in captured.err  # the progress bar, on stderr
     with pytest.warns(UserWarning, match="input line 3 has"):
         Translator(translator.model, translator.de_vocab, translator.en_vocab).translate(
             ["Ich sehe 3 Hunde.", "", "Ich sehe 12 Katzen und 13 Vögel und 14 Pferde und 15 Fische."])
     monkeypatch.setattr(sys, "stdin", open(source, encoding="utf-8"))
     run(setting, "--input", "-", "--beam", "3")
-    assert len(capsys.readouterr().out.split("\n")[:-1]) == len(lines)
+    captured = capsys.readouterr()
+    assert captured.out.split("\n")[:-1] == [translator.translate([line], beam=3)[0] for line in lines]
+    assert captured.err == ""  # no progress bar for standard input
 
 
-def test_eval_prints_bleu_and_chrf_last(setting, capsys):
+class Recorder(io.StringIO):
+    """A stdout that notes what had been written at each flush."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushed = []
+
+    def flush(self):
+        self.flushed.append(self.getvalue().count("\n"))
+
+
+@pytest.mark.parametrize("threads, written_when_read", [(1, [0, 0, 0, 3, 3, 3, 6]),  # lines 1-3 out before 4 is read
+                                                        (2, [0, 0, 0, 0, 0, 0, 3])])  # two batches in flight
+def test_input_is_written_batch_by_batch_while_it_is_read(setting, monkeypatch, threads, written_when_read):
+    _, _, translator = setting
+    lines = [f"Ich sehe {number} Hunde." for number in range(7)]
+    reads = []
+    stdout = Recorder()
+
+    class Input:
+        """A standard input that notes, as each line is read, how many output lines were written by then."""
+
+        def __iter__(self):
+            for line in lines:
+                reads.append(stdout.getvalue().count("\n"))
+                yield line + "\n"
+
+        def isatty(self):
+            return False
+    monkeypatch.setattr(sys, "stdin", Input())
+    monkeypatch.setattr(sys, "stdout", stdout)
+    run(setting, "--input", "-", "--batch-size", "3", "--threads", str(threads))
+    assert stdout.getvalue().split("\n")[:-1] == translator.translate(lines)
+    assert stdout.flushed == [3, 6, 7] and reads == written_when_read
+
+
+def test_a_latin1_input_file_is_refused_before_any_output(setting, capsys, tmp_path):
+    source = tmp_path / "latin1.txt"
+    source.write_bytes("Ich sehe 3 Hunde.\nIch sehe 4 Vögel.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt is not UTF-8 text: line 2 has the byte 0xf6") as error:
+        run(setting, "--input", str(source))
+    assert "iconv" in str(error.value) and capsys.readouterr().out == ""
+
+
+def test_eval_prints_sacrebleus_bleu_and_chrf_of_the_test_split_last(setting, capsys):
+    corpus, _, translator = setting
+    pairs = split_corpus(read_tsv(corpus))["test"]
+    hypotheses = translator.translate([pair.german for pair in pairs])
+    references = [[pair.english for pair in pairs]]
+    assert len(set(hypotheses)) > 1
     run(setting, "--eval")
-    last = capsys.readouterr().out.strip().splitlines()[-1].split()
-    assert last[0] == "BLEU" and last[2] == "chrF"
-    assert 0.0 <= float(last[1]) <= 100.0 and 0.0 <= float(last[3]) <= 100.0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2] == f"{len(pairs)} test sentences, beam 1"
+    assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, references).score:.2f} "
+                         f"chrF {sacrebleu.corpus_chrf(hypotheses, references).score:.2f}")
 
 
 def test_eval_scores_the_valid_split_on_request_and_refuses_train(setting, capsys):
@@ -152,15 +306,27 @@ def test_average_refuses_checkpoints_of_different_models(setting, tmp_path):
         Translator.average([checkpoint, str(other_path)])
 
 
-def test_export_writes_a_half_precision_copy_that_translates_alike(setting, tmp_path, capsys):
+def test_export_writes_the_weights_rounded_to_float16(setting, tmp_path, capsys):
     _, checkpoint, translator = setting
     exported = tmp_path / "exported.pth"
     run(setting, "--export", str(exported))
     assert "float16" in capsys.readouterr().out
-    loaded = torch.load(exported, weights_only=True)
-    assert loaded["model"]["decoder_final_dense.weight"].dtype == torch.float16
-    sentences = ["Ich sehe 3 Hunde.", "Ich sehe 41 Fische."]
-    assert Translator.load(str(exported)).translate(sentences) == translator.translate(sentences)
+    stored = torch.load(exported, weights_only=True)["model"]
+    original = translator.model.state_dict()
+    assert stored.keys() == original.keys()
+    for name, value in original.items():
+        assert stored[name].dtype == torch.float16 and torch.equal(stored[name], value.half()), name
+    assert not all(torch.equal(value.half().float(), value) for value in original.values())  # rounding shows
+
+
+def test_export_never_overwrites_without_force(setting, tmp_path, capsys):
+    exported = tmp_path / "exported.pth"
+    exported.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="already exists: add --force"):
+        run(setting, "--export", str(exported))
+    assert exported.read_bytes() == b"keep me"
+    run(setting, "--export", str(exported), "--force")
+    assert Translator.load(str(exported)).model.config() == setting[2].model.config()
 
 
 def test_curves_draws_a_runs_log(tmp_path, capsys):
@@ -169,8 +335,8 @@ def test_curves_draws_a_runs_log(tmp_path, capsys):
     records = [{"step": 250 * i, "minutes": 4.0 * i, "train_loss": 6.0 - i, "valid_loss": 5.0 - i / 2,
                 "valid_bleu": 2.0 * i, "valid_chrf": 10.0 + 3 * i} for i in range(1, 5)]
     (run_dir / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
-    run_translation.main(run_translation.parse_args(["--curves", "--out-dir", str(run_dir), "--out", str(tmp_path),
-                                                     "--no-show"]))
+    run_translation.main(run_translation.parse_args(["--curves", "--out-dir", str(run_dir), "--figures-dir",
+                                                     str(tmp_path), "--no-show"]))
     assert "4 validations" in capsys.readouterr().out
     assert (tmp_path / "translation_training.png").stat().st_size > 10_000
     with pytest.raises(FileNotFoundError, match="No training log"):
@@ -205,7 +371,7 @@ def test_bad_flag_combinations_exit(flags):
 def test_shipped_translator_on_test_line_7(capsys, tmp_path):
     """The README's command: the seventh held-out sentence, translated by the shipped model, with its heatmaps."""
     run_translation.main(run_translation.parse_args(["--test", "--line=7", "--plot", "--no-show",
-                                                     "--out", str(tmp_path)]))
+                                                     "--figures-dir", str(tmp_path)]))
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Line 7 of the test split (1101 pairs)"
     assert lines[1].startswith("German:      Die Hauptakteure beim kolonialen Kräftemessen")

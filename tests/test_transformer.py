@@ -1,5 +1,7 @@
-"""Tests of lib/transformer.py against independent references: the seeded parameter order of INTERFACE.md,
-torch's scaled_dot_product_attention per head, causality, cached decoding, key padding, ids versus one-hot."""
+"""Tests of lib/transformer.py against independent references: the seeded parameter order and values of
+INTERFACE.md, torch's scaled_dot_product_attention per head, causality, cached decoding, key padding, ids versus
+one-hot; the recipe options against formulas written out by hand (pre-norm), gradient sums (tied embeddings), torch's
+dropout with the same seed and a model without the skipped layers (layer-drop); clear errors for bad ids."""
 import math
 import sys
 
@@ -363,6 +365,338 @@ def test_nothing_is_created_in_forward():
     torch.manual_seed(3)
     assert torch.equal(torch.rand(2), after)  # forward drew no random numbers (dropout 0)
     assert [name for name, _ in model.named_parameters()] == names
+
+
+# ---- the exercise's seeded values, both attention paths ----------------------------------------------------------
+
+
+def test_multi_head_attention_weights_and_fused_paths_give_the_seeded_values():
+    """Seed 0, MultiHeadAttention(2, 4), inputs rand * 100: values of the exercise's implementation (per-head
+    softmax(q k^T / sqrt(d_head)) v, W_output, residual, LayerNorm) before its weights path used attention_function."""
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(2, 4)
+    x, memory = torch.rand(1, 3, 4) * 100, torch.rand(1, 2, 4) * 100
+    cross, cross_weights = attention(x, memory, memory)
+    causal, causal_weights = attention(x, x, x, mask=True)
+    close(cross[0, 0], torch.tensor([1.4962226, -1.1913753, -0.5367910, 0.2319433]))
+    close(cross_weights[:, 0, 0], torch.tensor([[0.4821768, 0.5178232], [0.8267933, 0.1732067]]))
+    close(causal[0, 2], torch.tensor([-1.7238474, 0.4193234, 0.6237806, 0.6807449]))
+    close(causal_weights[1, 0, 2], torch.tensor([0.6624879, 0.0799126, 0.2575996]))
+    close(attention(x, memory, memory, need_weights=False)[0], cross)
+    close(attention(x, x, x, mask=True, need_weights=False)[0], causal)
+
+
+def test_seeded_model_gives_the_exercises_values():
+    """Seed 0, TransformerModel(5, 6, max_len=4, embed_dim=8, enc_layers=1, dec_layers=2, num_heads=2) on one-hot
+    inputs: values of the exercise's layout, recorded before the recipe options existed; the same with an old
+    config dict (without the options' keys) and with every option at its default."""
+    x1 = one_hot(torch.tensor([[3, 4, 5, 0]]), 6)
+    x2 = one_hot(torch.tensor([[1, 3, 4, 2, 0]]), 5)
+    old_config = dict(en_vocab_size=5, de_vocab_size=6, max_len=4, embed_dim=8, enc_layers=1, dec_layers=2,
+                      num_heads=2, dropout=0.0)
+    defaults = dict(old_config, pre_norm=False, tie_embeddings=False, ffn_dim=None, attention_dropout=None,
+                    activation_dropout=0.0, decoder_layerdrop=0.0)
+    for config in (old_config, defaults):
+        torch.manual_seed(0)
+        model = TransformerModel(**config)
+        assert model.config() == defaults
+        for need_weights in (True, False):
+            logits, attention = model(x1, x2, need_weights=need_weights)
+            close(logits[0, 1], torch.tensor([1.0686462, -0.7532291, -0.0076105, -0.0701106, 0.1169148]))
+        close(model(x1, x2)[1][:, 0, 2], torch.tensor([[0.2500896, 0.2499606, 0.2498628, 0.2500870],
+                                                      [0.2499596, 0.2498847, 0.2501436, 0.2500121]]))
+
+
+def test_the_weights_path_uses_lib_attention(monkeypatch):
+    import lib.transformer
+    calls = []
+    original = lib.transformer.attention_function
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("activation"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lib.transformer, "attention_function", spy)
+    attention = random_attention()
+    x = torch.randn(2, 3, EMBED)
+    attention(x, x, x, need_weights=False)
+    assert calls == []
+    attention(x, x, x)
+    assert calls == ["softmax"]
+
+
+# ---- the recipe options -----------------------------------------------------------------------------------------
+
+
+def layer_norm_by_hand(x, norm):
+    mean = x.mean(-1, keepdim=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(variance + norm.eps) * norm.weight + norm.bias
+
+
+def attention_by_hand(attention, query, key, value, causal=False):
+    """Concatenated heads softmax(q_h k_h^T / sqrt(d_head)) v_h times W_output, written out with exp and sums."""
+    d_head = attention.embed_dim // attention.num_heads
+    q, k, v = query @ attention.W_query, key @ attention.W_key, value @ attention.W_value
+    heads = []
+    for h in range(attention.num_heads):
+        columns = slice(h * d_head, (h + 1) * d_head)
+        scores = q[..., columns] @ k[..., columns].transpose(-2, -1) / d_head ** 0.5
+        if causal:
+            scores = scores - torch.ones_like(scores).triu(1) * 1e9
+        exp = torch.exp(scores - scores.max(-1, keepdim=True).values)
+        heads.append(exp / exp.sum(-1, keepdim=True) @ v[..., columns])
+    return torch.cat(heads, dim=-1) @ attention.W_output
+
+
+def known_model(**options):
+    """A model with one encoder and one decoder layer and every parameter set to a fixed pattern (no random draws
+    in the values), LayerNorm gains and biases included, so that the normalisations matter."""
+    model = TransformerModel(EN, DE, max_len=MAX_LEN, embed_dim=8, enc_layers=1, dec_layers=1, num_heads=2,
+                             **options)
+    with torch.no_grad():
+        for number, parameter in enumerate(model.parameters()):
+            count = parameter.numel()
+            values = torch.sin(torch.arange(count, dtype=torch.float32) * (0.7 + 0.1 * number) + number)
+            parameter.copy_(values.view(parameter.shape) * (0.5 if parameter.dim() > 1 else 0.3))
+    return model.eval()
+
+
+def test_pre_norm_attention_equals_the_textbook_formula():
+    attention = random_attention()
+    attention.pre_norm = True
+    with torch.no_grad():
+        attention.layer_norm.weight.normal_(1.0, 0.3)
+        attention.layer_norm.bias.normal_(0.0, 0.3)
+    generator = torch.Generator().manual_seed(40)
+    x, memory = torch.randn(2, 5, EMBED, generator=generator), torch.randn(2, 3, EMBED, generator=generator)
+    normed = layer_norm_by_hand(x, attention.layer_norm)
+    for need_weights in (True, False):
+        self_output, _ = attention(x, x, x, mask=True, need_weights=need_weights)
+        close(self_output, x + attention_by_hand(attention, normed, normed, normed, causal=True))
+        cross_output, _ = attention(x, memory, memory, need_weights=need_weights)  # the memory is not normalised
+        close(cross_output, x + attention_by_hand(attention, normed, memory, memory))
+
+
+def test_pre_norm_model_equals_the_textbook_formula():
+    model = known_model(pre_norm=True)
+    source, target = random_ids(2, 5, DE, 41), random_ids(2, 4, EN, 42)
+    ln = layer_norm_by_hand
+
+    def feed_forward(x, increase, decrease):
+        return torch.relu(x @ increase.weight.T + increase.bias) @ decrease.weight.T + decrease.bias
+
+    e = one_hot(source, DE) @ model.enc_input_dense.weight.T + model.enc_input_dense.bias + model.enc_pos_enc[:, :5]
+    a = e + attention_by_hand(model.enc_att[0], ln(e, model.enc_att[0].layer_norm),
+                              ln(e, model.enc_att[0].layer_norm), ln(e, model.enc_att[0].layer_norm))
+    e = a + feed_forward(ln(a, model.enc_layer_norm[0]), model.enc_increase_hidden[0], model.enc_decrease_hidden[0])
+    memory = ln(e, model.enc_final_norm)
+    d = one_hot(target, EN) @ model.dec_input_dense.weight.T + model.dec_input_dense.bias + model.dec_pos_enc[:, :4]
+    normed = ln(d, model.dec_att[0].layer_norm)
+    s = d + attention_by_hand(model.dec_att[0], normed, normed, normed, causal=True)
+    c = s + attention_by_hand(model.enc_dec_att[0], ln(s, model.enc_dec_att[0].layer_norm), memory, memory)
+    d = c + feed_forward(ln(c, model.dec_layer_norm[0]), model.dec_increase_hidden[0], model.dec_decrease_hidden[0])
+    expected = ln(d, model.dec_final_norm) @ model.decoder_final_dense.weight.T + model.decoder_final_dense.bias
+    close(model(source, target)[0], expected, atol=1e-4)
+    close(model(source, target, need_weights=False)[0], expected, atol=1e-4)
+    post_norm = known_model()
+    assert not torch.allclose(post_norm(source, target)[0], expected, atol=1e-2)  # pre-norm is another model
+
+
+@pytest.mark.parametrize("options, extra", [
+    (dict(pre_norm=True), ["enc_final_norm.weight", "enc_final_norm.bias", "dec_final_norm.weight",
+                           "dec_final_norm.bias"]),
+    (dict(tie_embeddings=True), ["decoder_output_bias"]),
+    (dict(dropout=0.3, attention_dropout=0.1, activation_dropout=0.2, decoder_layerdrop=0.5, ffn_dim=2 * EMBED), [])])
+def test_options_keep_the_seeded_parameters_and_add_theirs_last(options, extra):
+    torch.manual_seed(0)
+    plain = TransformerModel(EN, DE, MAX_LEN, EMBED, 2, 2, HEADS)
+    plain_next = torch.rand(3)
+    torch.manual_seed(0)
+    model = TransformerModel(EN, DE, MAX_LEN, EMBED, 2, 2, HEADS, **options)
+    if "tie_embeddings" not in options:  # no other random draws (tied, decoder_final_dense's are left out)
+        assert torch.equal(torch.rand(3), plain_next)
+    plain_state, state = plain.state_dict(), model.state_dict()
+    dropped = ["decoder_final_dense.weight", "decoder_final_dense.bias"] if "tie_embeddings" in options else []
+    shared = [name for name in plain_state if name not in dropped]
+    assert set(state) == set(shared + extra) and [name for name in state if name in shared] == shared
+    for name in shared:
+        assert torch.equal(state[name], plain_state[name]), name
+    rebuilt = TransformerModel(**model.config())
+    rebuilt.load_state_dict(state)
+    assert rebuilt.config() == model.config()
+
+
+def test_tied_embeddings_are_one_tensor_with_gradients_from_both_uses():
+    model = random_model(tie_embeddings=True)
+    weight = model.dec_input_dense.weight
+    assert not hasattr(model, "decoder_final_dense")
+    assert sum(parameter is weight for parameter in model.parameters()) == 1
+    assert sum(value.data_ptr() == weight.data_ptr() for value in model.state_dict().values()) == 1
+    x1, x2 = random_ids(2, 5, DE, 43), random_ids(2, 6, EN, 44)
+    logits, _ = model(x1, x2)
+    memory = model.encode(x1)
+    states = []
+    model.output_projection = lambda h: states.append(h) or h
+    model.decode(x2, memory)
+    del model.output_projection
+    close(logits, states[0] @ weight + model.decoder_output_bias)  # logits = h @ dec_input_dense.weight + bias
+    # the tied gradient is the sum of the gradients through the embedding and through the output projection
+    model.zero_grad()
+    model(x1, x2)[0].square().mean().backward()
+    tied_gradient = weight.grad.clone()
+    output_copy = nn.Parameter(weight.detach().clone())
+    model.output_projection = lambda h: h @ output_copy + model.decoder_output_bias
+    model.zero_grad()
+    model(x1, x2)[0].square().mean().backward()
+    del model.output_projection
+    embedding_gradient = weight.grad.clone()
+    assert embedding_gradient.abs().sum() > 0 and output_copy.grad.abs().sum() > 0
+    close(tied_gradient, embedding_gradient + output_copy.grad)
+
+
+def test_ffn_dim_sets_the_feed_forward_width():
+    model = random_model(ffn_dim=24)
+    assert model.enc_increase_hidden[0].weight.shape == (24, EMBED)
+    assert model.dec_decrease_hidden[1].weight.shape == (EMBED, 24)
+    x1, x2 = random_ids(2, 5, DE, 45), random_ids(2, 6, EN, 46)
+    assert model(x1, x2)[0].shape == (2, 6, EN)
+    assert random_model(ffn_dim=2 * EMBED).state_dict().keys() == random_model().state_dict().keys()
+    close(random_model(ffn_dim=2 * EMBED)(x1, x2)[0], random_model()(x1, x2)[0], atol=0)
+
+
+def test_dropout_options_do_not_change_evaluation():
+    options = dict(dropout=0.3, attention_dropout=0.2, activation_dropout=0.4, decoder_layerdrop=0.5)
+    model, plain = random_model(**options), random_model()
+    x1, x2 = random_ids(2, 5, DE, 47), random_ids(2, 6, EN, 48)
+    close(model(x1, x2)[0], plain(x1, x2)[0], atol=0)
+    close(model(x1, x2, need_weights=False)[0], plain(x1, x2)[0])
+    model.train()
+    for single in ({"attention_dropout": 0.3}, {"activation_dropout": 0.3}, {"decoder_layerdrop": 0.5}):
+        one = random_model(**single).train()
+        outputs = [one(x1, x2)[0] for _ in range(4)]
+        assert any(not torch.equal(outputs[0], other) for other in outputs[1:]), single
+
+
+def test_attention_dropout_is_dropout_on_the_weights():
+    attention = MultiHeadAttention(HEADS, EMBED, dropout=0.0, attention_dropout=0.5)
+    assert MultiHeadAttention(HEADS, EMBED, dropout=0.3).attention_dropout == 0.3  # None: same as dropout
+    with torch.no_grad():
+        for parameter in attention.parameters():
+            parameter.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(49))
+    attention.train()
+    x = torch.randn(2, 4, EMBED, generator=torch.Generator().manual_seed(50))
+    torch.manual_seed(51)
+    output, weights = attention(x, x, x)
+    d_head = EMBED // HEADS
+    q, k, v = (attention.split_heads(x @ w) for w in (attention.W_query, attention.W_key, attention.W_value))
+    expected_weights = torch.softmax(q @ k.transpose(-2, -1) / d_head ** 0.5, dim=-1)
+    torch.manual_seed(51)
+    dropped = F.dropout(expected_weights, 0.5, training=True)
+    heads = (dropped @ v).transpose(1, 2).reshape(2, 4, EMBED)
+    close(weights, expected_weights.transpose(0, 1))  # the returned weights are before dropout
+    close(output, attention.layer_norm(heads @ attention.W_output + x))
+
+
+def test_activation_dropout_is_dropout_after_the_relu():
+    model = random_model(activation_dropout=0.5).train()
+    x = torch.randn(2, 3, EMBED, generator=torch.Generator().manual_seed(52))
+    increase, decrease, norm = model.enc_increase_hidden[0], model.enc_decrease_hidden[0], model.enc_layer_norm[0]
+    torch.manual_seed(53)
+    output = model._feed_forward(x, increase, decrease, norm)
+    torch.manual_seed(53)
+    close(output, norm(x + decrease(F.dropout(torch.relu(increase(x)), 0.5, training=True))))
+
+
+def test_decoder_layerdrop_skips_the_drawn_layers_in_training_only():
+    x1, x2 = random_ids(2, 5, DE, 54), random_ids(2, 6, EN, 55)
+    everything = random_model(dec_layers=3, decoder_layerdrop=1.0).train()
+    logits, attention = everything(x1, x2)
+    embedded = everything.dec_input_dense(one_hot(x2, EN)) + everything.dec_pos_enc[:, :6]
+    close(logits, everything.decoder_final_dense(embedded))  # every layer dropped: the embedding path only
+    assert attention is None
+    close(random_model(dec_layers=3, decoder_layerdrop=0.0).train()(x1, x2)[0],
+          random_model(dec_layers=3).train()(x1, x2)[0], atol=0)
+    half = random_model(dec_layers=4, decoder_layerdrop=0.5).train()
+    skipped_sets = set()
+    for seed in range(6):
+        torch.manual_seed(seed)
+        skip = (torch.rand(4) < 0.5).tolist()
+        skipped_sets.add(tuple(skip))
+        kept = [i for i in range(4) if not skip[i]]
+        reference = random_model(dec_layers=4)
+        for name in ("dec_increase_hidden", "dec_decrease_hidden", "dec_layer_norm", "dec_att", "enc_dec_att"):
+            setattr(reference, name, nn.ModuleList([getattr(reference, name)[i] for i in kept]))
+        reference.dec_layers = len(kept)
+        torch.manual_seed(seed)
+        close(half(x1, x2)[0], reference(x1, x2)[0])
+    assert len(skipped_sets) > 2  # the draws vary, so the comparison covers several layer subsets
+    half.eval()
+    close(half(x1, x2)[0], random_model(dec_layers=4)(x1, x2)[0], atol=0)
+
+
+@pytest.mark.parametrize("options", [dict(pre_norm=True), dict(tie_embeddings=True),
+                                     dict(pre_norm=True, tie_embeddings=True, ffn_dim=40)])
+def test_cached_decoding_equals_the_full_forward_with_options(options):
+    model = random_model(enc_layers=2, dec_layers=3, **options)
+    source, padding = padded_batch()
+    x2 = random_ids(2, MAX_LEN + 1, EN, 56)
+    logits, _ = model(source, x2, src_padding_mask=padding)
+    memory = model.encode(source, padding)
+    caches = model.new_caches()
+    for position in range(MAX_LEN + 1):
+        step_logits, _ = model.decode_step(x2[:, position:position + 1], memory, caches, position, padding)
+        close(step_logits, logits[:, position])
+
+
+def test_old_checkpoints_load_into_a_model_built_from_their_config():
+    old_config = dict(en_vocab_size=EN, de_vocab_size=DE, max_len=MAX_LEN, embed_dim=EMBED, enc_layers=1,
+                      dec_layers=2, num_heads=HEADS, dropout=0.1)
+    old = random_model(enc_layers=1, dec_layers=2, dropout=0.1)
+    state = old.state_dict()
+    model = TransformerModel(**old_config)
+    model.load_state_dict(state)  # strict: the same names and shapes
+    x1, x2 = random_ids(2, 5, DE, 57), random_ids(2, 6, EN, 58)
+    close(model.eval()(x1, x2)[0], old(x1, x2)[0], atol=0)
+    with pytest.raises(RuntimeError, match="decoder_final_dense"):
+        TransformerModel(**old_config, tie_embeddings=True).load_state_dict(state)
+
+
+@pytest.mark.parametrize("options, message", [(dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"),
+                                              (dict(attention_dropout=2.0), "attention_dropout"),
+                                              (dict(activation_dropout=float("nan")), "activation_dropout"),
+                                              (dict(decoder_layerdrop=1.5), "decoder_layerdrop"),
+                                              (dict(ffn_dim=0), "ffn_dim"), (dict(embed_dim=0), "embed_dim"),
+                                              (dict(dec_layers=-1), "dec_layers")])
+def test_bad_options_raise_clear_errors(options, message):
+    arguments = dict(en_vocab_size=EN, de_vocab_size=DE, max_len=MAX_LEN, embed_dim=EMBED, num_heads=HEADS)
+    with pytest.raises(ValueError, match=message):
+        TransformerModel(**{**arguments, **options})
+
+
+# ---- bad input ----------------------------------------------------------------------------------------------------
+
+
+def test_out_of_range_ids_raise_a_clear_error():
+    model = random_model()
+    x1, x2 = random_ids(2, 5, DE, 59), random_ids(2, 6, EN, 60)
+    for bad_x1, bad_x2, name, bad in ((x1.clone().fill_(DE), x2, "x1", DE), (x1, x2.clone().fill_(EN), "x2", EN),
+                                      (x1.clone().fill_(-1), x2, "x1", -1), (x1, x2.clone().fill_(-3), "x2", -3)):
+        with pytest.raises(ValueError, match=rf"{name} has token id {bad}; ids must be in \[0, "):
+            model(bad_x1, bad_x2)
+    model(x1.clone().fill_(DE - 1), x2.clone().fill_(EN - 1))  # the largest valid ids are fine
+
+
+def test_empty_source_raises_a_clear_error_and_empty_batches_work():
+    model = random_model()
+    with pytest.raises(ValueError, match="empty"):
+        model(torch.zeros(2, 0, dtype=torch.long), random_ids(2, 3, EN, 61))
+    with pytest.raises(ValueError, match="empty"):
+        model.encode(torch.zeros(1, 0, DE))
+    logits, attention = model(random_ids(2, 3, DE, 62), torch.zeros(2, 0, dtype=torch.long))
+    assert logits.shape == (2, 0, EN) and attention.shape == (HEADS, 2, 0, 3)
+    logits, _ = model(torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long))
+    assert logits.shape == (0, 2, EN)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """Tests of lib/translation.py with a tiny random model and tiny SentencePiece vocabularies trained here; and the
 shipped checkpoint, when present."""
+import math
 import os
 import sys
+import traceback
 import warnings
 
 import pytest
+import sacrebleu
 import torch
 
+from lib.checkpoint import load_checkpoint
 from lib.corpus import Pair
-from lib.tokenizer import PAD, Vocabulary
+from lib.decoding import beam_search, greedy_decode, naive_greedy_decode
+from lib.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
-from lib.translation import SHIPPED_CHECKPOINT, Translator
+from lib.translation import REPOSITORY, SHIPPED_CHECKPOINT, Translator, ordered_map
 
 GERMAN = ["Ich habe morgen keine Zeit.", "Das Wetter ist heute schön.", "Wir gehen nach Hause.",
           "Der Hund schläft im Garten.", "Kannst du mir helfen?", "Sie liest ein Buch.", "Das Essen war sehr gut.",
@@ -27,6 +32,7 @@ ENGLISH = ["I have no time tomorrow.", "The weather is nice today.", "We are goi
            "The car is broken.", "We have no milk left.", "She works in a bank.", "Today is Monday.", "I am tired.",
            "The concert starts at eight.", "He has lost his key.", "Can we talk tomorrow?"]
 MAX_LEN = 32
+SHIPPED_FIRST_TRANSLATION = "I haven't got any time tomorrow."  # of "Ich habe morgen keine Zeit."
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +63,61 @@ def test_vocabularies_keep_case_and_punctuation(vocabularies):
     assert Vocabulary.from_tensor(de_vocab.to_tensor()).encode(GERMAN) == de_vocab.encode(GERMAN)
 
 
-def test_translations_are_text_and_vary(translator):
-    outputs = translator.translate(GERMAN)
-    assert len(outputs) == len(GERMAN) and all(isinstance(text, str) for text in outputs)
-    assert len(set(outputs)) > 3 and sum(map(len, outputs)) > 0
+def reference_translation(translator, text):
+    """Greedy translation by the plain loop (a full forward pass over the prefix at every step, no cache, no batch),
+    decoded by the vocabulary: what Translator.translate must return."""
+    ids = naive_greedy_decode(translator.model, translator.source_ids([text], warn=False))[0]
+    return translator.en_vocab.decode([ids])[0]
+
+
+def test_translations_equal_the_plain_decoding_loop_one_sentence_at_a_time(translator):
+    outputs = translator.translate(GERMAN, batch_size=5)
+    assert outputs == [reference_translation(translator, text) for text in GERMAN]
+    assert len(set(outputs)) > len(GERMAN) // 2  # the random model's outputs differ, so the comparison can fail
+
+
+def test_batches_decoded_on_threads_give_the_same_translations(translator):
+    alone = translator.translate(GERMAN, batch_size=4)
+    assert translator.translate(GERMAN, batch_size=4, workers=3) == alone
+    streamed = translator.translate_stream((text + "\n" for text in GERMAN), batch_size=5, workers=2)
+    assert sum(streamed, []) == alone
+    with pytest.raises(ValueError, match="workers"):
+        translator.translate(GERMAN, workers=0)
+
+
+def test_ordered_map_keeps_order_reads_ahead_at_most_workers_items_and_finishes_before_an_error():
+    import time
+
+    def slow_first(item):  # the first result comes last
+        time.sleep(0.2 if item == 0 else 0.0)
+        return item * item
+    assert list(ordered_map(slow_first, range(6), workers=3)) == [0, 1, 4, 9, 16, 25]
+
+    def items():
+        for item in range(5):
+            assert item < 2 + len(taken)  # never more than 2 items ahead of the results taken
+            yield item
+        raise ValueError("line 6 is not UTF-8")
+    taken = []
+    with pytest.raises(ValueError, match="line 6"):
+        for result in ordered_map(lambda item: item + 10, items(), workers=2):
+            taken.append(result)
+    assert taken == [10, 11, 12, 13, 14]
+
+
+def test_streamed_translation_equals_translation_and_reads_as_it_goes(translator):
+    read = []
+
+    def lines():
+        for number, text in enumerate(GERMAN[:7] + [""], 1):
+            read.append(number)
+            yield text + "\n"
+    chunks = []
+    for chunk in translator.translate_stream(lines(), batch_size=3):
+        chunks.append(chunk)
+        assert len(read) == 3 * len(chunks) or len(read) == 8  # one batch read ahead at most
+    assert [len(chunk) for chunk in chunks] == [3, 3, 2]
+    assert sum(chunks, []) == translator.translate(GERMAN[:7]) + [""]
 
 
 @pytest.mark.parametrize("half", [False, True])
@@ -108,25 +165,73 @@ def test_an_over_long_line_warns_and_is_cut(translator):
         translator.translate(GERMAN[:3])  # short lines: no warning
 
 
-def test_loading_a_missing_or_corrupt_file_raises_clear_errors(tmp_path):
+def foreign_files(folder):
+    """Files that are not translator checkpoints: name -> path."""
+    import numpy
+    files = {"random bytes": folder / "random.pth", "text": folder / "notes.txt", "empty": folder / "empty.pth",
+             "pickled numpy": folder / "numpy.pth", "other tensors": folder / "weights.pth"}
+    files["random bytes"].write_bytes(bytes(range(256)) * 8)
+    files["text"].write_text("these are notes, not weights\n" * 20)
+    files["empty"].write_bytes(b"")
+    torch.save({"array": numpy.zeros(3)}, files["pickled numpy"])
+    torch.save({"weights": torch.zeros(2)}, files["other tensors"])
+    return files
+
+
+def test_loading_a_missing_or_foreign_file_raises_one_clear_line(tmp_path):
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         Translator.load(str(tmp_path / "missing.pth"))
-    corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(b"this is not a checkpoint" * 10)
-    with pytest.raises(RuntimeError, match="corrupt"):
-        Translator.load(str(corrupt))
-    foreign = str(tmp_path / "foreign.pth")
-    torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(RuntimeError, match="not a translator checkpoint"):
-        Translator.load(foreign)
+    with pytest.raises(IsADirectoryError, match="is a folder, not a translator checkpoint"):
+        Translator.load(str(tmp_path))
+    for name, path in foreign_files(tmp_path).items():
+        with pytest.raises(RuntimeError, match="not a translator checkpoint") as error:
+            Translator.load(str(path))
+        message = str(error.value)
+        assert str(path) in message and "\n" not in message, name
+        shown = "".join(traceback.format_exception(error.value))  # as a traceback would show it, chain included
+        assert "weights_only" not in shown and "arbitrary code" not in shown, name  # torch's advice: never
+    with pytest.raises(RuntimeError, match="the file is empty"):
+        load_checkpoint(str(tmp_path / "empty.pth"))
+    with pytest.raises(RuntimeError, match=r"Python objects \(numpy"):
+        load_checkpoint(str(tmp_path / "numpy.pth"))
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_its_configuration(translator, tmp_path):
+    checkpoint = translator.to_checkpoint()
+    checkpoint["config"] = dict(checkpoint["config"], embed_dim=8)
+    path = tmp_path / "mismatch.pth"
+    torch.save(checkpoint, path)
+    with pytest.raises(RuntimeError, match="damaged translator checkpoint.*do not fit") as error:
+        Translator.load(str(path))
+    assert "\n" not in str(error.value)
 
 
 def test_truncated_checkpoint_raises_a_clear_error(translator, tmp_path):
     path = tmp_path / "truncated.pth"
     translator.save(str(path))
     path.write_bytes(path.read_bytes()[:-200])
-    with pytest.raises(RuntimeError, match="corrupt"):
+    with pytest.raises(RuntimeError, match="not a translator checkpoint: it is a damaged or truncated PyTorch file"):
         Translator.load(str(path))
+
+
+def test_evaluate_of_a_hand_made_example_is_bleu_in_closed_form(translator, monkeypatch):
+    """Hypothesis 'the cat sat on the mat' against 'the cat sat on the mat today': every n-gram precision is 1, so
+    BLEU is the brevity penalty exp(1 - 7/6); chrF of an identical pair is 100."""
+    monkeypatch.setattr(translator, "translate", lambda texts, **options: ["the cat sat on the mat"] * len(texts))
+    bleu, _, _ = translator.evaluate([Pair("Die Katze sass auf der Matte.", "the cat sat on the mat today", True)])
+    assert bleu == pytest.approx(100 * math.exp(1 - 7 / 6))
+    _, chrf, _ = translator.evaluate([Pair("Die Katze sass auf der Matte.", "the cat sat on the mat", True)])
+    assert chrf == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        translator.evaluate([])
+
+
+def test_evaluate_scores_its_translations_with_sacrebleu(translator):
+    pairs = [Pair(german, english, True) for german, english in zip(GERMAN, ENGLISH)]
+    bleu, chrf, hypotheses = translator.evaluate(pairs, batch_size=4)
+    assert hypotheses == translator.translate(GERMAN)
+    assert bleu == sacrebleu.corpus_bleu(hypotheses, [ENGLISH]).score
+    assert chrf == sacrebleu.corpus_chrf(hypotheses, [ENGLISH]).score
 
 
 def test_evaluate_gives_bleu_100_against_its_own_translations(translator):
@@ -139,20 +244,68 @@ def test_evaluate_gives_bleu_100_against_its_own_translations(translator):
     assert translator.evaluate(wrong)[0] < 50.0
 
 
-def test_attention_of_one_sentence(translator):
-    source_pieces, output_pieces, text, weights = translator.attention(GERMAN[0])
-    assert source_pieces == translator.de_vocab.pieces(translator.de_vocab.encode([GERMAN[0]])[0])
-    assert text == translator.translate([GERMAN[0]])[0]
-    assert weights.shape == (2, len(output_pieces), len(source_pieces))
-    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+def test_attention_of_the_greedy_translation_equals_the_incremental_decoders(translator):
+    """Teacher-forced over the greedy translation, the cross-attention equals what greedy decoding (cached, one
+    position per step) recorded, in every layer."""
+    source = translator.source_ids([GERMAN[0]])
+    for layer in (0, 1, -1):
+        source_pieces, output_pieces, text, weights = translator.attention(GERMAN[0], layer=layer)
+        (ids,), (expected,) = greedy_decode(translator.model, source, return_attention=True, layer=layer)
+        assert text == translator.translate([GERMAN[0]])[0]
+        assert source_pieces == translator.de_vocab.pieces(source[0].tolist())
+        assert output_pieces[:len(ids)] == translator.en_vocab.pieces(ids)
+        torch.testing.assert_close(weights, expected)
+    with pytest.raises(ValueError, match="2 decoder layers"):
+        translator.attention(GERMAN[0], layer=2)
+
+
+def test_attention_follows_the_translation_it_returns(translator):
+    """With a beam, the weights are those behind the beam's translation (not the greedy one): rows are its pieces
+    and END, and each row is what the full forward pass over that translation gives."""
+    texts = [text for text in GERMAN if translator.translate([text], beam=3) != translator.translate([text])]
+    assert texts, "the random model should translate some sentence differently with a beam"
+    text = texts[0]
+    _, output_pieces, translation, weights = translator.attention(text, beam=3)
+    assert translation == translator.translate([text], beam=3)[0]
+    source = translator.source_ids([text])
+    ids = beam_search(translator.model, source, 3)[0]
+    assert output_pieces == translator.en_vocab.pieces(ids) + ["<END>"]
+    _, last_layer = translator.model(source, torch.tensor([[START] + ids]))
+    torch.testing.assert_close(weights, last_layer[:, 0])
+    forced = translator.attention(text, output_ids=[4, 5, 6])
+    assert forced[1] == translator.en_vocab.pieces([4, 5, 6]) + ["<END>"] and forced[3].shape[1] == 4
+
+
+def test_shipped_checkpoint_is_found_from_the_package():
+    assert SHIPPED_CHECKPOINT == os.path.join(REPOSITORY, "data", "translator.pth")
+    assert os.path.isfile(os.path.join(REPOSITORY, "lib", "translation.py"))
 
 
 @pytest.mark.skipif(not os.path.isfile(SHIPPED_CHECKPOINT), reason="no shipped checkpoint in data/")
-def test_shipped_checkpoint_translates_an_everyday_sentence():
+def test_shipped_checkpoint_translates_as_the_plain_loop_does():
     translator = Translator.load()
-    (english,) = translator.translate(["Ich habe morgen keine Zeit."])
-    assert english.strip() and any(letter.isalpha() for letter in english)
+    sentences = ["Ich habe morgen keine Zeit.", "Wo ist der Bahnhof?", "Das Wetter ist heute schön."]
+    translations = translator.translate(sentences)
+    assert translations == [reference_translation(translator, text) for text in sentences]
+    assert translations[0] == SHIPPED_FIRST_TRANSLATION  # recorded from the shipped model
 
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_length_penalty_reaches_beam_search_in_every_entry_point(translator):
+    """translate, translate_stream, attention and evaluate rank finished hypotheses with the penalty given: each
+    equals beam_search's own output with that penalty, and some sentence changes between penalties 0 and 3."""
+    def direct(text, alpha):
+        ids = beam_search(translator.model, translator.source_ids([text], warn=False), 4, length_penalty=alpha)
+        return translator.en_vocab.decode(ids)[0]
+    for alpha in (0.0, 3.0):
+        expected = [direct(text, alpha) for text in GERMAN]
+        assert translator.translate(GERMAN, beam=4, length_penalty=alpha) == expected
+        assert sum(translator.translate_stream(GERMAN, beam=4, batch_size=3, length_penalty=alpha), []) == expected
+        assert translator.attention(GERMAN[0], beam=4, length_penalty=alpha)[2] == expected[0]
+        pairs = [Pair(german, english, True) for german, english in zip(GERMAN, ENGLISH)]
+        assert translator.evaluate(pairs, beam=4, length_penalty=alpha)[2] == expected
+    assert translator.translate(GERMAN, beam=4, length_penalty=0.0) != translator.translate(GERMAN, beam=4,
+                                                                                            length_penalty=3.0)
