@@ -97,3 +97,30 @@ def train_recording(config, resume=False, overrides=None, action=None, steps=Non
         patch.setattr(translation_training, "translation_loss", recording)
         records = translation_training.train(config, resume=resume, progress=False, overrides=overrides)
     return records, steps
+
+
+def small_cnn():
+    """A random 5-class CNN for (batch, 3, 6, 6) images, small enough for exact gradient checks."""
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.Tanh(),
+                         nn.Flatten(), nn.Linear(4 * 2 * 2, 5))
+
+
+def random_translator(pairs, vocab_size, std=None, seed=0, **shape):
+    """A Translator with vocabularies of ``vocab_size`` pieces trained on ``pairs`` ((german, english) tuples) and a
+    random TransformerModel of ``shape`` (seeded by ``seed``). ``std``: weight matrices redrawn from N(0, std), so
+    that different sentences get different translations. As in a trained model, padding is never predicted."""
+    from lib.tokenizer import PAD, Vocabulary
+    from lib.transformer import TransformerModel
+    from lib.translation import Translator
+    de_vocab = Vocabulary.train([german for german, _ in pairs], vocab_size)
+    en_vocab = Vocabulary.train([english for _, english in pairs], vocab_size)
+    torch.manual_seed(seed)
+    model = TransformerModel(len(en_vocab), len(de_vocab), **shape)
+    with torch.no_grad():
+        if std:
+            for parameter in model.parameters():
+                if parameter.dim() >= 2:
+                    parameter.normal_(0.0, std)
+        model.decoder_final_dense.bias[PAD] = -50.0
+    return Translator(model.eval(), de_vocab, en_vocab)

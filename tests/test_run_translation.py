@@ -13,9 +13,9 @@ import torch
 import lib.translation_training
 import run_translation
 from lib.corpus import DING_PATH, read_tsv, split_corpus
-from lib.tokenizer import PAD, Vocabulary
 from lib.transformer import TransformerModel
 from lib.translation import SHIPPED_CHECKPOINT, Translator
+from tests.conftest import random_translator
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 
@@ -33,18 +33,9 @@ def setting(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run_translation")
     corpus = folder / "corpus.tsv"
     corpus.write_text("".join(f"{german}\t{english}\n" for german, english in make_pairs()), encoding="utf-8")
-    pairs = make_pairs()
-    de_vocab = Vocabulary.train([german for german, _ in pairs], 90)
-    en_vocab = Vocabulary.train([english for _, english in pairs], 90)
-    torch.manual_seed(0)
-    model = TransformerModel(len(en_vocab), len(de_vocab), max_len=24, embed_dim=16, enc_layers=1, dec_layers=2,
-                             num_heads=2)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() >= 2:
-                parameter.normal_(0.0, 0.6)  # large enough that sentences get different translations
-        model.decoder_final_dense.bias[PAD] = -50.0
-    translator = Translator(model.eval(), de_vocab, en_vocab)
+    # weights large enough that sentences get different translations
+    translator = random_translator(make_pairs(), 90, std=0.6, max_len=24, embed_dim=16, enc_layers=1, dec_layers=2,
+                                   num_heads=2)
     checkpoint = folder / "translator.pth"
     translator.save(str(checkpoint))
     return str(corpus), str(checkpoint), translator

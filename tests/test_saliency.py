@@ -3,15 +3,10 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
 
 from lib.saliency import input_gradient, input_saliency, label_loss, label_mask, saliency_map, smoothgrad
-
-
-def small_cnn():
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.Tanh(),
-                         nn.Flatten(), nn.Linear(4 * 2 * 2, 5))
+from tests.conftest import small_cnn
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ import lib.translation_training
 import run_translation
 from lib.cli import run_main
 from lib.corpus import DING_PATH
-from lib.tokenizer import PAD, Vocabulary
-from lib.transformer import TransformerModel
 from lib.translation import REPOSITORY, SHIPPED_CHECKPOINT, Translator
+from tests.conftest import random_translator
 
 SCRIPT = os.path.join(REPOSITORY, "run_translation.py")
 NOUNS = [("Haus", "house"), ("Auto", "car"), ("Buch", "book"), ("Boot", "boat"), ("Bild", "picture"),
@@ -41,14 +40,8 @@ def files(tmp_path_factory):
              "file": "a file", "log": "log"}
     paths = {name: folder / file_name for name, file_name in names.items()}
     paths["corpus"].write_text("".join(f"{german}\t{english}\n" for german, english in pairs), encoding="utf-8")
-    de_vocab = Vocabulary.train([german for german, _ in pairs], 60)
-    en_vocab = Vocabulary.train([english for _, english in pairs], 60)
-    torch.manual_seed(0)
-    model = TransformerModel(len(en_vocab), len(de_vocab), max_len=16, embed_dim=8, enc_layers=1, dec_layers=1,
-                             num_heads=2)
-    with torch.no_grad():
-        model.decoder_final_dense.bias[PAD] = -50.0
-    Translator(model.eval(), de_vocab, en_vocab).save(str(paths["translator"]))
+    random_translator(pairs, 60, max_len=16, embed_dim=8, enc_layers=1, dec_layers=1,
+                      num_heads=2).save(str(paths["translator"]))
     paths["random"].write_bytes(bytes((7 * i + 3) % 256 for i in range(4096)))
     paths["notes"].write_text("Ich sehe 3 Hunde.\nthis is text, not weights\n", encoding="utf-8")
     paths["latin1"].write_bytes("Das Haus ist rot.\tThe house is red.\nDas Haus ist schön.\tx\n".encode("latin-1"))

@@ -7,11 +7,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from lib.utils import calculate_jacobian
-
-
-def small_cnn():
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.Tanh(),
-                         nn.Flatten(), nn.Linear(4 * 2 * 2, 5))
+from tests.conftest import small_cnn
 
 
 def test_seeded_reference_value():
