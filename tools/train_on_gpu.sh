@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The prepared command for a lent GPU (docs/training-at-scale.md): train a translator for a fixed time, export it as
+# float16 and score it on the validation split, all under OUT.
+#
+# Usage: tools/train_on_gpu.sh OUT MINUTES [training flags of run_translation.py ...]
+#   OUT      folder for the run (OUT/run), the exported OUT/translator.pth and OUT/valid.txt
+#   MINUTES  training time (--max-minutes); keep the whole call inside the device's limit
+# The corpus is ./.corpus/de-en when present (carry it to a machine without the Debian package), else the installed
+# dictionary; CORPUS=PATH (with CORPUS_FORMAT=tsv or iwslt for other formats) overrides both. PYTHON=... picks the
+# interpreter (default: .venv's, else python3).
+# Runs on the GPU with bfloat16 autocast when torch sees one, else on the CPU (how it is tested here).
+set -euo pipefail
+if [ $# -lt 2 ]; then
+    sed -n '5,12p' "$0" >&2
+    exit 2
+fi
+out=$(realpath -m "$1")
+minutes=$2
+shift 2
+corpus=${CORPUS:+$(realpath -m "$CORPUS")}
+format=${CORPUS_FORMAT:-ding}
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then python=.venv/bin/python; fi
+if [ -z "$corpus" ]; then
+    if [ -f .corpus/de-en ]; then corpus=.corpus/de-en; else corpus=/usr/share/trans/de-en; fi
+fi
+device_flags=(--device cpu)
+if "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    device_flags=(--device cuda --amp)
+fi
+export PYTHONUNBUFFERED=1
+"$python" run_translation.py --train "${device_flags[@]}" --corpus "$corpus" --corpus-format "$format" --out-dir "$out/run" \
+    --max-minutes "$minutes" --no-progress "$@"
+"$python" run_translation.py --export "$out/translator.pth" --checkpoint "$out/run/best.pth" --force
+"$python" run_translation.py --eval --split valid --checkpoint "$out/translator.pth" --corpus "$corpus" \
+    --corpus-format "$format" | tee "$out/valid.txt"
