@@ -6,6 +6,8 @@ cached incremental decoding (see ``TransformerModel.encode`` / ``decode_step``),
 recipes, all off by default: dropout (hidden, attention, activation), decoder layer-drop, pre-norm, a feed-forward
 width other than 2 * embed_dim, and an output projection tied to the decoder's input embedding.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -139,11 +141,14 @@ class TransformerModel(nn.Module):
       + decoder_output_bias`` (Press & Wolf 2017); ``decoder_final_dense`` is then not created and
       ``decoder_output_bias`` (zeros, en_vocab_size) takes its place in the creation order.
     - ffn_dim: the feed-forward's hidden width (None: 2 * embed_dim, the exercise's).
+    - scale_embeddings: token embeddings (``W x + b``) are multiplied by sqrt(embed_dim) before the positions are
+      added (Vaswani et al. 2017). The exercise's embeddings start tiny (about 1 / sqrt(vocab)); after a pre-norm
+      sublayer's output is added to them, token identity is swamped, which this counters.
     """
 
     def __init__(self, en_vocab_size, de_vocab_size, max_len=20, embed_dim=64, enc_layers=6, dec_layers=6,
                  num_heads=4, dropout=0.0, pre_norm=False, tie_embeddings=False, ffn_dim=None,
-                 attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0):
+                 attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False):
         super().__init__()
         for name, value in (("en_vocab_size", en_vocab_size), ("de_vocab_size", de_vocab_size),
                             ("max_len", max_len), ("embed_dim", embed_dim), ("num_heads", num_heads)):
@@ -171,6 +176,7 @@ class TransformerModel(nn.Module):
         self.attention_dropout = attention_dropout
         self.activation_dropout = activation_dropout
         self.decoder_layerdrop = decoder_layerdrop
+        self.scale_embeddings = bool(scale_embeddings)
         hidden = 2 * embed_dim if ffn_dim is None else ffn_dim
 
         def attention():
@@ -200,7 +206,7 @@ class TransformerModel(nn.Module):
 
     CONFIG_NAMES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads",
                     "dropout", "pre_norm", "tie_embeddings", "ffn_dim", "attention_dropout", "activation_dropout",
-                    "decoder_layerdrop")
+                    "decoder_layerdrop", "scale_embeddings")
 
     def config(self):
         """Every constructor argument as given (None stays None), enough to rebuild the model.
@@ -227,6 +233,8 @@ class TransformerModel(nn.Module):
         else:
             raise ValueError(f"{name} must be token ids (batch, length) or one-hot (batch, length, "
                              f"{dense.in_features}), got {tuple(x.shape)} of {x.dtype}")
+        if self.scale_embeddings:
+            embedded = embedded * math.sqrt(self.embed_dim)
         length = x.shape[1]
         if start + length > pos_enc.shape[1]:
             raise ValueError(f"{name} has {start + length} positions; this model has {pos_enc.shape[1]} "

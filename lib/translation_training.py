@@ -109,6 +109,8 @@ class TrainConfig:
     tie_embeddings: bool = _setting(False, "one tensor for the decoder's input embedding and its output layer (Press "
                                     "& Wolf 2017)")
     ffn_dim: int = _setting(0, "feed-forward hidden width (0: 2 * --embed-dim, the exercise's)", low=0)
+    scale_embeddings: bool = _setting(False, "multiply token embeddings by sqrt(--embed-dim) (Vaswani et al. 2017); "
+                                      "meant for --pre-norm, where the exercise's tiny embeddings are swamped")
     attention_dropout: float = _setting(-1.0, "dropout on the attention weights (negative: the same as --dropout)",
                                         high=1.0, high_open=True, resumable=True)
     activation_dropout: float = _setting(0.0, "dropout after the feed-forward's ReLU", low=0.0, high=1.0,
@@ -342,7 +344,8 @@ def model_kwargs(config, en_vocab_size, de_vocab_size):
                 num_heads=config.num_heads, dropout=config.dropout, pre_norm=config.pre_norm,
                 tie_embeddings=config.tie_embeddings, ffn_dim=config.ffn_dim or None,
                 attention_dropout=None if config.attention_dropout < 0 else config.attention_dropout,
-                activation_dropout=config.activation_dropout, decoder_layerdrop=config.decoder_layerdrop)
+                activation_dropout=config.activation_dropout, decoder_layerdrop=config.decoder_layerdrop,
+                scale_embeddings=config.scale_embeddings)
 
 
 def build_model(config, data):
@@ -352,7 +355,7 @@ def build_model(config, data):
 
 # The model's shape, which a run started with init_from takes from the translator.
 SHAPE_FIELDS = ("max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads", "pre_norm", "tie_embeddings",
-                "ffn_dim")
+                "ffn_dim", "scale_embeddings")
 
 
 def shape_of(model):

@@ -17,14 +17,14 @@ from lib.translation_training import (PHRASE_TAG, TrainConfig, build_model, coll
 from tests.conftest import PHRASES, tiny_config, train_recording
 
 RECIPE = dict(pre_norm=True, tie_embeddings=True, ffn_dim=24, attention_dropout=0.2, activation_dropout=0.1,
-              decoder_layerdrop=0.25)
+              decoder_layerdrop=0.25, scale_embeddings=True)
 
 
 def test_model_kwargs_map_the_config_to_the_models_arguments():
     assert model_kwargs(TrainConfig(), 100, 200) == dict(
         en_vocab_size=100, de_vocab_size=200, max_len=48, embed_dim=256, enc_layers=3, dec_layers=3, num_heads=4,
         dropout=0.1, pre_norm=False, tie_embeddings=False, ffn_dim=None, attention_dropout=None,
-        activation_dropout=0.0, decoder_layerdrop=0.0)
+        activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False)
     options = model_kwargs(TrainConfig(**RECIPE), 100, 200)
     assert {name: options[name] for name in RECIPE} == RECIPE
 
@@ -49,7 +49,7 @@ def test_each_option_reaches_the_model():
     assert {name: model.config()[name] for name in RECIPE} == RECIPE
     assert model.enc_increase_hidden[0].out_features == 24 and not hasattr(model, "decoder_final_dense")
     assert shape_of(model) == dict(max_len=48, embed_dim=16, enc_layers=3, dec_layers=3, num_heads=2, pre_norm=True,
-                                   tie_embeddings=True, ffn_dim=24)
+                                   tie_embeddings=True, ffn_dim=24, scale_embeddings=True)
     default = build_model(TrainConfig(embed_dim=16, num_heads=2), vocabularies)
     assert default.enc_increase_hidden[0].out_features == 32 and shape_of(default)["ffn_dim"] == 0
 

@@ -395,7 +395,7 @@ def test_seeded_model_gives_the_exercises_values():
     old_config = dict(en_vocab_size=5, de_vocab_size=6, max_len=4, embed_dim=8, enc_layers=1, dec_layers=2,
                       num_heads=2, dropout=0.0)
     defaults = dict(old_config, pre_norm=False, tie_embeddings=False, ffn_dim=None, attention_dropout=None,
-                    activation_dropout=0.0, decoder_layerdrop=0.0)
+                    activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False)
     for config in (old_config, defaults):
         torch.manual_seed(0)
         model = TransformerModel(**config)
@@ -507,7 +507,9 @@ def test_pre_norm_model_equals_the_textbook_formula():
     (dict(pre_norm=True), ["enc_final_norm.weight", "enc_final_norm.bias", "dec_final_norm.weight",
                            "dec_final_norm.bias"]),
     (dict(tie_embeddings=True), ["decoder_output_bias"]),
-    (dict(dropout=0.3, attention_dropout=0.1, activation_dropout=0.2, decoder_layerdrop=0.5, ffn_dim=2 * EMBED), [])])
+    (dict(dropout=0.3, attention_dropout=0.1, activation_dropout=0.2, decoder_layerdrop=0.5, ffn_dim=2 * EMBED), []),
+    (dict(scale_embeddings=True, pre_norm=True), ["enc_final_norm.weight", "enc_final_norm.bias",
+                                                  "dec_final_norm.weight", "dec_final_norm.bias"])])
 def test_options_keep_the_seeded_parameters_and_add_theirs_last(options, extra):
     torch.manual_seed(0)
     plain = TransformerModel(EN, DE, MAX_LEN, EMBED, 2, 2, HEADS)
@@ -701,3 +703,26 @@ def test_empty_source_raises_a_clear_error_and_empty_batches_work():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_scaled_embeddings_are_sqrt_embed_dim_times_the_plain_ones():
+    """With scale_embeddings the encoder and decoder see sqrt(embed_dim) * (W x + b) plus the positions: the same
+    model with its input layers' weights and biases multiplied by sqrt(embed_dim) by hand gives the same logits."""
+    torch.manual_seed(0)
+    scaled = TransformerModel(EN, DE, MAX_LEN, EMBED, 2, 2, HEADS, pre_norm=True, scale_embeddings=True).eval()
+    with torch.no_grad():
+        scaled.enc_pos_enc.normal_()
+        scaled.dec_pos_enc.normal_()
+    by_hand = TransformerModel(**dict(scaled.config(), scale_embeddings=False)).eval()
+    by_hand.load_state_dict(scaled.state_dict())
+    with torch.no_grad():
+        for dense in (by_hand.enc_input_dense, by_hand.dec_input_dense):
+            dense.weight.mul_(EMBED ** 0.5)
+            dense.bias.mul_(EMBED ** 0.5)
+    source = torch.tensor([[4, 5, 6, 7], [5, 4, 3, 0]])
+    target = torch.tensor([[1, 4, 5], [1, 6, 4]])
+    expected = by_hand(source, target)[0]
+    close(scaled(source, target)[0], expected, atol=1e-5)
+    unscaled = TransformerModel(**by_hand.config()).eval()
+    unscaled.load_state_dict(scaled.state_dict())
+    assert not torch.allclose(unscaled(source, target)[0], expected, atol=1e-2)  # the scale matters
