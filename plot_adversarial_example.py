@@ -8,7 +8,7 @@ Runs offline on scikit-image photos by default; see --help for your own images o
 import argparse
 
 from lib import adversarial, image_cli, plot, vision
-from lib.cli import float_range, int_range, run_main
+from lib.cli import check_figure_path, float_range, int_range, run_main
 
 MAX_EPSILON = 255  # in 1/255: a budget of the whole pixel range; more cannot be meant
 MAX_STEPS = 1000
@@ -49,7 +49,7 @@ def caption(predictions):
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
     image_cli.check_image_args(args)  # every flag is checked before the images and the model are loaded
-    path = image_cli.check_figure_path(f"results/adversarial_{args.attack}.png" if args.out is None else args.out)
+    path = check_figure_path(f"results/adversarial_{args.attack}.png" if args.out is None else args.out)
     categories = vision.imagenet_categories()
     target = None if args.target is None else vision.class_index(args.target, categories)
     items = image_cli.items_from_args(args, categories)

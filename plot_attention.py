@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from lib.cli import check_writable_file, int_range, run_main
+from lib.cli import check_figure_path, int_range, run_main
 from lib.counting import load_counting_model, make_counting_data
 from lib.plot import finish_figure, plot_counting_attention
 
@@ -46,19 +46,6 @@ def parse_args(argv=None):
     return args
 
 
-def check_image_path(path, flag):
-    """Raise a ValueError unless matplotlib can write ``path``'s format (from its extension); then check access."""
-    from matplotlib.backend_bases import FigureCanvasBase
-    if not os.path.basename(path):  # "results/": lib.cli's check would accept it, and saving would fail
-        raise IsADirectoryError(f"{flag} {path} names a folder; give a file name, e.g. {path}attention.png")
-    extension = os.path.splitext(path)[1].lstrip(".").lower()
-    supported = FigureCanvasBase.get_supported_filetypes()
-    if extension and extension not in supported:
-        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
-                         f"{', '.join('.' + name for name in sorted(supported))}")
-    check_writable_file(path, flag)
-
-
 def main(args):
     """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps. Returns the path."""
     model, config = load_counting_model(args.checkpoint)
@@ -66,7 +53,9 @@ def main(args):
         raise ValueError(f"--count {args.count} would draw {args.count * config.vocab_size} heatmap rows for this "
                          f"model's {config.vocab_size} digits; use --count {max(1, MAX_ROWS // config.vocab_size)} "
                          "or fewer")
-    check_image_path(args.out, "--out")
+    if not os.path.basename(args.out):  # "results/": a folder, named as such
+        raise IsADirectoryError(f"--out {args.out} names a folder; give a file name, e.g. {args.out}attention.png")
+    args.out = check_figure_path(args.out, "--out")
     one_hot, digits, counts = make_counting_data(args.count, config.sequence_length, config.vocab_size,
                                                  torch.Generator().manual_seed(args.seed))
     with torch.no_grad():

@@ -45,26 +45,6 @@ def add_max_plot_argument(parser, default):
                              f"default {default})")
 
 
-def check_figure_path(path, flag="--out"):
-    """Check before any work that a figure can be written at ``path``; returns the path the figure will have.
-
-    Raises a clear error unless ``path`` names a file (not a folder) in a folder that can be written, with an
-    extension matplotlib can save. A name without an extension gets ``.png`` (as matplotlib would add silently).
-    """
-    from matplotlib.backend_bases import FigureCanvasBase
-    if not path or not path.strip():
-        raise ValueError(f"{flag} is empty; give a file name such as results/figure.png")
-    extension = os.path.splitext(path)[1].lower().lstrip(".")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if not extension and not os.path.isdir(path):
-        path, extension = path + ".png", "png"
-    cli.check_writable_file(path, flag)
-    if extension not in formats:
-        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; end the name with one of "
-                         f"{', '.join('.' + name for name in sorted(formats))}")
-    return path
-
-
 def check_image_args(args):
     """Check the paths among the shared flags (``--weights``, ``--images``, ``--imagenet-dir``) before any work."""
     if args.weights is not None:
