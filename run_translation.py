@@ -360,20 +360,11 @@ def evaluate(args, translator, threads=1):
 
 
 def curves(args):
-    import json
     from lib.plot import finish_figure, show_training_curves
+    from lib.training_log import read_training_log
     out_dir = setting(args, "out_dir")
-    log = os.path.join(out_dir, "log.jsonl")
-    if not os.path.isfile(log):
-        raise FileNotFoundError(f"No training log at {log}: train first, or point --out-dir at a run's folder.")
+    records = read_training_log(out_dir)
     check_writable_folder(args.figures_dir, "--figures-dir")
-    with open(log) as file:
-        try:
-            records = [json.loads(line) for line in file if line.strip()]
-        except ValueError as error:
-            raise ValueError(f"{log} is not a training log of this library ({error})") from None
-    if not records:
-        raise ValueError(f"{log} holds no validations yet: train until the first validation (--eval-every steps)")
     figure = show_training_curves(records, title=f"Training run in {out_dir}")
     path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)
     print(f"Curves of {len(records)} validations saved to {path}")

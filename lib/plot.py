@@ -157,26 +157,13 @@ def show_translation_attention(source_pieces, output_pieces, weights, title=""):
     return figure
 
 
-def run_minutes(records):
-    """Minutes of training at each record, counted across the runs appended to one log: a record whose step is not
-    above the previous one starts a new run, whose minutes are added to those before it.
-    Returns (minutes per record, the minutes at which each later run starts)."""
-    minutes, starts, offset, previous = [], [], 0.0, None
-    for record in records:
-        if previous is not None and record.get("step", 0) <= previous["step"]:
-            offset += previous["minutes"]
-            starts.append(offset)
-        minutes.append(offset + record["minutes"])
-        previous = record
-    return minutes, starts
-
-
 def show_training_curves(records, title=""):
     """Training and validation loss, validation BLEU and chrF against training minutes, from the records of a run's
     log.jsonl (dicts with step, minutes, train_loss, valid_loss, valid_bleu, valid_chrf). Runs appended to the same
     log (a new run with --init-from starts again at step 0) are drawn end to end, each start marked by a dashed line.
     Returns the Figure."""
     import matplotlib.pyplot as plt
+    from lib.training_log import run_minutes
     minutes, starts = run_minutes(records)
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(minutes, [record["train_loss"] for record in records], label="training (label-smoothed)")
@@ -195,5 +182,28 @@ def show_training_curves(records, title=""):
             axis.axvline(start, color="gray", linestyle="--", linewidth=1)
     if title:
         figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def show_run_comparison(runs, mark_steps=()):
+    """Validation loss and BLEU against the optimizer step for several runs (``runs``: label -> the records of its
+    log.jsonl), so that runs that shared a machine compare by work done, not by minutes; a dotted line at each of
+    ``mark_steps`` (e.g. where a recipe's second leg starts). Returns the Figure."""
+    import matplotlib.pyplot as plt
+    from lib.training_log import records_by_step
+    figure, (loss_axis, bleu_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, records in runs.items():
+        by_step = records_by_step(records)
+        steps = sorted(by_step)
+        loss_axis.plot(steps, [by_step[step]["valid_loss"] for step in steps], marker=".", label=label)
+        bleu_axis.plot(steps, [by_step[step]["valid_bleu"] for step in steps], marker=".", label=label)
+    loss_axis.set(xlabel="optimizer step", ylabel="validation loss (nats per token)", title="Validation loss")
+    bleu_axis.set(xlabel="optimizer step", ylabel="validation BLEU (greedy)", title="Validation BLEU")
+    for axis in (loss_axis, bleu_axis):
+        axis.grid(alpha=0.3)
+        for step in mark_steps:
+            axis.axvline(step, color="gray", linestyle=":", linewidth=1)
+    bleu_axis.legend(fontsize=8)
     figure.tight_layout()
     return figure

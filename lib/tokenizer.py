@@ -1,9 +1,11 @@
-"""Subword vocabularies (SentencePiece unigram), one per language, with the exercise's special tokens.
+"""Subword vocabularies (SentencePiece unigram), one per language or one joint for both, with the exercise's
+special tokens.
 
 Ids 0-3 are <PAD>, <START>, <END>, <UNK>. Text keeps its case and punctuation. A vocabulary is a serialized
 SentencePiece model, so it can travel inside a checkpoint as a uint8 tensor.
 """
 import io
+from itertools import zip_longest
 
 import sentencepiece
 import torch
@@ -42,12 +44,21 @@ class Vocabulary:
         return cls(tensor.numpy().tobytes())
 
     @classmethod
-    def train(cls, texts, vocab_size):
-        """Train a unigram SentencePiece model on ``texts`` (an iterable of strings) in memory."""
+    def train(cls, texts, vocab_size, max_sentences=2_000_000):
+        """Train a unigram SentencePiece model on ``texts`` (an iterable of strings) in memory, from the first
+        ``max_sentences`` of them."""
         buffer = io.BytesIO()
         sentencepiece.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
             character_coverage=1.0, pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNK, pad_piece="<PAD>",
             bos_piece="<START>", eos_piece="<END>", unk_piece="<UNK>", num_threads=2,
-            input_sentence_size=2_000_000, shuffle_input_sentence=False, minloglevel=2, hard_vocab_limit=False)
+            input_sentence_size=max_sentences, shuffle_input_sentence=False, minloglevel=2, hard_vocab_limit=False)
         return cls(buffer.getvalue())
+
+    @classmethod
+    def train_joint(cls, german, english, vocab_size, max_sentences=2_000_000):
+        """One vocabulary for both languages: a unigram model trained on the German and the English texts together
+        (iterables of strings), taken in turns (German, English, German, ...) so that ``max_sentences`` never
+        leaves one language out."""
+        turns = (text for pair in zip_longest(german, english) for text in pair if text is not None)
+        return cls.train(turns, vocab_size, max_sentences)

@@ -4,7 +4,8 @@ Parameter creation order follows the exercise, so seeded one-hot calls ``model(x
 token-id inputs (an embedding lookup into the same weights), sequences shorter than ``max_len``, key-padding masks,
 cached incremental decoding (see ``TransformerModel.encode`` / ``decode_step``), and the options of low-resource
 recipes, all off by default: dropout (hidden, attention, activation), decoder layer-drop, pre-norm, a feed-forward
-width other than 2 * embed_dim, and an output projection tied to the decoder's input embedding.
+width other than 2 * embed_dim, an output projection tied to the decoder's input embedding, and one embedding shared
+by the encoder's input, the decoder's input and the output projection (for a joint vocabulary).
 """
 import math
 
@@ -140,6 +141,13 @@ class TransformerModel(nn.Module):
     - tie_embeddings: the output projection is the decoder's input embedding, ``logits = h @ dec_input_dense.weight
       + decoder_output_bias`` (Press & Wolf 2017); ``decoder_final_dense`` is then not created and
       ``decoder_output_bias`` (zeros, en_vocab_size) takes its place in the creation order.
+    - share_all_embeddings: the encoder's input embedding, the decoder's input embedding and the output projection
+      are one tensor (Press & Wolf 2017; Nguyen & Salazar 2019), for a vocabulary shared by both languages: it
+      implies tie_embeddings and needs de_vocab_size == en_vocab_size. ``dec_input_dense`` is then the encoder's
+      module ``enc_input_dense`` (its weight and its bias), not a new one: the decoder's Linear(en_vocab_size,
+      embed_dim) is not created and draws no random numbers; all other parameters are created in the usual order,
+      with ``decoder_output_bias`` in place of ``decoder_final_dense``. ``state_dict()`` still lists the weights
+      under both names (one tensor), so checkpoints load into a model built from their config.
     - ffn_dim: the feed-forward's hidden width (None: 2 * embed_dim, the exercise's).
     - scale_embeddings: token embeddings (``W x + b``) are multiplied by sqrt(embed_dim) before the positions are
       added (Vaswani et al. 2017). The exercise's embeddings start tiny (about 1 / sqrt(vocab)); after a pre-norm
@@ -148,7 +156,8 @@ class TransformerModel(nn.Module):
 
     def __init__(self, en_vocab_size, de_vocab_size, max_len=20, embed_dim=64, enc_layers=6, dec_layers=6,
                  num_heads=4, dropout=0.0, pre_norm=False, tie_embeddings=False, ffn_dim=None,
-                 attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False):
+                 attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False,
+                 share_all_embeddings=False):
         super().__init__()
         for name, value in (("en_vocab_size", en_vocab_size), ("de_vocab_size", de_vocab_size),
                             ("max_len", max_len), ("embed_dim", embed_dim), ("num_heads", num_heads)):
@@ -162,6 +171,10 @@ class TransformerModel(nn.Module):
         _check_probability("dropout", dropout)
         _check_probability("activation_dropout", activation_dropout)
         _check_probability("decoder_layerdrop", decoder_layerdrop, allow_one=True)
+        if share_all_embeddings and en_vocab_size != de_vocab_size:
+            raise ValueError(f"share_all_embeddings needs one vocabulary for both languages, but en_vocab_size is "
+                             f"{en_vocab_size} and de_vocab_size {de_vocab_size}: give both the same size (train a "
+                             "joint vocabulary), or leave share_all_embeddings off")
         self.en_vocab_size = en_vocab_size
         self.de_vocab_size = de_vocab_size
         self.max_len = max_len
@@ -171,7 +184,8 @@ class TransformerModel(nn.Module):
         self.num_heads = num_heads
         self.dropout = dropout
         self.pre_norm = bool(pre_norm)
-        self.tie_embeddings = bool(tie_embeddings)
+        self.share_all_embeddings = bool(share_all_embeddings)
+        self.tie_embeddings = bool(tie_embeddings) or self.share_all_embeddings
         self.ffn_dim = ffn_dim
         self.attention_dropout = attention_dropout
         self.activation_dropout = activation_dropout
@@ -189,7 +203,10 @@ class TransformerModel(nn.Module):
         self.enc_layer_norm = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(enc_layers)])
         self.enc_att = nn.ModuleList([attention() for _ in range(enc_layers)])
 
-        self.dec_input_dense = nn.Linear(en_vocab_size, embed_dim)
+        if self.share_all_embeddings:
+            self.dec_input_dense = self.enc_input_dense  # the same module: no new parameters, no random draws
+        else:
+            self.dec_input_dense = nn.Linear(en_vocab_size, embed_dim)
         self.dec_pos_enc = nn.Parameter(torch.zeros(1, max_len + 1, embed_dim))
         self.dec_increase_hidden = nn.ModuleList([nn.Linear(embed_dim, hidden) for _ in range(dec_layers)])
         self.dec_decrease_hidden = nn.ModuleList([nn.Linear(hidden, embed_dim) for _ in range(dec_layers)])
@@ -206,7 +223,7 @@ class TransformerModel(nn.Module):
 
     CONFIG_NAMES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads",
                     "dropout", "pre_norm", "tie_embeddings", "ffn_dim", "attention_dropout", "activation_dropout",
-                    "decoder_layerdrop", "scale_embeddings")
+                    "decoder_layerdrop", "scale_embeddings", "share_all_embeddings")
 
     def config(self):
         """Every constructor argument as given (None stays None), enough to rebuild the model.

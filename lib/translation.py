@@ -36,9 +36,16 @@ class Translator:
         return next(self.model.parameters()).device
 
     def to_checkpoint(self, half=False):
-        """The dict that ``save`` writes; ``half`` stores the weights as float16 (half the size)."""
-        state = {name: (value.half() if half and value.is_floating_point() else value).detach().cpu()
-                 for name, value in self.model.state_dict().items()}
+        """The dict that ``save`` writes; ``half`` stores the weights as float16 (half the size).
+
+        A tensor the model uses under several names (tied or shared embeddings) stays one tensor, stored once."""
+        converted = {}  # id of a parameter or buffer -> its stored tensor
+
+        def stored(value):
+            if id(value) not in converted:
+                converted[id(value)] = (value.half() if half and value.is_floating_point() else value).detach().cpu()
+            return converted[id(value)]
+        state = {name: stored(value) for name, value in self.model.state_dict(keep_vars=True).items()}
         return {"format": CHECKPOINT_FORMAT, "config": self.model.config(), "model": state,
                 "de_vocab": self.de_vocab.to_tensor(), "en_vocab": self.en_vocab.to_tensor(), "info": self.info}
 

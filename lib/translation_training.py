@@ -67,6 +67,9 @@ class TrainConfig:
                             resumable=True)
     de_vocab_size: int = _setting(8000, "German subword vocabulary size", low=5)
     en_vocab_size: int = _setting(6000, "English subword vocabulary size (the output layer's width)", low=5)
+    joint_vocab_size: int = _setting(0, "size of ONE subword vocabulary trained on the German and the English texts "
+                                     "together and used for both languages (--de-vocab-size and --en-vocab-size are "
+                                     "then unused); 0: a vocabulary per language", low=0)
     max_len: int = _setting(48, "longest sentence in subword tokens (longer training pairs are skipped)", low=1)
     embed_dim: int = _setting(256, "model width", low=1)
     enc_layers: int = _setting(3, "encoder layers", low=0)
@@ -108,6 +111,9 @@ class TrainConfig:
                               "Salazar 2019) instead of after the residual sum (the exercise's post-norm)")
     tie_embeddings: bool = _setting(False, "one tensor for the decoder's input embedding and its output layer (Press "
                                     "& Wolf 2017)")
+    share_all_embeddings: bool = _setting(False, "one tensor for the encoder's input embedding, the decoder's input "
+                                          "embedding and the output layer (Press & Wolf 2017); implies "
+                                          "--tie-embeddings and needs --joint-vocab-size")
     ffn_dim: int = _setting(0, "feed-forward hidden width (0: 2 * --embed-dim, the exercise's)", low=0)
     scale_embeddings: bool = _setting(False, "multiply token embeddings by sqrt(--embed-dim) (Vaswani et al. 2017); "
                                       "meant for --pre-norm, where the exercise's tiny embeddings are swamped")
@@ -136,6 +142,12 @@ class TrainConfig:
             _check_setting(setting, value)
         if self.num_heads >= 1 and self.embed_dim % self.num_heads:
             raise ValueError(f"--num-heads {self.num_heads} must divide --embed-dim {self.embed_dim}")
+        if 0 < self.joint_vocab_size < 5:
+            raise ValueError(f"--joint-vocab-size must be 0 (a vocabulary per language) or at least 5, got "
+                             f"{self.joint_vocab_size}")
+        if self.share_all_embeddings and not self.joint_vocab_size and not self.init_from:
+            raise ValueError("--share-all-embeddings needs one vocabulary for German and English: add "
+                             "--joint-vocab-size N (e.g. 8000), or leave --share-all-embeddings out")
         try:
             torch.device(self.device)
         except RuntimeError:
@@ -223,14 +235,21 @@ def _fits(example, max_len):
 
 
 def prepare_data(config, vocabularies=None):
-    """Read and split the corpus, train (or reuse) the vocabularies, tokenize the training pairs."""
+    """Read and split the corpus, train (or reuse) the vocabularies, tokenize the training pairs.
+
+    The vocabularies are trained on the training sentences and up to 100,000 training phrases: one per language,
+    or with ``config.joint_vocab_size`` one on both languages' texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
     sentences = [pair for pair in splits["train"] if pair.sentence]
     phrases = [pair for pair in splits["train"] if not pair.sentence]
     if vocabularies is None:
         sample = random.Random(config.seed).sample(phrases, min(len(phrases), 100000))
-        de_vocab = Vocabulary.train([pair.german for pair in sentences + sample], config.de_vocab_size)
-        en_vocab = Vocabulary.train([pair.english for pair in sentences + sample], config.en_vocab_size)
+        german, english = [pair.german for pair in sentences + sample], [pair.english for pair in sentences + sample]
+        if config.joint_vocab_size:
+            de_vocab = en_vocab = Vocabulary.train_joint(german, english, config.joint_vocab_size)
+        else:
+            de_vocab = Vocabulary.train(german, config.de_vocab_size)
+            en_vocab = Vocabulary.train(english, config.en_vocab_size)
     else:
         de_vocab, en_vocab = vocabularies
 
@@ -345,7 +364,7 @@ def model_kwargs(config, en_vocab_size, de_vocab_size):
                 tie_embeddings=config.tie_embeddings, ffn_dim=config.ffn_dim or None,
                 attention_dropout=None if config.attention_dropout < 0 else config.attention_dropout,
                 activation_dropout=config.activation_dropout, decoder_layerdrop=config.decoder_layerdrop,
-                scale_embeddings=config.scale_embeddings)
+                scale_embeddings=config.scale_embeddings, share_all_embeddings=config.share_all_embeddings)
 
 
 def build_model(config, data):
@@ -355,7 +374,7 @@ def build_model(config, data):
 
 # The model's shape, which a run started with init_from takes from the translator.
 SHAPE_FIELDS = ("max_len", "embed_dim", "enc_layers", "dec_layers", "num_heads", "pre_norm", "tie_embeddings",
-                "ffn_dim", "scale_embeddings")
+                "ffn_dim", "scale_embeddings", "share_all_embeddings")
 
 
 def shape_of(model):

@@ -6,6 +6,7 @@ Shared helpers (import them: ``from tests.conftest import tiny_config``): a tiny
 training run of lib/translation_training.py, and a run that records each step's batch and loss."""
 import pytest
 import torch
+import torch.nn as nn
 
 from lib import vision
 
@@ -124,3 +125,23 @@ def random_translator(pairs, vocab_size, std=None, seed=0, **shape):
                     parameter.normal_(0.0, std)
         model.decoder_final_dense.bias[PAD] = -50.0
     return Translator(model.eval(), de_vocab, en_vocab)
+
+
+# ---- the Transformer's parameters, created by hand in INTERFACE.md's order ----
+
+
+def expected_attention_state(prefix, embed_dim):
+    """A MultiHeadAttention's parameters as INTERFACE.md creates them (draws from the global RNG)."""
+    state = {f"{prefix}.{name}": torch.randn(embed_dim, embed_dim) * 1e-2
+             for name in ("W_query", "W_key", "W_value", "W_output")}
+    norm = nn.LayerNorm(embed_dim)
+    state.update({f"{prefix}.layer_norm.{name}": value for name, value in norm.state_dict().items()})
+    return state
+
+
+def expected_module_list(prefix, count, make):
+    """The state of ``count`` modules made by ``make()`` in turn, keyed like an nn.ModuleList named ``prefix``."""
+    state = {}
+    for i in range(count):
+        state.update({f"{prefix}.{i}.{name}": value for name, value in make().state_dict().items()})
+    return state

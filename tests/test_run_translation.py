@@ -335,7 +335,7 @@ def test_curves_draws_a_runs_log(tmp_path, capsys):
 
 
 def test_runs_appended_to_one_log_are_drawn_end_to_end():
-    from lib.plot import run_minutes
+    from lib.training_log import run_minutes
     first = [{"step": 250, "minutes": 5.0}, {"step": 500, "minutes": 10.0}]
     resumed = [{"step": 750, "minutes": 14.0}]  # --resume keeps counting steps and minutes
     second = [{"step": 250, "minutes": 4.0}, {"step": 500, "minutes": 9.0}]  # --init-from starts again at step 0

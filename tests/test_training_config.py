@@ -26,6 +26,7 @@ def test_defaults_are_valid_and_unchanged():
     assert (config.pre_norm, config.tie_embeddings, config.ffn_dim, config.attention_dropout,
             config.activation_dropout, config.decoder_layerdrop, config.source_word_dropout,
             config.target_word_dropout, config.phrase_tag) == (False, False, 0, -1.0, 0.0, 0.0, 0.0, 0.0, False)
+    assert (config.joint_vocab_size, config.share_all_embeddings) == (0, False)
 
 
 BAD = [("lr", 0.0, "--lr must be above 0, got 0"), ("lr", -1.0, "--lr must be above 0"),
@@ -40,7 +41,10 @@ BAD = [("lr", 0.0, "--lr must be above 0, got 0"), ("lr", -1.0, "--lr must be ab
        ("activation_dropout", 1.0, "--activation-dropout"), ("decoder_layerdrop", -0.1, "--decoder-layerdrop"),
        ("source_word_dropout", 1.0, "--source-word-dropout"), ("target_word_dropout", 2.0, "--target-word-dropout"),
        ("keep_snapshots", -1, "--keep-snapshots"), ("eval_sentences", 0, "--eval-sentences"),
-       ("embed_dim", 0, "--embed-dim must be at least 1"), ("de_vocab_size", 4, "--de-vocab-size must be at least 5"),
+       ("embed_dim", 0, "--embed-dim must be at least 1"), ("joint_vocab_size", -1, "--joint-vocab-size must be"),
+       ("joint_vocab_size", 4, "--joint-vocab-size must be 0 (a vocabulary per language) or at least 5, got 4"),
+       ("share_all_embeddings", True, "--share-all-embeddings needs one vocabulary for German and English: add "
+        "--joint-vocab-size"), ("de_vocab_size", 4, "--de-vocab-size must be at least 5"),
        ("lr_schedule", "cosine", "--lr-schedule must be one of inverse-sqrt, linear"),
        ("corpus_format", "csv", "--corpus-format must be one of ding, tsv, iwslt"),
        ("embed_dim", "64", "--embed-dim must be a whole number, got '64'"),
@@ -59,7 +63,8 @@ def test_limits_themselves_are_accepted():
     TrainConfig(lr=1e-12, dropout=0.0, attention_dropout=-1.0, batch_tokens=1, max_minutes=0.0, keep_snapshots=0,
                 ffn_dim=0, seed=2**32 - 1, sentence_repeats=0, phrases_per_epoch=0, warmup_steps=0, enc_layers=0,
                 dec_layers=0, eval_every=1, device="cuda:1")
-    TrainConfig(attention_dropout=0.0, decoder_layerdrop=0.99, source_word_dropout=0.5, max_minutes=0.5, lr=2)
+    TrainConfig(attention_dropout=0.0, decoder_layerdrop=0.99, source_word_dropout=0.5, max_minutes=0.5, lr=2,
+                joint_vocab_size=5, share_all_embeddings=True)
 
 
 def test_the_heads_must_divide_the_width():

@@ -24,7 +24,7 @@ def test_model_kwargs_map_the_config_to_the_models_arguments():
     assert model_kwargs(TrainConfig(), 100, 200) == dict(
         en_vocab_size=100, de_vocab_size=200, max_len=48, embed_dim=256, enc_layers=3, dec_layers=3, num_heads=4,
         dropout=0.1, pre_norm=False, tie_embeddings=False, ffn_dim=None, attention_dropout=None,
-        activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False)
+        activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False, share_all_embeddings=False)
     options = model_kwargs(TrainConfig(**RECIPE), 100, 200)
     assert {name: options[name] for name in RECIPE} == RECIPE
 
@@ -49,7 +49,8 @@ def test_each_option_reaches_the_model():
     assert {name: model.config()[name] for name in RECIPE} == RECIPE
     assert model.enc_increase_hidden[0].out_features == 24 and not hasattr(model, "decoder_final_dense")
     assert shape_of(model) == dict(max_len=48, embed_dim=16, enc_layers=3, dec_layers=3, num_heads=2, pre_norm=True,
-                                   tie_embeddings=True, ffn_dim=24, scale_embeddings=True)
+                                   tie_embeddings=True, ffn_dim=24, scale_embeddings=True,
+                                   share_all_embeddings=False)
     default = build_model(TrainConfig(embed_dim=16, num_heads=2), vocabularies)
     assert default.enc_increase_hidden[0].out_features == 32 and shape_of(default)["ffn_dim"] == 0
 

@@ -234,7 +234,8 @@ def test_a_checkpoint_from_before_the_recipe_options_resumes(finished_run):
     last_path = os.path.join(finished_run.out_dir, "last.pth")
     old = load_checkpoint(last_path)
     recipe = ("pre_norm", "tie_embeddings", "ffn_dim", "attention_dropout", "activation_dropout",
-              "decoder_layerdrop", "source_word_dropout", "target_word_dropout", "phrase_tag")
+              "decoder_layerdrop", "source_word_dropout", "target_word_dropout", "phrase_tag", "joint_vocab_size",
+              "share_all_embeddings")
     old["config"] = {name: value for name, value in old["config"].items() if name not in recipe}
     del old["rng_states"]
     save_atomic(old, last_path)

@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lib.transformer import MultiHeadAttention, TransformerModel
+from tests.conftest import expected_attention_state, expected_module_list
 
 EN, DE, MAX_LEN, EMBED, HEADS = 11, 13, 7, 16, 4
 
@@ -39,21 +40,6 @@ def close(actual, expected, atol=1e-5):
 
 
 # ---- construction: the exercise's parameter order --------------------------------------------------------------
-
-
-def expected_attention_state(prefix, embed_dim):
-    state = {f"{prefix}.{name}": torch.randn(embed_dim, embed_dim) * 1e-2
-             for name in ("W_query", "W_key", "W_value", "W_output")}
-    norm = nn.LayerNorm(embed_dim)
-    state.update({f"{prefix}.layer_norm.{name}": value for name, value in norm.state_dict().items()})
-    return state
-
-
-def expected_module_list(prefix, count, make):
-    state = {}
-    for i in range(count):
-        state.update({f"{prefix}.{i}.{name}": value for name, value in make().state_dict().items()})
-    return state
 
 
 def expected_side(side, vocab, length, layers, embed_dim):
@@ -395,7 +381,7 @@ def test_seeded_model_gives_the_exercises_values():
     old_config = dict(en_vocab_size=5, de_vocab_size=6, max_len=4, embed_dim=8, enc_layers=1, dec_layers=2,
                       num_heads=2, dropout=0.0)
     defaults = dict(old_config, pre_norm=False, tie_embeddings=False, ffn_dim=None, attention_dropout=None,
-                    activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False)
+                    activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False, share_all_embeddings=False)
     for config in (old_config, defaults):
         torch.manual_seed(0)
         model = TransformerModel(**config)

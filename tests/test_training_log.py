@@ -1,0 +1,84 @@
+"""lib.training_log (reading a run's log.jsonl, the comparison table) and tools/compare_runs.py."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+from lib.training_log import comparison_table, read_training_log, records_by_step
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_log(folder, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder
+
+
+def record(step, loss, bleu):
+    return {"step": step, "minutes": step / 40, "train_loss": loss + 1, "valid_loss": loss, "valid_bleu": bleu,
+            "valid_chrf": 20.0}
+
+
+def test_the_table_matches_runs_by_step_and_leaves_missing_cells_empty():
+    runs = {"base": [record(250, 4.704, 0.35), record(500, 4.126, 0.754)],
+            "tied": [record(250, 5.25, 0.0), record(500, 4.45, 0.59), record(750, 4.09, 0.92)]}
+    assert comparison_table(runs).splitlines() == [
+        "| step | base | tied |",
+        "| ---: | ---: | ---: |",
+        "| 250 | 4.70 / 0.35 | 5.25 / 0.00 |",
+        "| 500 | 4.13 / 0.75 | 4.45 / 0.59 |",
+        "| 750 |  | 4.09 / 0.92 |"]
+    assert comparison_table(runs, metrics=("valid_chrf",)).splitlines()[2] == "| 250 | 20.00 | 20.00 |"
+
+
+def test_a_step_validated_twice_keeps_the_later_record():
+    # a run resumed from a checkpoint older than its last validation validates that step again
+    records = [record(250, 5.0, 1.0), record(500, 4.0, 2.0), record(500, 3.9, 2.5)]
+    assert records_by_step(records)[500]["valid_bleu"] == 2.5
+    assert comparison_table({"run": records}).splitlines()[3] == "| 500 | 3.90 / 2.50 |"
+
+
+def test_reading_a_log_and_its_errors(tmp_path):
+    records = [record(250, 5.0, 1.0), record(500, 4.0, 2.0)]
+    assert read_training_log(write_log(tmp_path / "good", records)) == records
+    with pytest.raises(FileNotFoundError, match="No training log at .*missing"):
+        read_training_log(tmp_path / "missing")
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "log.jsonl").write_text("not json\n")
+    with pytest.raises(ValueError, match="is not a training log of this library"):
+        read_training_log(tmp_path / "text")
+    (tmp_path / "list" / "log.jsonl").parent.mkdir()
+    (tmp_path / "list" / "log.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match="a line without a step"):
+        read_training_log(tmp_path / "list")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "log.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="holds no validations yet"):
+        read_training_log(tmp_path / "empty")
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("compare_runs", os.path.join(ROOT, "tools", "compare_runs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_runs_prints_the_table_and_saves_the_figure(tmp_path, capsys):
+    tool = load_tool()
+    first = write_log(tmp_path / "screen_a", [record(250, 5.0, 1.0), record(500, 4.0, 2.0)])
+    second = write_log(tmp_path / "b", [record(250, 4.5, 1.5)])
+    figure = tmp_path / "figures" / "comparison.png"
+    (tmp_path / "figures").mkdir()
+    args = tool.build_parser().parse_args([str(first), f"word dropout={second}", "--figure", str(figure),
+                                           "--mark-step", "250", "--no-show"])
+    table = tool.main(args)
+    out = capsys.readouterr().out
+    assert table.splitlines()[0] == "| step | screen_a | word dropout |"
+    assert table.splitlines()[2] == "| 250 | 5.00 / 1.00 | 4.50 / 1.50 |"
+    assert table in out and f"Curves saved to {figure}" in out
+    assert figure.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="two runs are labelled 'x'"):
+        tool.main(tool.build_parser().parse_args([f"x={first}", f"x={second}", "--figure", str(figure)]))

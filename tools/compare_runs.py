@@ -1,0 +1,60 @@
+"""Compare translator training runs by step: a Markdown table of validation loss / BLEU and their curves.
+
+    python tools/compare_runs.py results/screen_baseline "word dropout=results/screen_worddrop" --mark-step 1820
+
+Each RUN is a run's --out-dir (its log.jsonl), optionally labelled as LABEL=FOLDER. The table (printed) has a row per
+validated step and a cell "valid loss / valid BLEU" per run; the figure draws both against the step. Runs that shared
+a machine did different amounts of work per minute, so they are compared by step here, not by time.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
+
+from lib.cli import check_figure_path, int_range, run_main  # noqa: E402
+from lib.training_log import comparison_table, read_training_log  # noqa: E402
+
+
+def build_parser():
+    """The command-line flags."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a run's folder (its --out-dir), or LABEL=FOLDER to name it in the table and legend")
+    parser.add_argument("--figure", default="results/run_comparison.png",
+                        help="where the curves are saved (default: %(default)s)")
+    parser.add_argument("--mark-step", type=int_range(0, 10 ** 9), action="append", default=[],
+                        help="draw a dotted line at this step, e.g. where a second leg of training starts "
+                             "(repeatable)")
+    parser.add_argument("--no-show", action="store_true", help="save the figure without opening a window")
+    return parser
+
+
+def parse_run(text):
+    """'LABEL=FOLDER' -> (LABEL, FOLDER); a bare FOLDER is labelled by its name."""
+    label, separator, folder = text.partition("=")
+    if not separator:
+        folder = text
+        label = os.path.basename(os.path.normpath(text))
+    return label, folder
+
+
+def main(args):
+    """Print the table, save the figure. Returns the table."""
+    runs = {}
+    for text in args.runs:
+        label, folder = parse_run(text)
+        if label in runs:
+            raise ValueError(f"two runs are labelled {label!r}: name them apart with LABEL=FOLDER")
+        runs[label] = read_training_log(folder)
+    figure_path = check_figure_path(args.figure, "--figure")
+    from lib.plot import finish_figure, show_run_comparison
+    table = comparison_table(runs)
+    print(table)
+    path = finish_figure(show_run_comparison(runs, args.mark_step), figure_path, show=not args.no_show)
+    print(f"Curves saved to {path}")
+    return table
+
+
+if __name__ == "__main__":
+    run_main(main, build_parser().parse_args())
