@@ -118,9 +118,14 @@ def set_threads(threads):
 
 
 def run_main(main, args):
-    """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1), Ctrl-C with exit 130."""
+    """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1), Ctrl-C with exit 130, and a
+    reader that stops early (``... | head``) ends it quietly (exit 1, as a shell pipeline expects)."""
     try:
         return main(args)
+    except BrokenPipeError:
+        # stdout's reader is gone: point stdout at /dev/null so that Python's final flush does not complain again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

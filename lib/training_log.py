@@ -9,9 +9,10 @@ import os
 
 
 def read_training_log(out_dir):
-    """The records of ``out_dir/log.jsonl``, in order. Raises FileNotFoundError (no log), ValueError (not a log of
-    this library, or no validation yet) with what to do."""
-    path = os.path.join(out_dir, "log.jsonl")
+    """The records of ``out_dir/log.jsonl`` (or of ``out_dir`` itself when it is a file, e.g. a log kept in docs/),
+    in order. Raises FileNotFoundError (no log), ValueError (not a log of this library, or no validation yet) with
+    what to do."""
+    path = out_dir if os.path.isfile(out_dir) else os.path.join(out_dir, "log.jsonl")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No training log at {path}: train first, or point at a run's folder.")
     with open(path) as file:

@@ -132,3 +132,17 @@ def test_a_script_error_is_one_line_on_stderr():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr == "error: No corpus at /x: install trans-de-en\n"
+
+
+def test_a_reader_that_stops_early_ends_the_script_quietly():
+    # `script | head -1`: the pipe closes after one line; the script must not print an error or a traceback
+    code = ("import sys; sys.path.insert(0, '.'); from lib.cli import run_main\n"
+            "def main(args):\n"
+            "    for i in range(200000):\n"
+            "        print('line', i)\n"
+            "run_main(main, None)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    reader = subprocess.run(["bash", "-c", f"{sys.executable} -c \"{code}\" | head -1; echo \"${{PIPESTATUS[0]}}\""],
+                            capture_output=True, text=True, cwd=root, timeout=60)
+    assert reader.stdout.splitlines() == ["line 0", "1"]
+    assert reader.stderr == ""

@@ -43,6 +43,7 @@ def test_a_step_validated_twice_keeps_the_later_record():
 def test_reading_a_log_and_its_errors(tmp_path):
     records = [record(250, 5.0, 1.0), record(500, 4.0, 2.0)]
     assert read_training_log(write_log(tmp_path / "good", records)) == records
+    assert read_training_log(tmp_path / "good" / "log.jsonl") == records  # a log file kept elsewhere
     with pytest.raises(FileNotFoundError, match="No training log at .*missing"):
         read_training_log(tmp_path / "missing")
     (tmp_path / "text").mkdir()
@@ -72,6 +73,7 @@ def test_compare_runs_prints_the_table_and_saves_the_figure(tmp_path, capsys):
     second = write_log(tmp_path / "b", [record(250, 4.5, 1.5)])
     figure = tmp_path / "figures" / "comparison.png"
     (tmp_path / "figures").mkdir()
+    assert tool.parse_run(str(tmp_path / "logs" / "tied.jsonl")) == ("tied", str(tmp_path / "logs" / "tied.jsonl"))
     args = tool.build_parser().parse_args([str(first), f"word dropout={second}", "--figure", str(figure),
                                            "--mark-step", "250", "--no-show"])
     table = tool.main(args)

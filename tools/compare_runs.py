@@ -2,9 +2,9 @@
 
     python tools/compare_runs.py results/screen_baseline "word dropout=results/screen_worddrop" --mark-step 1820
 
-Each RUN is a run's --out-dir (its log.jsonl), optionally labelled as LABEL=FOLDER. The table (printed) has a row per
-validated step and a cell "valid loss / valid BLEU" per run; the figure draws both against the step. Runs that shared
-a machine did different amounts of work per minute, so they are compared by step here, not by time.
+Each RUN is a run's --out-dir (its log.jsonl) or a log file, optionally labelled as LABEL=PATH. The table (printed)
+has a row per validated step and a cell "valid loss / valid BLEU" per run; the figure draws both against the step.
+Runs that shared a machine did different amounts of work per minute, so they are compared by step, not by time.
 """
 import argparse
 import os
@@ -20,7 +20,8 @@ def build_parser():
     """The command-line flags."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="a run's folder (its --out-dir), or LABEL=FOLDER to name it in the table and legend")
+                        help="a run's folder (its --out-dir) or its log.jsonl file; LABEL=PATH names it in the "
+                             "table and legend (default: the folder's or file's name)")
     parser.add_argument("--figure", default="results/run_comparison.png",
                         help="where the curves are saved (default: %(default)s)")
     parser.add_argument("--mark-step", type=int_range(0, 10 ** 9), action="append", default=[],
@@ -31,11 +32,11 @@ def build_parser():
 
 
 def parse_run(text):
-    """'LABEL=FOLDER' -> (LABEL, FOLDER); a bare FOLDER is labelled by its name."""
+    """'LABEL=PATH' -> (LABEL, PATH); a bare PATH is labelled by its name (without .jsonl)."""
     label, separator, folder = text.partition("=")
     if not separator:
         folder = text
-        label = os.path.basename(os.path.normpath(text))
+        label = os.path.basename(os.path.normpath(text)).removesuffix(".jsonl")
     return label, folder
 
 
