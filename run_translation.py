@@ -118,7 +118,8 @@ def _base_parser():
                      help="with --test: 1-based pair number within --split")
     use.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
                      help="with --test: which split --line counts in; with --eval: valid (to choose between models) or "
-                          "test (default: the held-out test sentences)")
+                          "test (default: the held-out test sentences), or all the sentences of a --corpus of your "
+                          "own (e.g. data/everyday.tsv, everyday sentences with their translations)")
     use.add_argument("--plot", action="store_true",
                      help="with --test: draw the cross-attention heatmaps of every head behind the translation "
                           "printed (saved under --figures-dir)")
@@ -346,7 +347,10 @@ def translate_file(args, translator, count=None, threads=1):
 def evaluate(args, translator, threads=1):
     from lib.corpus import DING_PATH, read_corpus, split_corpus
     corpus = setting(args, "corpus")
-    pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    if args.split == "all":  # a test set of the user's own: every pair, in file order
+        pairs = read_corpus(corpus, setting(args, "corpus_format"))
+    else:
+        pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
     if not pairs:
         raise ValueError(f"--eval: the {args.split} split of {corpus or DING_PATH} is empty: held-out splits hold "
                          "full sentences only (about 5% of them each), so the corpus needs more full sentences")
@@ -355,7 +359,8 @@ def evaluate(args, translator, threads=1):
                                         length_penalty=args.length_penalty)
     blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
     penalty = f", length penalty {args.length_penalty:g}" if args.beam > 1 else ""
-    print(f"{len(pairs)} {args.split} sentences, beam {args.beam}{penalty}{blocking}")
+    what = f"pairs of {corpus}" if args.split == "all" else f"{args.split} sentences"
+    print(f"{len(pairs)} {what}, beam {args.beam}{penalty}{blocking}")
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 
@@ -370,6 +375,12 @@ def curves(args):
     print(f"Curves of {len(records)} validations saved to {path}")
 
 
+def _own_corpus(args):
+    """Whether --corpus names a file other than the installed dictionary (the training corpus by default)."""
+    from lib.corpus import DING_PATH
+    return hasattr(args, "corpus") and os.path.realpath(args.corpus) != os.path.realpath(DING_PATH)
+
+
 def _check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split. Returns the
     number of lines of an --input FILE (else None)."""
@@ -378,8 +389,10 @@ def _check_translation_request(args):
         if os.path.exists(args.export) and not args.force:
             raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
                                   "another PATH")
-    if args.eval and args.split not in ("valid", "test"):
-        raise ValueError(f"--eval scores a held-out split: --split valid or test, not {args.split}")
+    if args.eval and args.split == "train" or args.eval and args.split == "all" and not _own_corpus(args):
+        raise ValueError(f"--eval scores held-out sentences: --split valid or test, not {args.split} (whose pairs "
+                         "the model trained on); --split all only with a --corpus of your own, e.g. --corpus "
+                         "data/everyday.tsv --corpus-format tsv")
     if (args.test or args.eval) and hasattr(args, "corpus") and setting(args, "corpus_format") != "iwslt":
         check_readable_file(args.corpus, "--corpus")
     if args.test and args.plot:

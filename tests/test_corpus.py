@@ -110,6 +110,19 @@ def test_ding_split_has_about_a_thousand_held_out_sentences(tmp_path):
     assert not {pair.german for pair in splits["test"]} & {pair.german for pair in splits["valid"]}
 
 
+@pytest.mark.skipif(not os.path.isfile(DING_PATH), reason="the Ding dictionary (trans-de-en) is not installed")
+def test_the_everyday_test_set_is_not_in_the_dictionary():
+    """data/everyday.tsv (60 everyday sentences written for this project) measures translation outside the corpus:
+    none of its German sentences may be a dictionary entry, compared without case and punctuation."""
+    def normal(text):
+        return " ".join(re.sub(r"[^\w ]", " ", text.lower()).split())
+    everyday = read_tsv(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                        "everyday.tsv"))
+    assert len(everyday) == 60 and all(pair.sentence for pair in everyday)
+    dictionary = {normal(pair.german) for pair in read_corpus(DING_PATH)}
+    assert [pair.german for pair in everyday if normal(pair.german) in dictionary] == []
+
+
 # ---- other formats and errors -------------------------------------------------------------------------------------
 
 

@@ -262,6 +262,20 @@ def test_eval_scores_the_valid_split_on_request_and_refuses_train(setting, capsy
         run(setting, "--eval", "--split", "train")
 
 
+def test_eval_of_a_corpus_of_ones_own_scores_all_its_pairs_in_order(setting, capsys, tmp_path):
+    corpus, _, translator = setting
+    pairs = read_tsv(corpus)[:7]  # phrases and sentences alike: a test set of one's own is used whole
+    own = tmp_path / "own.tsv"
+    own.write_text("".join(f"{pair.german}\t{pair.english}\n" for pair in pairs))
+    hypotheses = translator.translate([pair.german for pair in pairs])
+    references = [[pair.english for pair in pairs]]
+    run(setting, "--eval", "--split", "all", "--corpus", str(own))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2] == f"7 pairs of {own}, beam 1"
+    assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, references).score:.2f} "
+                         f"chrF {sacrebleu.corpus_chrf(hypotheses, references).score:.2f}")
+
+
 def test_average_of_two_checkpoints_is_the_mean_of_their_weights(setting, tmp_path, capsys):
     _, checkpoint, translator = setting
     other = Translator(TransformerModel(**translator.model.config()), translator.de_vocab, translator.en_vocab)
