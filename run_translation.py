@@ -21,8 +21,8 @@ import typing
 import warnings
 from dataclasses import MISSING, fields
 
-from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, float_range, int_range,
-                     run_main, set_threads)
+from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, discard_stdout, float_range,
+                     int_range, run_main, set_threads)
 from lib.translation import SHIPPED_CHECKPOINT
 from lib.translation_training import TrainConfig
 
@@ -336,8 +336,8 @@ def translate_file(args, translator, count=None, threads=1):
                     bar.write(f"warning: {warning.message}", file=sys.stderr)
                 caught.clear()
                 bar.update(len(translations))
-    except BrokenPipeError:  # e.g. piped into head: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, with the exit code of a finished translation
+        discard_stdout()
     finally:
         bar.close()
         if args.input != "-":
@@ -389,7 +389,7 @@ def _check_translation_request(args):
         if os.path.exists(args.export) and not args.force:
             raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
                                   "another PATH")
-    if args.eval and args.split == "train" or args.eval and args.split == "all" and not _own_corpus(args):
+    if args.eval and (args.split == "train" or args.split == "all" and not _own_corpus(args)):
         raise ValueError(f"--eval scores held-out sentences: --split valid or test, not {args.split} (whose pairs "
                          "the model trained on); --split all only with a --corpus of your own, e.g. --corpus "
                          "data/everyday.tsv --corpus-format tsv")

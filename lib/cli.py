@@ -117,14 +117,19 @@ def set_threads(threads):
         torch.set_num_threads(threads)
 
 
+def discard_stdout():
+    """Point stdout at /dev/null once its reader is gone (``... | head``), so that Python's final flush does not
+    raise BrokenPipeError again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_main(main, args):
     """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1), Ctrl-C with exit 130, and a
     reader that stops early (``... | head``) ends it quietly (exit 1, as a shell pipeline expects)."""
     try:
         return main(args)
     except BrokenPipeError:
-        # stdout's reader is gone: point stdout at /dev/null so that Python's final flush does not complain again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
