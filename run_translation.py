@@ -114,6 +114,13 @@ def _base_parser():
     use.add_argument("--average", nargs="+", metavar="CHECKPOINT",
                      help="use the average of these checkpoints' weights instead of --checkpoint (e.g. "
                           "results/translation/snapshots/*.pth); with --export, write that average")
+    use.add_argument("--compare", metavar="CHECKPOINT",
+                     help="with --eval: also score the translator CHECKPOINT (the baseline, e.g. "
+                          "data/translator.pth) on the same sentences with the same decoding, and test the difference "
+                          "by paired bootstrap resampling: the 95%% interval of the gain in BLEU and chrF, and the "
+                          "fraction of resamples without a gain (p)")
+    use.add_argument("--bootstrap-samples", type=int_range(1), default=1000, metavar="N",
+                     help="with --compare: resamples of the test sentences (default %(default)s)")
     use.add_argument("--line", type=int_range(1), default=1,
                      help="with --test: 1-based pair number within --split")
     use.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
@@ -344,7 +351,8 @@ def translate_file(args, translator, count=None, threads=1):
             file.close()
 
 
-def evaluate(args, translator, threads=1):
+def evaluate(args, translator, threads=1, baseline=None):
+    """Score ``translator`` on --split; with a ``baseline`` translator, score it too and compare them."""
     from lib.corpus import DING_PATH, read_corpus, split_corpus
     corpus = setting(args, "corpus")
     if args.split == "all":  # a test set of the user's own: every pair, in file order
@@ -354,13 +362,21 @@ def evaluate(args, translator, threads=1):
     if not pairs:
         raise ValueError(f"--eval: the {args.split} split of {corpus or DING_PATH} is empty: held-out splits hold "
                          "full sentences only (about 5% of them each), so the corpus needs more full sentences")
-    bleu, chrf, _ = translator.evaluate(pairs, beam=args.beam, batch_size=args.batch_size,
-                                        no_repeat_ngram=args.no_repeat_ngram, workers=threads,
-                                        length_penalty=args.length_penalty)
+    options = dict(beam=args.beam, batch_size=args.batch_size, no_repeat_ngram=args.no_repeat_ngram, workers=threads,
+                   length_penalty=args.length_penalty)
+    bleu, chrf, hypotheses = translator.evaluate(pairs, **options)
     blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
     penalty = f", length penalty {args.length_penalty:g}" if args.beam > 1 else ""
     what = f"pairs of {corpus}" if args.split == "all" else f"{args.split} sentences"
     print(f"{len(pairs)} {what}, beam {args.beam}{penalty}{blocking}")
+    if baseline is not None:
+        from lib.significance import paired_bootstrap
+        baseline_bleu, baseline_chrf, baseline_hypotheses = baseline.evaluate(pairs, **options)
+        print(f"baseline {args.compare}: BLEU {baseline_bleu:.2f} chrF {baseline_chrf:.2f}")
+        comparisons = paired_bootstrap([pair.english for pair in pairs], baseline_hypotheses, hypotheses,
+                                       samples=args.bootstrap_samples)
+        print(f"gain over the baseline, paired bootstrap of {args.bootstrap_samples} resamples: "
+              + "; ".join(comparison.describe() for comparison in comparisons.values()))
     print(f"BLEU {bleu:.2f} chrF {chrf:.2f}")
 
 
@@ -389,6 +405,10 @@ def _check_translation_request(args):
         if os.path.exists(args.export) and not args.force:
             raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
                                   "another PATH")
+    if args.compare is not None and not args.eval:
+        raise ValueError("--compare compares two translators' scores: use it with --eval")
+    if args.compare is not None:
+        check_readable_file(args.compare, "--compare")
     if args.eval and (args.split == "train" or args.split == "all" and not _own_corpus(args)):
         raise ValueError(f"--eval scores held-out sentences: --split valid or test, not {args.split} (whose pairs "
                          "the model trained on); --split all only with a --corpus of your own, e.g. --corpus "
@@ -431,7 +451,8 @@ def main(args):
     elif args.input is not None:
         translate_file(args, translator, count, threads)
     else:
-        evaluate(args, translator, threads)
+        baseline = Translator.load(args.compare, device=device) if args.compare else None
+        evaluate(args, translator, threads, baseline)
 
 
 if __name__ == "__main__":

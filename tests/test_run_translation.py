@@ -13,6 +13,7 @@ import torch
 import lib.translation_training
 import run_translation
 from lib.corpus import DING_PATH, read_tsv, split_corpus
+from lib.significance import paired_bootstrap
 from lib.transformer import TransformerModel
 from lib.translation import SHIPPED_CHECKPOINT, Translator
 from tests.conftest import random_translator
@@ -274,6 +275,36 @@ def test_eval_of_a_corpus_of_ones_own_scores_all_its_pairs_in_order(setting, cap
     assert lines[-2] == f"7 pairs of {own}, beam 1"
     assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, references).score:.2f} "
                          f"chrF {sacrebleu.corpus_chrf(hypotheses, references).score:.2f}")
+
+
+def test_eval_compare_scores_the_baseline_and_tests_the_gain_by_paired_bootstrap(setting, capsys, tmp_path):
+    corpus, _, translator = setting
+    baseline = random_translator(make_pairs(), 90, std=0.6, seed=1, max_len=24, embed_dim=16, enc_layers=1,
+                                 dec_layers=2, num_heads=2)
+    baseline_path = tmp_path / "baseline.pth"
+    baseline.save(str(baseline_path))
+    pairs = split_corpus(read_tsv(corpus))["valid"]
+    references = [pair.english for pair in pairs]
+    hypotheses, baseline_hypotheses = (system.translate([pair.german for pair in pairs])
+                                       for system in (translator, baseline))
+    assert hypotheses != baseline_hypotheses
+    run(setting, "--eval", "--split", "valid", "--compare", str(baseline_path), "--bootstrap-samples", "30")
+    lines = capsys.readouterr().out.strip().splitlines()
+    expected = paired_bootstrap(references, baseline_hypotheses, hypotheses, samples=30)
+    baseline_bleu = sacrebleu.corpus_bleu(baseline_hypotheses, [references]).score
+    assert lines[-3] == (f"baseline {baseline_path}: BLEU {baseline_bleu:.2f} "
+                         f"chrF {sacrebleu.corpus_chrf(baseline_hypotheses, [references]).score:.2f}")
+    assert lines[-2] == ("gain over the baseline, paired bootstrap of 30 resamples: "
+                         f"{expected['BLEU'].describe()}; {expected['chrF'].describe()}")
+    assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, [references]).score:.2f} "
+                         f"chrF {sacrebleu.corpus_chrf(hypotheses, [references]).score:.2f}")
+
+
+def test_compare_needs_eval_and_a_readable_checkpoint(setting, tmp_path):
+    with pytest.raises(ValueError, match="use it with --eval"):
+        run(setting, "--test", "--compare", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"--compare {tmp_path / 'none.pth'} does not exist"):
+        run(setting, "--eval", "--compare", str(tmp_path / "none.pth"))
 
 
 def test_average_of_two_checkpoints_is_the_mean_of_their_weights(setting, tmp_path, capsys):
