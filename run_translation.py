@@ -236,6 +236,10 @@ def train(args):
     import torch
     from lib import translation_training
     given = given_settings(args)
+    separate = [f"--{name.replace('_', '-')}" for name in ("de_vocab_size", "en_vocab_size") if name in given]
+    if given.get("joint_vocab_size") and separate:
+        raise ValueError(f"--joint-vocab-size trains one vocabulary for both languages, {' and '.join(separate)} "
+                         "one per language: give either --joint-vocab-size or the per-language sizes")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     config = TrainConfig(**dict(given, device=device, amp=args.amp, compile=args.compile))
     overrides = dict(given)

@@ -118,6 +118,17 @@ def test_training_overrides_are_the_flags_given_as_argparse_read_them(monkeypatc
     assert set(calls["overrides"]) == {"out_dir", "device", "amp", "compile"} and not calls["resume"]
 
 
+@pytest.mark.parametrize("sizes", [["--de-vocab-size", "500"], ["--en-vocab-size", "500", "--de-vocab-size", "400"]])
+def test_a_joint_vocabulary_beside_per_language_sizes_is_refused_before_training(monkeypatch, tmp_path, sizes):
+    calls = capture_training(monkeypatch, tmp_path)
+    flags = ["--train", "--device", "cpu", "--out-dir", str(tmp_path), "--joint-vocab-size", "600"]
+    with pytest.raises(ValueError, match="give either --joint-vocab-size or the per-language sizes"):
+        run_translation.main(run_translation.parse_args(flags + sizes))
+    assert not calls
+    run_translation.main(run_translation.parse_args(flags + ["--de-vocab-size", "500", "--joint-vocab-size", "0"]))
+    assert calls["config"].de_vocab_size == 500 and calls["config"].joint_vocab_size == 0
+
+
 def test_training_flags_come_from_the_fields_of_trainconfig(monkeypatch, tmp_path):
     """Help from each field's metadata, --x / --no-x for bool fields, and no flag (and no crash) for a field of a
     type the command line cannot give or whose name another flag already uses."""
