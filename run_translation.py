@@ -132,11 +132,13 @@ def _base_parser():
                           "printed (saved under --figures-dir)")
     use.add_argument("--layer", type=int_range(1), default=None,
                      help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
-    use.add_argument("--beam", type=int_range(1, 100), default=1, help="beam width for translation (1: greedy)")
-    use.add_argument("--length-penalty", type=float_range(), default=1.0, metavar="ALPHA",
+    use.add_argument("--beam", type=int_range(1, 100), default=None,
+                     help="beam width for translation (1: greedy; default: the translator's stored decoding, else 1); "
+                          "with --export, stored with the translator as its default")
+    use.add_argument("--length-penalty", type=float_range(), default=None, metavar="ALPHA",
                      help="beam search: finished translations are ranked by log-probability / ((5 + length) / 6) ** "
                           "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones "
-                          "(default 1.0, chosen on the valid split)")
+                          "(default: the translator's stored decoding, else 1.0); with --export, stored too")
     use.add_argument("--no-repeat-ngram", type=int_range(0), default=0, metavar="N",
                      help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions "
                           "like 'in France, in France'; 0: off)")
@@ -370,9 +372,8 @@ def evaluate(args, translator, threads=1, baseline=None):
                    length_penalty=args.length_penalty)
     bleu, chrf, hypotheses = translator.evaluate(pairs, **options)
     blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
-    penalty = f", length penalty {args.length_penalty:g}" if args.beam > 1 else ""
     what = f"pairs of {corpus}" if args.split == "all" else f"{args.split} sentences"
-    print(f"{len(pairs)} {what}, beam {args.beam}{penalty}{blocking}")
+    print(f"{len(pairs)} {what}, {describe_decoding(args.beam, args.length_penalty)}{blocking}")
     if baseline is not None:
         from lib.significance import paired_bootstrap
         baseline_bleu, baseline_chrf, baseline_hypotheses = baseline.evaluate(pairs, **options)
@@ -393,6 +394,11 @@ def curves(args):
     figure = show_training_curves(records, title=f"Training run in {out_dir}")
     path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)
     print(f"Curves of {len(records)} validations saved to {path}")
+
+
+def describe_decoding(beam, length_penalty):
+    """'greedy' or 'beam 4, length penalty 1.2'."""
+    return "greedy" if beam == 1 else f"beam {beam}, length penalty {length_penalty:g}"
 
 
 def _own_corpus(args):
@@ -447,9 +453,16 @@ def main(args):
                          f"layer{'s' if layers != 1 else ''}, so --layer must be from 1 to {layers}")
     if args.test and args.plot and layers == 0:
         raise ValueError("this translator has no decoder layers, so no cross-attention to draw: leave out --plot")
+    chosen = {name: value for name, value in (("beam", args.beam), ("length_penalty", args.length_penalty))
+              if value is not None}
+    decoding = dict(translator.decoding, **chosen)
+    args.beam, args.length_penalty = decoding["beam"], decoding["length_penalty"]
     if args.export:
+        if chosen:
+            translator.info["decoding"] = decoding
         translator.save(args.export, half=True)
-        print(f"Wrote {args.export} ({os.path.getsize(args.export) / 2**20:.1f} MiB, float16 weights)")
+        print(f"Wrote {args.export} ({os.path.getsize(args.export) / 2**20:.1f} MiB, float16 weights); its "
+              f"decoding: {describe_decoding(decoding['beam'], decoding['length_penalty'])}")
     elif args.test:
         test_line(args, translator)
     elif args.input is not None:

@@ -1,8 +1,10 @@
 """A trained translator: a TransformerModel with its German and English vocabularies, saved as one checkpoint.
 
 The checkpoint is a dict of tensors and plain values (loadable with ``weights_only=True``): the model's
-configuration and weights, each vocabulary as a uint8 tensor, and a dict of facts about its training.
+configuration and weights, each vocabulary as a uint8 tensor, and a dict of facts about its training (and the
+decoding chosen for it, when one was stored).
 """
+import math
 import os
 import warnings
 from collections import deque
@@ -35,6 +37,13 @@ class Translator:
     def device(self):
         return next(self.model.parameters()).device
 
+    @property
+    def decoding(self):
+        """The decoding stored with this translator (chosen on the valid split, e.g. ``run_translation.py --export
+        PATH --beam 4 --length-penalty 1.2``): {"beam": width, "length_penalty": alpha}; greedy if none is stored."""
+        stored = self.info.get("decoding") or {}
+        return {"beam": stored.get("beam", 1), "length_penalty": stored.get("length_penalty", 1.0)}
+
     def to_checkpoint(self, half=False):
         """The dict that ``save`` writes; ``half`` stores the weights as float16 (half the size).
 
@@ -66,8 +75,13 @@ class Translator:
             raise RuntimeError(f"{source} is a damaged translator checkpoint: its weights do not fit its "
                                f"configuration ({reason}).") from None
         model.to(device).eval()
-        return cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
-                   Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
+        translator = cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
+                         Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
+        beam, alpha = translator.decoding["beam"], translator.decoding["length_penalty"]
+        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)):
+            raise RuntimeError(f"{source} is a damaged translator checkpoint: its stored decoding {beam=}, "
+                               f"length_penalty={alpha} is not a beam width of at least 1 and a finite penalty.")
+        return translator
 
     @classmethod
     def average(cls, paths, device="cpu"):

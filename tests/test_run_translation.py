@@ -149,7 +149,7 @@ def test_training_flags_come_from_the_fields_of_trainconfig(monkeypatch, tmp_pat
     args = parser.parse_args(["--train", "--pre-norm", "--ffn-dim", "96", "--word-dropout", "0.25"])
     assert run_translation.given_settings(args) == {"pre_norm": True, "ffn_dim": 96, "word_dropout": 0.25}
     assert run_translation.given_settings(parser.parse_args(["--train", "--no-pre-norm"])) == {"pre_norm": False}
-    assert args.beam == 1  # the translation flag, not the field
+    assert args.beam is None  # the translation flag (default: the stored decoding), not the field (7)
     for bad in (["--shape", "3"], ["--word-dropout", "nan"], ["--ffn-dim", "1.5"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["--train", *bad])
@@ -260,7 +260,7 @@ def test_eval_prints_sacrebleus_bleu_and_chrf_of_the_test_split_last(setting, ca
     assert len(set(hypotheses)) > 1
     run(setting, "--eval")
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2] == f"{len(pairs)} test sentences, beam 1"
+    assert lines[-2] == f"{len(pairs)} test sentences, greedy"
     assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, references).score:.2f} "
                          f"chrF {sacrebleu.corpus_chrf(hypotheses, references).score:.2f}")
 
@@ -283,7 +283,7 @@ def test_eval_of_a_corpus_of_ones_own_scores_all_its_pairs_in_order(setting, cap
     references = [[pair.english for pair in pairs]]
     run(setting, "--eval", "--split", "all", "--corpus", str(own))
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2] == f"7 pairs of {own}, beam 1"
+    assert lines[-2] == f"7 pairs of {own}, greedy"
     assert lines[-1] == (f"BLEU {sacrebleu.corpus_bleu(hypotheses, references).score:.2f} "
                          f"chrF {sacrebleu.corpus_chrf(hypotheses, references).score:.2f}")
 
@@ -364,6 +364,43 @@ def test_export_writes_the_weights_rounded_to_float16(setting, tmp_path, capsys)
     for name, value in original.items():
         assert stored[name].dtype == torch.float16 and torch.equal(stored[name], value.half()), name
     assert not all(torch.equal(value.half().float(), value) for value in original.values())  # rounding shows
+
+
+def test_export_stores_the_decoding_given_and_the_commands_use_it_unless_told_otherwise(setting, tmp_path, capsys):
+    corpus, _, translator = setting
+    exported = str(tmp_path / "exported.pth")
+    run(setting, "--export", exported, "--beam", "3", "--length-penalty", "0.5")
+    assert capsys.readouterr().out.endswith("its decoding: beam 3, length penalty 0.5\n")
+    stored = Translator.load(exported)
+    assert stored.decoding == {"beam": 3, "length_penalty": 0.5} and translator.decoding["beam"] == 1
+    pairs = split_corpus(read_tsv(corpus))["valid"]
+    expected = {beam: stored.evaluate(pairs, beam=beam, length_penalty=0.5)[:2] for beam in (1, 3)}
+    assert expected[1] != expected[3], "beam 3 should score differently from greedy here"
+
+    def evaluate(*flags):
+        run_translation.main(run_translation.parse_args(["--checkpoint", exported, "--corpus", corpus,
+                                                         "--corpus-format", "tsv", "--eval", "--split", "valid",
+                                                         *flags]))
+        return capsys.readouterr().out.strip().splitlines()
+    lines = evaluate()  # the stored decoding
+    assert lines == [f"{len(pairs)} valid sentences, beam 3, length penalty 0.5",
+                     f"BLEU {expected[3][0]:.2f} chrF {expected[3][1]:.2f}"]
+    assert evaluate("--beam", "1")[0] == f"{len(pairs)} valid sentences, greedy"  # a flag wins
+    assert evaluate("--length-penalty", "2")[0] == f"{len(pairs)} valid sentences, beam 3, length penalty 2"
+    again = str(tmp_path / "again.pth")
+    run_translation.main(run_translation.parse_args(["--checkpoint", exported, "--export", again]))
+    assert Translator.load(again).decoding == {"beam": 3, "length_penalty": 0.5}  # kept when none is given
+
+
+@pytest.mark.parametrize("decoding", [{"beam": 0}, {"beam": 2.5}, {"length_penalty": float("nan")},
+                                      {"length_penalty": "1"}])
+def test_a_damaged_stored_decoding_is_a_clear_error(setting, tmp_path, decoding):
+    checkpoint = setting[2].to_checkpoint()
+    checkpoint["info"] = {"decoding": decoding}
+    path = tmp_path / "damaged.pth"
+    torch.save(checkpoint, path)
+    with pytest.raises(RuntimeError, match="damaged translator checkpoint: its stored decoding"):
+        Translator.load(str(path))
 
 
 def test_export_never_overwrites_without_force(setting, tmp_path, capsys):

@@ -56,8 +56,10 @@ def test_every_cell_is_the_translators_valid_score_with_that_decoding(setting, c
                           f"| 3 | {expected[3, 0.0][0]:.2f} / {expected[3, 0.0][1]:.2f} | "
                           f"{expected[3, 1.5][0]:.2f} / {expected[3, 1.5][1]:.2f} |"]
     (beam, alpha), (bleu, chrf) = max(expected.items(), key=lambda item: item[1])
-    setting_text = "greedy (--beam 1)" if alpha is None else f"--beam {beam} --length-penalty {alpha:g}"
-    assert lines[5] == f"Best by BLEU: {setting_text}, BLEU {bleu:.2f} chrF {chrf:.2f}"
+    flags = "--beam 1" if alpha is None else f"--beam {beam} --length-penalty {alpha:g}"
+    assert lines[5] == f"Best by BLEU: {flags}, BLEU {bleu:.2f} chrF {chrf:.2f}"
+    assert lines[6] == ("Store it as the translator's default decoding: python run_translation.py --export PATH "
+                        f"--checkpoint {checkpoint} {flags}")
 
 
 def test_a_missing_checkpoint_is_named_before_any_work(setting, tmp_path):

@@ -4,8 +4,9 @@
     python tools/sweep_decoding.py --average results/translation/snapshots/*.pth
 
 Rows are beam widths, columns length penalties (GNMT's alpha; greedy decoding, beam 1, has none, so its row holds one
-score). The best setting by BLEU (chrF breaks ties) is printed last. The test split is not offered: choose on the
-valid split, then report the test split once with the chosen --beam and --length-penalty (run_translation.py --eval).
+score). The best setting by BLEU (chrF breaks ties) is printed next, then the command that stores it with the
+translator (run_translation.py --export PATH ... --beam B --length-penalty A), which --test, --input and --eval then
+use by default. The test split is not offered: choose on the valid split, then report the test split once.
 """
 import argparse
 import os
@@ -78,8 +79,10 @@ def main(args):
     print(f"{len(pairs)} valid sentences, BLEU / chrF")
     print(sweep_table(scores))
     (beam, alpha), (bleu, chrf) = max(scores.items(), key=lambda item: item[1])  # BLEU, then chrF
-    setting = "greedy (--beam 1)" if alpha is None else f"--beam {beam} --length-penalty {alpha:g}"
-    print(f"Best by BLEU: {setting}, BLEU {bleu:.2f} chrF {chrf:.2f}")
+    flags = "--beam 1" if alpha is None else f"--beam {beam} --length-penalty {alpha:g}"
+    print(f"Best by BLEU: {flags}, BLEU {bleu:.2f} chrF {chrf:.2f}")
+    source = "--average " + " ".join(args.average) if args.average else f"--checkpoint {args.checkpoint}"
+    print(f"Store it as the translator's default decoding: python run_translation.py --export PATH {source} {flags}")
     return scores
 
 
