@@ -68,7 +68,7 @@ def main(args):
     from lib.translation import Translator
     for path in args.average or [args.checkpoint]:
         check_readable_file(path, "--average" if args.average else "--checkpoint")
-    if args.corpus is not None:
+    if args.corpus is not None and args.corpus_format != "iwslt":  # iwslt: the prefix of a .de / .en file pair
         check_readable_file(args.corpus, "--corpus")
     set_threads(1)  # one torch thread per batch; --threads batches at once
     translator = Translator.average(args.average) if args.average else Translator.load(args.checkpoint)
