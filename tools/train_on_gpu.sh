@@ -3,7 +3,8 @@
 # float16 and score it on the validation split, all under OUT.
 #
 # Usage: tools/train_on_gpu.sh OUT MINUTES [training flags of run_translation.py ...]
-#   OUT      folder for the run (OUT/run), the exported OUT/translator.pth and OUT/valid.txt
+#   OUT      folder for the run (OUT/run), the exported OUT/translator.pth and OUT/valid.txt (its valid scores
+#            beside those of BASELINE=PATH, default the shipped data/translator.pth, with a paired bootstrap)
 #   MINUTES  training time (--max-minutes); keep the whole call inside the device's limit
 # The corpus is ./.corpus/de-en when present (carry it to a machine without the Debian package), else the installed
 # dictionary; CORPUS=PATH (with CORPUS_FORMAT=tsv or iwslt for other formats) overrides both. PYTHON=... picks the
@@ -11,7 +12,7 @@
 # Runs on the GPU with bfloat16 autocast when torch sees one, else on the CPU (how it is tested here).
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    sed -n '5,12p' "$0" >&2
+    sed -n '5,13p' "$0" >&2
     exit 2
 fi
 out=$(realpath -m "$1")
@@ -19,7 +20,9 @@ minutes=$2
 shift 2
 corpus=${CORPUS:+$(realpath -m "$CORPUS")}
 format=${CORPUS_FORMAT:-ding}
+baseline=${BASELINE:+$(realpath -m "$BASELINE")}
 cd "$(dirname "$0")/.."
+baseline=${baseline:-$PWD/data/translator.pth}
 python=${PYTHON:-python3}
 if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then python=.venv/bin/python; fi
 if [ -z "$corpus" ]; then
@@ -33,5 +36,6 @@ export PYTHONUNBUFFERED=1
 "$python" run_translation.py --train "${device_flags[@]}" --corpus "$corpus" --corpus-format "$format" --out-dir "$out/run" \
     --max-minutes "$minutes" --no-progress "$@"
 "$python" run_translation.py --export "$out/translator.pth" --checkpoint "$out/run/best.pth" --force
+compare=(); if [ -f "$baseline" ]; then compare=(--compare "$baseline"); fi
 "$python" run_translation.py --eval --split valid --checkpoint "$out/translator.pth" --corpus "$corpus" \
-    --corpus-format "$format" | tee "$out/valid.txt"
+    --corpus-format "$format" "${compare[@]}" | tee "$out/valid.txt"
