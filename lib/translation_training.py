@@ -83,6 +83,10 @@ class TrainConfig:
     lr_schedule: str = _setting("inverse-sqrt", "decay after the warm-up: inverse-sqrt (lr * sqrt(warmup / step)) or "
                                 "linear (to 0 at --max-steps, so that the run anneals; set --max-steps to the steps "
                                 "the run can afford)", choices=LR_SCHEDULES)
+    cooldown_steps: int = _setting(0, "anneal: over the last N steps before --max-steps the learning rate falls in a "
+                                   "straight line from the schedule's value to 0 (a cooldown, as in warmup-stable-"
+                                   "decay schedules; resume with a new --max-steps and this to end a run; 0: off)",
+                                   low=0, resumable=True)
     weight_decay: float = _setting(0.01, "AdamW weight decay", low=0.0, resumable=True)
     label_smoothing: float = _setting(0.1, "label smoothing of the cross-entropy", low=0.0, high=1.0, high_open=True,
                                       resumable=True)
@@ -343,8 +347,18 @@ def translation_loss(model, source, decoder_input, decoder_target, label_smoothi
 
 def learning_rate(step, config):
     """Linear warm-up to ``lr`` over ``warmup_steps``, then ``config.lr_schedule``: 'inverse-sqrt' decay
-    (lr * sqrt(warmup_steps / step)), or 'linear' decay that reaches 0 at ``max_steps`` (a run that anneals)."""
+    (lr * sqrt(warmup_steps / step)), or 'linear' decay that reaches 0 at ``max_steps`` (a run that anneals). With
+    ``cooldown_steps`` N, the last N steps fall in a straight line from the schedule's value at step max_steps - N
+    to 0 at max_steps."""
     step = max(step, 1)
+    cooldown_start = config.max_steps - config.cooldown_steps
+    if config.cooldown_steps and step > cooldown_start:
+        return _scheduled_rate(max(cooldown_start, 1), config) * max(config.max_steps - step, 0) / config.cooldown_steps
+    return _scheduled_rate(step, config)
+
+
+def _scheduled_rate(step, config):
+    """The warm-up and ``lr_schedule`` of ``learning_rate``, without the cooldown."""
     warmup = step / config.warmup_steps if config.warmup_steps > 0 else 1.0
     if config.lr_schedule == "linear":
         remaining = (config.max_steps - step) / max(config.max_steps - config.warmup_steps, 1)

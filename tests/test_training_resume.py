@@ -226,7 +226,7 @@ def test_resumable_fields_are_the_documented_set():
         "out_dir", "device", "amp", "compile", "max_steps", "max_minutes", "eval_every", "eval_sentences",
         "keep_snapshots", "lr", "weight_decay", "dropout", "attention_dropout", "activation_dropout",
         "decoder_layerdrop", "label_smoothing", "clip_norm", "batch_tokens", "sentence_repeats",
-        "phrases_per_epoch", "phrase_tag", "source_word_dropout", "target_word_dropout"}
+        "phrases_per_epoch", "phrase_tag", "source_word_dropout", "target_word_dropout", "cooldown_steps"}
 
 
 def test_a_checkpoint_from_before_the_recipe_options_resumes(finished_run):
@@ -235,7 +235,7 @@ def test_a_checkpoint_from_before_the_recipe_options_resumes(finished_run):
     old = load_checkpoint(last_path)
     recipe = ("pre_norm", "tie_embeddings", "ffn_dim", "attention_dropout", "activation_dropout",
               "decoder_layerdrop", "source_word_dropout", "target_word_dropout", "phrase_tag", "joint_vocab_size",
-              "share_all_embeddings")
+              "share_all_embeddings", "cooldown_steps")
     old["config"] = {name: value for name, value in old["config"].items() if name not in recipe}
     del old["rng_states"]
     save_atomic(old, last_path)

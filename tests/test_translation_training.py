@@ -167,6 +167,25 @@ def test_linear_warms_up_then_falls_to_zero_at_max_steps():
     assert learning_rate(1200, config) == 0.0  # never negative past max_steps
 
 
+@pytest.mark.parametrize("schedule", ["inverse-sqrt", "linear"])
+def test_a_cooldown_falls_in_a_straight_line_from_the_schedules_value_to_zero(schedule):
+    plain = TrainConfig(lr=2e-3, warmup_steps=400, lr_schedule=schedule, max_steps=3000)
+    config = TrainConfig(lr=2e-3, warmup_steps=400, lr_schedule=schedule, max_steps=3000, cooldown_steps=400)
+    start = 2e-3 * (math.sqrt(400 / 2600) if schedule == "inverse-sqrt" else 400 / 2600)  # step 2600 in closed form
+    for step in (1, 200, 400, 1600, 2600):  # before the cooldown: the schedule itself
+        assert learning_rate(step, config) == learning_rate(step, plain)
+    assert learning_rate(2600, config) == pytest.approx(start)
+    assert learning_rate(2700, config) == pytest.approx(start * 300 / 400)
+    assert learning_rate(2999, config) == pytest.approx(start / 400)
+    assert learning_rate(3000, config) == 0.0 and learning_rate(3100, config) == 0.0
+
+
+def test_a_cooldown_longer_than_the_run_starts_from_the_first_steps_rate():
+    config = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=100, cooldown_steps=200)
+    assert learning_rate(1, config) == pytest.approx(1e-3 * 99 / 200)
+    assert learning_rate(50, config) == pytest.approx(1e-3 * 50 / 200)
+
+
 def test_schedules_without_warm_up_start_at_the_peak():
     assert learning_rate(1, TrainConfig(lr=1e-3, warmup_steps=0)) == pytest.approx(1e-3)
     linear = TrainConfig(lr=1e-3, warmup_steps=0, lr_schedule="linear", max_steps=10)
