@@ -127,6 +127,21 @@ def random_translator(pairs, vocab_size, std=None, seed=0, **shape):
     return Translator(model.eval(), de_vocab, en_vocab)
 
 
+def write_tsv(path, pairs):
+    """Write (german, english) ``pairs`` to ``path`` as a tab-separated corpus."""
+    path.write_text("".join(f"{german}\t{english}\n" for german, english in pairs), encoding="utf-8")
+
+
+def corpus_and_translator(folder, pairs, vocab_size, **shape):
+    """A tab-separated corpus of ``pairs`` and a saved ``random_translator`` (weights drawn with std 0.6, so that
+    sentences get different translations) in ``folder``: (corpus path, checkpoint path, translator)."""
+    corpus, checkpoint = folder / "corpus.tsv", folder / "translator.pth"
+    write_tsv(corpus, pairs)
+    translator = random_translator(pairs, vocab_size, std=0.6, **shape)
+    translator.save(str(checkpoint))
+    return str(corpus), str(checkpoint), translator
+
+
 # ---- the Transformer's parameters, created by hand in INTERFACE.md's order ----
 
 

@@ -16,7 +16,7 @@ from lib.corpus import DING_PATH, read_tsv, split_corpus
 from lib.significance import paired_bootstrap
 from lib.transformer import TransformerModel
 from lib.translation import SHIPPED_CHECKPOINT, Translator
-from tests.conftest import random_translator
+from tests.conftest import corpus_and_translator, random_translator
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 
@@ -31,15 +31,8 @@ def make_pairs():
 def setting(tmp_path_factory):
     """(corpus path, checkpoint path, translator) shared by the tests of this module."""
     torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("run_translation")
-    corpus = folder / "corpus.tsv"
-    corpus.write_text("".join(f"{german}\t{english}\n" for german, english in make_pairs()), encoding="utf-8")
-    # weights large enough that sentences get different translations
-    translator = random_translator(make_pairs(), 90, std=0.6, max_len=24, embed_dim=16, enc_layers=1, dec_layers=2,
-                                   num_heads=2)
-    checkpoint = folder / "translator.pth"
-    translator.save(str(checkpoint))
-    return str(corpus), str(checkpoint), translator
+    return corpus_and_translator(tmp_path_factory.mktemp("run_translation"), make_pairs(), 90, max_len=24,
+                                 embed_dim=16, enc_layers=1, dec_layers=2, num_heads=2)
 
 
 def run(setting, *flags):

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from lib.corpus import read_tsv, split_corpus
-from tests.conftest import random_translator
+from tests.conftest import corpus_and_translator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,14 +27,8 @@ def make_pairs():
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sweep")
-    corpus = folder / "corpus.tsv"
-    corpus.write_text("".join(f"{german}\t{english}\n" for german, english in make_pairs()), encoding="utf-8")
-    translator = random_translator(make_pairs(), 80, std=0.6, max_len=20, embed_dim=16, enc_layers=1, dec_layers=1,
-                                   num_heads=2)
-    checkpoint = folder / "translator.pth"
-    translator.save(str(checkpoint))
-    return str(corpus), str(checkpoint), translator
+    return corpus_and_translator(tmp_path_factory.mktemp("sweep"), make_pairs(), 80, max_len=20, embed_dim=16,
+                                 enc_layers=1, dec_layers=1, num_heads=2)
 
 
 def test_every_cell_is_the_translators_valid_score_with_that_decoding(setting, capsys):

@@ -12,7 +12,7 @@ import torch
 from lib.corpus import read_tsv, split_corpus
 from lib.significance import paired_bootstrap
 from lib.translation import REPOSITORY, Translator
-from tests.conftest import random_translator
+from tests.conftest import random_translator, write_tsv
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="train_on_gpu.sh is a bash script")
@@ -20,7 +20,7 @@ def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path):
     pairs = [(f"Ich sehe {number} {german}.", f"I see {number} {english}.") for number in range(60)
              for german, english in (("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"))]
     corpus = tmp_path / "tiny.tsv"
-    corpus.write_text("".join(f"{german}\t{english}\n" for german, english in pairs), encoding="utf-8")
+    write_tsv(corpus, pairs)
     baseline = tmp_path / "baseline.pth"
     random_translator(pairs, 60, std=0.6, max_len=32, embed_dim=8, enc_layers=1, dec_layers=1,
                       num_heads=2).save(str(baseline))
