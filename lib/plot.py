@@ -140,7 +140,8 @@ def show_translation_attention(source_pieces, output_pieces, weights, title=""):
     rows = (num_heads + columns - 1) // columns
     width = max(4.0, 0.42 * len(source_pieces) + 1.5)
     height = max(3.0, 0.32 * len(output_pieces) + 1.2)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False,
+                                layout="constrained")
     for head, axis in enumerate(axes.flat):
         if head >= num_heads:
             axis.axis("off")

@@ -32,7 +32,7 @@ ENGLISH = ["I have no time tomorrow.", "The weather is nice today.", "We are goi
            "The car is broken.", "We have no milk left.", "She works in a bank.", "Today is Monday.", "I am tired.",
            "The concert starts at eight.", "He has lost his key.", "Can we talk tomorrow?"]
 MAX_LEN = 32
-SHIPPED_FIRST_TRANSLATION = "I haven't got any time tomorrow."  # of "Ich habe morgen keine Zeit."
+SHIPPED_FIRST_TRANSLATION = "I don't have time tomorrow."  # of "Ich habe morgen keine Zeit."
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +288,12 @@ def test_shipped_checkpoint_translates_as_the_plain_loop_does():
     translations = translator.translate(sentences)
     assert translations == [reference_translation(translator, text) for text in sentences]
     assert translations[0] == SHIPPED_FIRST_TRANSLATION  # recorded from the shipped model
+
+
+@pytest.mark.skipif(not os.path.isfile(SHIPPED_CHECKPOINT), reason="no shipped checkpoint in data/")
+def test_shipped_checkpoint_carries_the_decoding_chosen_on_the_valid_split():
+    """docs/translation.md, 'The long run': beam 8 with length penalty 1.2 was the best on the valid split."""
+    assert Translator.load().decoding == {"beam": 8, "length_penalty": 1.2}
 
 
 if __name__ == "__main__":
