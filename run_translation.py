@@ -24,7 +24,7 @@ from dataclasses import MISSING, fields
 from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, discard_stdout, float_range,
                      int_range, run_main, set_threads)
 from lib.translation import SHIPPED_CHECKPOINT
-from lib.translation_training import TrainConfig
+from lib.training_config import TrainConfig
 
 # Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
 # threads split every operation and wait for the slowest, so beside a job that holds a core two of them decode

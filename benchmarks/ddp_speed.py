@@ -29,7 +29,8 @@ import torch.multiprocessing as mp  # noqa: E402
 
 from lib.tokenizer import END, PAD, START, UNK  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.translation_training import TrainConfig, translation_loss  # noqa: E402
+from lib.training_config import TrainConfig  # noqa: E402
+from lib.translation_training import translation_loss  # noqa: E402
 
 
 def build_parser():

@@ -62,7 +62,7 @@ def write_corpus(path, phrases=False):
 def tiny_config(tmp_path, phrases=False, **changes):
     """A tiny run (7,747 parameters, 8 steps, validated at 4 and 8); its 7 batches per epoch give each of 2
     processes 3 (one left out). ``phrases``: the corpus also holds PHRASES. ``changes``: other TrainConfig values."""
-    from lib.translation_training import TrainConfig
+    from lib.training_config import TrainConfig
     name = "corpus-phrases.tsv" if phrases else "corpus.tsv"
     tmp_path.mkdir(parents=True, exist_ok=True)
     values = dict(corpus=write_corpus(tmp_path / name, phrases), corpus_format="tsv", out_dir=str(tmp_path / "run"),

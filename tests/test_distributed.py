@@ -25,7 +25,9 @@ from lib import translation, translation_training
 from lib.checkpoint import load_checkpoint
 from lib.tokenizer import Vocabulary
 from lib.translation import Translator
-from lib.translation_training import TrainConfig, build_model, collate, epoch_batches, prepare_data, translation_loss
+from lib.training_config import build_model, TrainConfig
+from lib.training_data import collate, epoch_batches, prepare_data
+from lib.translation_training import translation_loss
 from tests.conftest import tiny_config
 
 TIMEOUT_S = 120  # a hung collective fails the test instead of blocking it

@@ -17,7 +17,8 @@ from lib.checkpoint import load_checkpoint
 from lib.tokenizer import UNK, Vocabulary
 from lib.transformer import TransformerModel
 from lib.translation import Translator
-from lib.translation_training import SHAPE_FIELDS, TrainConfig, model_kwargs, prepare_data, shape_of
+from lib.training_config import model_kwargs, SHAPE_FIELDS, shape_of, TrainConfig
+from lib.training_data import prepare_data
 from tests.conftest import (SUBJECTS, VERBS, WHEN, expected_attention_state, expected_module_list, tiny_config,
                             train_recording)
 

@@ -10,6 +10,7 @@ import pytest
 import sacrebleu
 import torch
 
+import lib.training_config
 import lib.translation_training
 import run_translation
 from lib.corpus import DING_PATH, read_tsv, split_corpus
@@ -101,7 +102,7 @@ def test_training_overrides_are_the_flags_given_as_argparse_read_them(monkeypatc
     run_translation.main(run_translation.parse_args(flags))
     assert calls["resume"] and calls["overrides"] == {"max_steps": 1720, "lr_schedule": "linear", "out_dir": out_dir,
                                                       "device": "cpu", "amp": False, "compile": False}
-    defaults = lib.translation_training.TrainConfig()
+    defaults = lib.training_config.TrainConfig()
     assert calls["config"] == dataclasses.replace(defaults, max_steps=1720, lr_schedule="linear", out_dir=out_dir)
     from_code = dict(calls)
     monkeypatch.setattr(sys, "argv", ["run_translation.py", *flags])

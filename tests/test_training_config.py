@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from lib.translation_training import TrainConfig, flag
+from lib.training_config import flag, TrainConfig
 
 
 def test_every_field_has_a_help_text_and_a_range_or_kind():

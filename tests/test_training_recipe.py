@@ -12,8 +12,8 @@ from lib.checkpoint import load_checkpoint
 from lib.tokenizer import END, PAD, START, UNK
 from lib.transformer import TransformerModel
 from lib.translation import Translator
-from lib.translation_training import (PHRASE_TAG, TrainConfig, build_model, collate, epoch_batches, model_kwargs,
-                                      prepare_data, shape_of, training_batch)
+from lib.training_config import build_model, model_kwargs, shape_of, TrainConfig
+from lib.training_data import collate, epoch_batches, PHRASE_TAG, prepare_data, training_batch
 from tests.conftest import PHRASES, tiny_config, train_recording
 
 RECIPE = dict(pre_norm=True, tie_embeddings=True, ffn_dim=24, attention_dropout=0.2, activation_dropout=0.1,

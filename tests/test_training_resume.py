@@ -13,7 +13,8 @@ import torch
 
 from lib import translation_training
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.translation_training import RESUMABLE_FIELDS, TrainingInterrupted
+from lib.training_config import RESUMABLE_FIELDS
+from lib.translation_training import TrainingInterrupted
 from tests.conftest import tiny_config, train_recording
 
 # Every random thing a step does: dropout (embeddings, attention, feed-forward), attention and activation dropout,

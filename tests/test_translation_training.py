@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from lib import translation_training
 from lib.checkpoint import load_checkpoint
 from lib.tokenizer import PAD
-from lib.translation_training import (Distributed, TrainConfig, Window, build_model, collate, learning_rate,
-                                      rank_batches, start_run, stop_reason, train_step, validate_and_save)
+from lib.training_config import build_model, learning_rate, TrainConfig
+from lib.training_data import collate, rank_batches
+from lib.distributed import Distributed
+from lib.translation_training import start_run, stop_reason, train_step, validate_and_save, Window
 from tests.conftest import tiny_config, train_recording
 
 # The numbers of the training loop as it was before the split into pieces (commit 0d97e15, this machine, one

@@ -1,0 +1,132 @@
+"""The training data of a translator: the corpus read, split and tokenized (:func:`prepare_data`), and the batches
+of each epoch (:func:`epoch_batches`), shared between processes (:func:`rank_batches`) and collated into tensors with
+word dropout (:func:`training_batch`)."""
+import random
+from dataclasses import dataclass
+
+import torch
+
+from lib.corpus import read_corpus, split_corpus
+from lib.noising import word_dropout
+from lib.tokenizer import END, PAD, START, UNK, Vocabulary
+
+# The German "phrase" tag: <START>, which every vocabulary has and no German source otherwise holds (sources carry no
+# start token), so tagged runs need no new vocabulary and old checkpoints can resume with the tag.
+PHRASE_TAG = START
+# Tokens word dropout never replaces: padding, and the start / end tokens (and so the phrase tag).
+PROTECTED_IDS = (PAD, START, END)
+
+
+@dataclass
+class PreparedData:
+    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch; their German behind
+    PHRASE_TAG when ``config.phrase_tag``) for training, and the validation pairs (for the validation loss)."""
+    de_vocab: Vocabulary
+    en_vocab: Vocabulary
+    splits: dict
+    train_sentences: list
+    train_phrases: list
+    valid_examples: list
+
+
+def _fits(example, max_len):
+    return 0 < len(example[0]) <= max_len and 0 < len(example[1]) <= max_len
+
+
+def prepare_data(config, vocabularies=None):
+    """Read and split the corpus, train (or reuse) the vocabularies, tokenize the training pairs.
+
+    The vocabularies are trained on the training sentences and up to 100,000 training phrases: one per language,
+    or with ``config.joint_vocab_size`` one on both languages' texts, which is then both de_vocab and en_vocab."""
+    splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
+    sentences = [pair for pair in splits["train"] if pair.sentence]
+    phrases = [pair for pair in splits["train"] if not pair.sentence]
+    if vocabularies is None:
+        sample = random.Random(config.seed).sample(phrases, min(len(phrases), 100000))
+        german, english = [pair.german for pair in sentences + sample], [pair.english for pair in sentences + sample]
+        if config.joint_vocab_size:
+            de_vocab = en_vocab = Vocabulary.train_joint(german, english, config.joint_vocab_size)
+        else:
+            de_vocab = Vocabulary.train(german, config.de_vocab_size)
+            en_vocab = Vocabulary.train(english, config.en_vocab_size)
+    else:
+        de_vocab, en_vocab = vocabularies
+
+    def tokenize(pairs, tag=False):
+        german = de_vocab.encode([pair.german for pair in pairs])
+        if tag:
+            german = [[PHRASE_TAG] + ids for ids in german]
+        examples = zip(german, en_vocab.encode([pair.english for pair in pairs]))
+        return [example for example in examples if _fits(example, config.max_len)]
+    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases, config.phrase_tag),
+                        tokenize(splits["valid"]))
+
+
+def epoch_batches(data, config, epoch):
+    """The batches of one epoch, the same on every run and rank: sentences repeated ``sentence_repeats`` times plus
+    ``phrases_per_epoch`` phrases drawn for this epoch, sorted by length into batches of about ``batch_tokens``
+    padded tokens per side, in a shuffled order. Returns a list of lists of (german ids, english ids)."""
+    rng = random.Random(config.seed * 100003 + epoch)
+    examples = data.train_sentences * config.sentence_repeats
+    examples += rng.sample(data.train_phrases, min(config.phrases_per_epoch, len(data.train_phrases)))
+    keys = [(len(target), len(source), rng.random()) for source, target in examples]
+    order = sorted(range(len(examples)), key=keys.__getitem__)
+    batches, batch, longest = [], [], 0
+    for index in order:
+        source, target = examples[index]
+        length = max(len(source), len(target) + 1)
+        if batch and max(longest, length) * (len(batch) + 1) > config.batch_tokens:
+            batches.append(batch)
+            batch, longest = [], 0
+        batch.append(examples[index])
+        longest = max(longest, length)
+    if batch:
+        batches.append(batch)
+    rng.shuffle(batches)
+    return batches
+
+
+def rank_batches(data, config, epoch, place):
+    """This process's share of the epoch's batches: every world_size-th one, the same count on every rank."""
+    batches = epoch_batches(data, config, epoch)
+    per_rank = len(batches) // place.world_size
+    if per_rank == 0:  # else the loop would run through empty epochs forever
+        raise ValueError(f"epoch {epoch} has {len(batches)} training batches, fewer than the {place.world_size} "
+                         "process(es): use a bigger corpus, a smaller --batch-tokens, a larger --max-len or "
+                         "fewer processes")
+    return batches[place.rank::place.world_size][:per_rank]
+
+
+def collate(batch, device):
+    """List of (german ids, english ids) -> (source (B, S), decoder input (B, T + 1), decoder target (B, T + 1))."""
+    source_length = max(len(source) for source, _ in batch)
+    target_length = max(len(target) for _, target in batch) + 1
+    source = torch.full((len(batch), source_length), PAD, dtype=torch.long)
+    decoder_input = torch.full((len(batch), target_length), PAD, dtype=torch.long)
+    decoder_target = torch.full((len(batch), target_length), PAD, dtype=torch.long)
+    for row, (german, english) in enumerate(batch):
+        source[row, :len(german)] = torch.tensor(german)
+        decoder_input[row, :len(english) + 1] = torch.tensor([START] + english)
+        decoder_target[row, :len(english) + 1] = torch.tensor(english + [END])
+    return source.to(device), decoder_input.to(device), decoder_target.to(device)
+
+
+def noise_seed(config, rank, step):
+    """The seed of step ``step``'s word dropout on ``rank``: a function of the run's seed alone, so resuming at any
+    step draws the same noise as the uninterrupted run."""
+    return ((config.seed * 1_000_003 + rank) * 1_000_003 + step) % 2**63
+
+
+def training_batch(batch, config, device, rank=0, step=1):
+    """collate() plus word dropout (training only): each source token and decoder-input token that is not in
+    PROTECTED_IDS becomes UNK with probability ``source_word_dropout`` / ``target_word_dropout``; the decoder
+    target (the labels) is never changed. Returns (source (B, S), decoder input (B, T + 1), decoder target)."""
+    if not (config.source_word_dropout or config.target_word_dropout):
+        return collate(batch, device)
+    source, decoder_input, decoder_target = collate(batch, "cpu")
+    generator = torch.Generator().manual_seed(noise_seed(config, rank, step))
+    if config.source_word_dropout:
+        source = word_dropout(source, config.source_word_dropout, UNK, PROTECTED_IDS, generator)
+    if config.target_word_dropout:
+        decoder_input = word_dropout(decoder_input, config.target_word_dropout, UNK, PROTECTED_IDS, generator)
+    return source.to(device), decoder_input.to(device), decoder_target.to(device)
