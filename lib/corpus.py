@@ -241,3 +241,53 @@ def corpus_line(line, split="test", path=None, corpus_format="ding"):
                          "sentences only (about 5% each), so the corpus needs more full sentences")
     pair = chosen[line - 1]
     return pair, len(chosen), split_of(pair) == "train"
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def comparison_key(text):
+    """``text`` with case and punctuation ignored ('Wie bitte?' and 'wie bitte' give one key): for finding held-out
+    sentences inside other text."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+
+
+MISSING_EXTRA = ("Build it with 'python tools/build_parallel_corpus.py' (Debian/Ubuntu; see docs/parallel-corpus.md), "
+                 "or leave --extra-corpus out")
+
+
+def read_extra_corpus(path, sources=None):
+    """The pairs of a tsv of extra training text: ``german<TAB>english<TAB>source[<TAB>...]`` (the source may be
+    missing: ''). ``sources``: a collection of source names to keep (None or empty: all).
+
+    Returns a list of (Pair, source) in file order. Raises a clear error for a missing file and for ``sources`` that
+    the file does not hold."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No extra corpus at {path}. {MISSING_EXTRA}")
+    wanted = set(sources or ())
+    pairs, seen_sources = [], set()
+    for number, line in enumerate(_lines(path, "extra corpus"), 1):
+        columns = line.rstrip("\r\n").split("\t")
+        if len(columns) < 2:
+            if not line.strip():
+                continue
+            raise ValueError(f"{path}:{number}: expected 'german<TAB>english<TAB>source', got {line.strip()!r}")
+        german, english = columns[0].strip(), columns[1].strip()
+        source = columns[2].strip() if len(columns) > 2 else ""
+        seen_sources.add(source)
+        if german and english and (not wanted or source in wanted):
+            pairs.append((Pair(german, english, is_sentence(german)), source))
+    missing = wanted - seen_sources
+    if missing:
+        raise ValueError(f"the extra corpus {path} has no source {', '.join(sorted(missing))}; its sources are "
+                         f"{', '.join(sorted(seen_sources)) or 'none'}")
+    return pairs
+
+
+def without_held_out(extra_pairs, splits):
+    """``extra_pairs`` ((Pair, source) tuples) less those whose German or English side, case and punctuation
+    ignored, is a sentence of the valid or test split of ``splits`` (so that held-out text stays held out)."""
+    held_out = {comparison_key(text) for name in ("valid", "test") for pair in splits[name]
+                for text in (pair.german, pair.english)}
+    return [(pair, source) for pair, source in extra_pairs
+            if comparison_key(pair.german) not in held_out and comparison_key(pair.english) not in held_out]

@@ -102,6 +102,18 @@ class TrainConfig:
     phrase_tag: bool = _setting(False, "start the German of each dictionary phrase with a tag (the <START> piece) so "
                                 "the model can tell phrases from sentences; validation and translation never carry "
                                 "it", resumable=True)
+    # Extra training text beside the corpus (issue #22), e.g. the Debian corpus of tools/build_parallel_corpus.py.
+    extra_corpus: str = _setting(None, "a tsv of extra TRAINING pairs (german<TAB>english<TAB>source...), e.g. "
+                                 ".corpus/debian-de-en.tsv from tools/build_parallel_corpus.py; never held out, and "
+                                 "its pairs whose German or English is a valid or test sentence of --corpus are "
+                                 "dropped", resumable=True)
+    extra_per_epoch: int = _setting(100000, "--extra-corpus pairs drawn per epoch beside the corpus's sentences and "
+                                    "phrases (0: all of them)", low=0, resumable=True)
+    extra_sources: str = _setting("", "comma-separated sources (third column) of --extra-corpus to train on, e.g. "
+                                  "games,libreoffice-help (empty: all)", resumable=True)
+    extra_tag: bool = _setting(False, "start the German of each --extra-corpus pair with a domain tag (the <END> "
+                               "piece, which no source otherwise holds), so the model can tell that text from the "
+                               "dictionary's (Kobus et al. 2017); translation never carries it", resumable=True)
 
     def __post_init__(self):
         for setting in fields(self):

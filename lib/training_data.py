@@ -2,47 +2,68 @@
 of each epoch (:func:`epoch_batches`), shared between processes (:func:`rank_batches`) and collated into tensors with
 word dropout (:func:`training_batch`)."""
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from lib.corpus import read_corpus, split_corpus
+from lib.corpus import read_corpus, read_extra_corpus, split_corpus, without_held_out
 from lib.noising import word_dropout
 from lib.tokenizer import END, PAD, START, UNK, Vocabulary
 
 # The German "phrase" tag: <START>, which every vocabulary has and no German source otherwise holds (sources carry no
 # start token), so tagged runs need no new vocabulary and old checkpoints can resume with the tag.
 PHRASE_TAG = START
-# Tokens word dropout never replaces: padding, and the start / end tokens (and so the phrase tag).
+# The domain tag of --extra-corpus text: <END>, which no German source otherwise holds either.
+EXTRA_TAG = END
+# Tokens word dropout never replaces: padding, and the start / end tokens (and so the phrase and extra tags).
 PROTECTED_IDS = (PAD, START, END)
+# How many --extra-corpus pairs, at most, the vocabularies are trained on beside the corpus.
+VOCABULARY_EXTRA_PAIRS = 200000
 
 
 @dataclass
 class PreparedData:
-    """Vocabularies and tokenized pairs: sentences (always used) and phrases (sampled each epoch; their German behind
-    PHRASE_TAG when ``config.phrase_tag``) for training, and the validation pairs (for the validation loss)."""
+    """Vocabularies and tokenized pairs: sentences (always used), phrases (sampled each epoch; their German behind
+    PHRASE_TAG when ``config.phrase_tag``) and extra pairs (``config.extra_corpus``, sampled each epoch; behind
+    EXTRA_TAG when ``config.extra_tag``) for training, and the validation pairs (for the validation loss)."""
     de_vocab: Vocabulary
     en_vocab: Vocabulary
     splits: dict
     train_sentences: list
     train_phrases: list
     valid_examples: list
+    train_extra: list = field(default_factory=list)
 
 
 def _fits(example, max_len):
     return 0 < len(example[0]) <= max_len and 0 < len(example[1]) <= max_len
 
 
-def prepare_data(config, vocabularies=None):
-    """Read and split the corpus, train (or reuse) the vocabularies, tokenize the training pairs.
+def read_extra(config, splits):
+    """The (Pair, source) tuples of ``config.extra_corpus`` (none without one), restricted to
+    ``config.extra_sources`` and without the held-out sentences of ``splits``."""
+    if not config.extra_corpus:
+        return []
+    sources = [name.strip() for name in config.extra_sources.split(",") if name.strip()]
+    return without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
 
-    The vocabularies are trained on the training sentences and up to 100,000 training phrases: one per language,
-    or with ``config.joint_vocab_size`` one on both languages' texts, which is then both de_vocab and en_vocab."""
+
+def prepare_data(config, vocabularies=None):
+    """Read and split the corpus (and ``config.extra_corpus``), train (or reuse) the vocabularies, tokenize the
+    training pairs.
+
+    The vocabularies are trained on the training sentences, up to 100,000 training phrases and up to
+    VOCABULARY_EXTRA_PAIRS extra pairs: one per language, or with ``config.joint_vocab_size`` one on both languages'
+    texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
     sentences = [pair for pair in splits["train"] if pair.sentence]
     phrases = [pair for pair in splits["train"] if not pair.sentence]
+    extra = [pair for pair, _ in read_extra(config, splits)]
     if vocabularies is None:
-        sample = random.Random(config.seed).sample(phrases, min(len(phrases), 100000))
+        rng = random.Random(config.seed)
+        sample = rng.sample(phrases, min(len(phrases), 100000))
+        if extra:
+            sample += rng.sample(extra, min(len(extra), VOCABULARY_EXTRA_PAIRS))
         german, english = [pair.german for pair in sentences + sample], [pair.english for pair in sentences + sample]
         if config.joint_vocab_size:
             de_vocab = en_vocab = Vocabulary.train_joint(german, english, config.joint_vocab_size)
@@ -52,23 +73,28 @@ def prepare_data(config, vocabularies=None):
     else:
         de_vocab, en_vocab = vocabularies
 
-    def tokenize(pairs, tag=False):
+    def tokenize(pairs, tag=None):
         german = de_vocab.encode([pair.german for pair in pairs])
-        if tag:
-            german = [[PHRASE_TAG] + ids for ids in german]
+        if tag is not None:
+            german = [[tag] + ids for ids in german]
         examples = zip(german, en_vocab.encode([pair.english for pair in pairs]))
         return [example for example in examples if _fits(example, config.max_len)]
-    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences), tokenize(phrases, config.phrase_tag),
-                        tokenize(splits["valid"]))
+    return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences),
+                        tokenize(phrases, PHRASE_TAG if config.phrase_tag else None), tokenize(splits["valid"]),
+                        tokenize(extra, EXTRA_TAG if config.extra_tag else None))
 
 
 def epoch_batches(data, config, epoch):
     """The batches of one epoch, the same on every run and rank: sentences repeated ``sentence_repeats`` times plus
-    ``phrases_per_epoch`` phrases drawn for this epoch, sorted by length into batches of about ``batch_tokens``
-    padded tokens per side, in a shuffled order. Returns a list of lists of (german ids, english ids)."""
+    ``phrases_per_epoch`` phrases and ``extra_per_epoch`` extra pairs drawn for this epoch, sorted by length into
+    batches of about ``batch_tokens`` padded tokens per side, in a shuffled order. Returns a list of lists of
+    (german ids, english ids)."""
     rng = random.Random(config.seed * 100003 + epoch)
     examples = data.train_sentences * config.sentence_repeats
     examples += rng.sample(data.train_phrases, min(config.phrases_per_epoch, len(data.train_phrases)))
+    if data.train_extra:
+        wanted = config.extra_per_epoch or len(data.train_extra)
+        examples += rng.sample(data.train_extra, min(wanted, len(data.train_extra)))
     keys = [(len(target), len(source), rng.random()) for source, target in examples]
     order = sorted(range(len(examples)), key=keys.__getitem__)
     batches, batch, longest = [], [], 0

@@ -401,7 +401,8 @@ def _run(state, progress):
     if place.is_main:
         print(f"Training on {state.device} with {place.world_size} process(es): effective batch about "
               f"{config.batch_tokens * place.world_size} tokens per side; {len(state.data.train_sentences)} "
-              f"sentences, {len(state.data.train_phrases)} phrases; {sum(p.numel() for p in model.parameters()):,} "
+              f"sentences, {len(state.data.train_phrases)} phrases, {len(state.data.train_extra)} extra pairs; "
+              f"{sum(p.numel() for p in model.parameters()):,} "
               "parameters", flush=True)
     deadline = state.started + config.max_minutes * 60 if config.max_minutes else float("inf")
     bar = tqdm(total=config.max_steps, initial=state.step, disable=not (progress and place.is_main),
