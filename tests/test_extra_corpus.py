@@ -2,7 +2,7 @@
 held-out sentences dropped, tokenized behind an optional domain tag and drawn per epoch."""
 import pytest
 
-from lib.corpus import Pair, comparison_key, read_extra_corpus, split_corpus, without_held_out
+from lib.corpus import Pair, comparison_key, read_corpus, read_extra_corpus, split_corpus, without_held_out
 from lib.tokenizer import END
 from lib.training_data import EXTRA_TAG, epoch_batches, prepare_data
 from lib.translation_training import train
@@ -55,9 +55,7 @@ def test_without_held_out_drops_valid_and_test_sentences_on_either_side():
 
 def test_prepare_data_tokenizes_extra_pairs_behind_the_tag_and_never_holds_them_out(tmp_path):
     config = tiny_config(tmp_path)
-    splits = split_corpus([Pair(*row, True) for row in (line.rstrip("\n").split("\t")
-                                                       for line in open(config.corpus, encoding="utf-8"))])
-    held_out = splits["valid"][0]
+    held_out = split_corpus(read_corpus(config.corpus, "tsv"))["valid"][0]
     path = write_extra(tmp_path / "extra.tsv", EXTRA + [(held_out.german.upper(), "something else", "games")])
     plain = prepare_data(config)
     data = prepare_data(tiny_config(tmp_path, extra_corpus=path, max_len=64), (plain.de_vocab, plain.en_vocab))
