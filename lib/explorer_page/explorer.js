@@ -352,11 +352,21 @@
       tooltip.appendChild(row);
     });
     tooltip.hidden = false;
+    placeTooltip(tooltip, anchor);
+  }
+
+  // Beside the key column when there is room (so no token is hidden), else below the token.
+  function placeTooltip(tooltip, anchor) {
     const box = anchor.getBoundingClientRect();
-    const left = focus.side === "query" ? box.left : Math.max(8, box.right - tooltip.offsetWidth);
-    tooltip.style.left = Math.min(window.innerWidth - tooltip.offsetWidth - 8, Math.max(8, left)) + "px";
-    tooltip.style.top = (box.bottom + 6 + tooltip.offsetHeight > window.innerHeight ?
-      box.top - tooltip.offsetHeight - 6 : box.bottom + 6) + "px";
+    const keys = document.getElementById("key-column").getBoundingClientRect();
+    let left = keys.right + 16, top = box.top - 8;
+    if (left + tooltip.offsetWidth > window.innerWidth - 8) {
+      left = Math.min(window.innerWidth - tooltip.offsetWidth - 8, Math.max(8, box.left));
+      top = box.bottom + 6 + tooltip.offsetHeight > window.innerHeight ? box.top - tooltip.offsetHeight - 6 :
+        box.bottom + 6;
+    }
+    tooltip.style.left = left + "px";
+    tooltip.style.top = Math.max(8, Math.min(window.innerHeight - tooltip.offsetHeight - 8, top)) + "px";
   }
 
   // ---- model view ---------------------------------------------------------------------------------------------
@@ -444,8 +454,10 @@
     table.appendChild(element("caption", {"class": "sr-only"}, entry.caption + ": rows " + view.query_side +
       ", columns " + view.key_side));
     const header = element("tr");
-    header.appendChild(element("th", {"class": "axis", scope: "col"}, view.query_side + " \u2193  " +
-      view.key_side + " \u2192"));
+    const corner = element("th", {"class": "axis", scope: "col"});
+    corner.append(element("span", {}, "rows: " + view.query_side), element("br"),
+      element("span", {}, "columns: " + view.key_side));
+    header.appendChild(corner);
     shown.keys.forEach(function (key) {
       header.appendChild(element("th", {scope: "col"}, key.label + (key.note ? " " + key.note : "")));
     });
