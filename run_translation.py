@@ -132,8 +132,8 @@ def _base_parser():
                           "test (default: the held-out test sentences), or all the sentences of a --corpus of your "
                           "own (e.g. data/everyday.tsv, everyday sentences with their translations)")
     use.add_argument("--plot", action="store_true",
-                     help="with --test or --text: draw the cross-attention heatmaps of every head behind the translation "
-                          "printed (saved under --figures-dir)")
+                     help="with --test or --text: draw the cross-attention heatmaps of every head behind the "
+                          "translation printed (saved under --figures-dir)")
     use.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
                      help="with --test or --text: write the attention explorer, one offline web page with every "
                           "layer and head of the encoder's, the decoder's and the cross-attention behind the "

@@ -221,8 +221,8 @@ def test_text_prints_the_translation_and_writes_the_page(setting, capsys, tmp_pa
     translation = translator.translate([SENTENCE], beam=3)[0]
     assert lines[:2] == [f"German:      {SENTENCE}", f"Translation: {translation}"]
     assert (tmp_path / "translation_attention_text.png").stat().st_size > 5000
-    assert lines[-1].startswith("Attention explorer (") and lines[-1].endswith(f"saved to {path}: open it in a "
-                                                                                "web browser")
+    assert lines[-1].startswith("Attention explorer (")
+    assert lines[-1].endswith(f"saved to {path}: open it in a web browser")
     facts = dict(page_data(path.read_text(encoding="utf-8"))["facts"])
     assert facts["Translation"] == translation and facts["Decoding"].startswith("beam 3, length penalty 1")
     assert "Reference" not in facts
