@@ -7,7 +7,7 @@ fetched at run time) with the attention embedded as JSON in ``<script type="appl
 
     {"title": str, "facts": [[label, text], ...], "scale": SCALE, "views": [view, ...]}
     view:  {"id", "name", "about", "query_side", "key_side", "entry_label", "normalised": bool, "causal": bool,
-            "entries": [entry, ...]}                      (entries: the layers, or the counting model's sequences)
+            "first_shown": entry index, "entries": [entry, ...]}   (the layers, or the counting model's sequences)
     entry: {"label", "caption", "queries": [token], "keys": [token], "query_notes", "key_notes" ([str] or null),
             "query_words", "key_words" ([word number per token] or null: the tokens cannot be merged),
             "weights": [head][query][key] whole numbers, the weight times SCALE, rounded}
@@ -156,9 +156,12 @@ def _entry(label, caption, queries, keys, weights, query_notes=None, key_notes=N
             "weights": stored_weights(weights)}
 
 
-def _view(view_id, name, about, query_side, key_side, entries, entry_label="Layer", normalised=True, causal=False):
+def _view(view_id, name, about, query_side, key_side, entries, entry_label="Layer", normalised=True, causal=False,
+          first_shown=None):
+    """A view's JSON; first_shown: the entry shown first (default the last, e.g. the last layer)."""
     return {"id": view_id, "name": name, "about": about, "query_side": query_side, "key_side": key_side,
-            "entry_label": entry_label, "normalised": normalised, "causal": causal, "entries": entries}
+            "entry_label": entry_label, "normalised": normalised, "causal": causal,
+            "first_shown": len(entries) - 1 if first_shown is None else first_shown, "entries": entries}
 
 
 def model_facts(translator, checkpoint):
@@ -241,7 +244,8 @@ def counting_page_data(weights, digits, predicted, counts, activation, checkpoin
                               key_notes=[f"#{position + 1}" for position in range(len(keys))]))
     view = _view("counting", f"Counting attention ({activation})", "Each digit's query (left) attends over the "
                  "positions of the sequence (right); the attended values tell the classifier how many there are.",
-                 "Digit counted (query)", "Position (key)", entries, entry_label="Sequence", normalised=normalised)
+                 "Digit counted (query)", "Position (key)", entries, entry_label="Sequence", normalised=normalised,
+                 first_shown=0)
     return {"title": f"Counting attention ({activation})", "facts": facts, "scale": SCALE, "views": [view]}
 
 

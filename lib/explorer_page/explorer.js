@@ -23,7 +23,7 @@
     pinned: false,
     zoom: null           // {view, entry, head} while the large map is open
   };
-  state.entry = DATA.views[state.view].entries.length - 1;
+  state.entry = DATA.views[state.view].first_shown;
   state.heads = new Set(range(headCount(currentEntry())));
 
   // ---- helpers ----------------------------------------------------------------------------------------------
