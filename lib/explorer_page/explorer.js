@@ -104,9 +104,10 @@
 
   function renderFacts() {
     const list = document.getElementById("facts");
-    DATA.facts.forEach(function (fact, i) {
+    DATA.facts.forEach(function (fact) {
       list.appendChild(element("dt", {}, fact[0]));
-      list.appendChild(element("dd", i === 0 ? {class: "sentence"} : {}, fact[1]));
+      list.appendChild(element("dd", /^(Sentence|Translation)$/.test(fact[0]) ? {"class": "sentence"} : {},
+        fact[1]));
     });
     document.getElementById("merge-label").hidden = !DATA.views.some(function (view) {
       return view.entries.some(mergeable);
@@ -208,9 +209,13 @@
       bars.replaceChildren();
       if (focus && focus.side !== side) {
         state.heads.forEach(function (head) {
-          bars.appendChild(element("span", {style: "width:" + Math.round(weights[head][index] * 40) +
+          bars.appendChild(element("span", {style: "width:" + Math.round(weights[head][index] * 48) +
             "px;background:" + headColour(head)}));
         });
+        if (state.heads.size === 1) {  // one head: its weight in figures too
+          bars.appendChild(element("span", {"class": "value"}, weights[state.heads.values().next().value][index]
+            .toFixed(2)));
+        }
       }
     });
   }
@@ -275,9 +280,9 @@
     const own = focus.side === "query" ? shown.queries[focus.index] : shown.keys[focus.index];
     const others = focus.side === "query" ? shown.keys : shown.queries;
     const heads = Array.from(state.heads).sort(function (a, b) { return a - b; });
-    const what = focus.side === "query" ? "Weights of " + view.query_side + " \u201c" + own.label + "\u201d over " +
-      view.key_side : "Weights given to " + view.key_side + " \u201c" + own.label + "\u201d by each " + view.query_side;
-    details.appendChild(element("p", {}, what + ", " + currentEntry().caption.toLowerCase() + ":"));
+    const what = focus.side === "query" ? "\u201c" + own.label + "\u201d attends to each token on the right" :
+      "How much each token on the left attends to \u201c" + own.label + "\u201d";
+    details.appendChild(element("p", {}, what + " (" + currentEntry().caption + "):"));
     if (!heads.length) {
       details.appendChild(element("p", {}, "No head is shown: switch one on above."));
       return;
@@ -346,7 +351,8 @@
       const row = element("div", {"class": "row"});
       row.appendChild(element("span", {"class": "swatch", style: "background:" + headColour(head)}));
       const text = best.map(function (index) {
-        return others[index].label + " " + format(weights[head][index]);
+        return others[index].label + (others[index].note ? " " + others[index].note : "") + ": " +
+          format(weights[head][index]);
       }).join(", ");
       row.appendChild(element("span", {}, (headCount(currentEntry()) > 1 ? "head " + (head + 1) + ": " : "") + text));
       tooltip.appendChild(row);
