@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from lib.decoding import beam_search
-from lib.tokenizer import END, PAD, START
+from lib.tokenizer import END, START
 
 SCALE = 100_000  # weights are stored as round(weight * SCALE): 5 decimals, at most 5e-6 off
 PAGE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_page")
@@ -98,8 +98,7 @@ def translation_attention(translator, text, beam=1, length_penalty=1.0, no_repea
         raise ValueError("nothing to translate: the sentence is empty")
     model = translator.model
     model.eval()
-    source = translator.source_ids([text], warn=False)
-    source = source[:, :max(1, int((source != PAD).sum()))]
+    source = translator.source_ids([text], warn=False)  # one sentence: no padding
     if output_ids is None:
         output_ids = beam_search(model, source, beam, length_penalty=length_penalty,
                                  no_repeat_ngram=no_repeat_ngram)[0]
@@ -283,8 +282,3 @@ def write_page(data, path):
         file.write(text)
     os.replace(temporary, path)
     return len(text)
-
-
-def weights_from_page(entry, scale):
-    """An entry's weights as a float tensor (heads, queries, keys)."""
-    return torch.tensor(entry["weights"], dtype=torch.float64) / scale
