@@ -172,9 +172,10 @@ def model_facts(translator, checkpoint):
     if info.get("valid_bleu") is not None:
         facts.append(["Model's scores", f"validation BLEU {info['valid_bleu']}, chrF {info.get('valid_chrf')} "
                                         f"(step {info.get('step')})"])
-    elif info.get("steps"):
-        facts.append(["Model's training", f"average of {len(info['steps'])} snapshots, steps "
-                                          f"{min(info['steps'])} to {max(info['steps'])}"])
+    elif info.get("averaged"):
+        steps = [step for step in info.get("steps") or [] if isinstance(step, int)]
+        facts.append(["Model's training", f"average of {len(info['averaged'])} checkpoints" +
+                      (f", steps {min(steps)} to {max(steps)}" if steps else "")])
     return facts
 
 

@@ -174,6 +174,7 @@ def test_tokens_on_the_page_are_the_models_pieces_and_words_are_marked(shipped):
     assert facts["Sentence"] == TEXT and facts["Reference"] == "I have no time today."
     assert facts["Translation"] == result.translation and facts["Decoding"].startswith("beam 1")
     assert "sentence BLEU" in facts["Scores"] and "3 encoder and 3 decoder layers, 4 heads" in facts["Model"]
+    assert facts["Model's training"] == "average of 5 checkpoints, steps 21750 to 22700"
 
 
 def test_word_numbers_group_pieces_into_words():
@@ -226,6 +227,15 @@ def test_text_prints_the_translation_and_writes_the_page(setting, capsys, tmp_pa
     facts = dict(page_data(path.read_text(encoding="utf-8"))["facts"])
     assert facts["Translation"] == translation and facts["Decoding"].startswith("beam 3, length penalty 1")
     assert "Reference" not in facts
+
+
+def test_page_of_averaged_checkpoints_names_them(setting, tmp_path):
+    _, checkpoint, _ = setting
+    path = tmp_path / "page.html"
+    run(setting, "--text", SENTENCE, "--average", checkpoint, checkpoint, "--html", str(path))
+    facts = dict(page_data(path.read_text(encoding="utf-8"))["facts"])
+    assert facts["Model"].startswith("average of 2 checkpoints: Transformer")
+    assert facts["Model's training"] == "average of 2 checkpoints"  # their steps are not known
 
 
 def test_test_line_writes_the_page_in_the_figures_folder_by_default(setting, capsys, tmp_path):

@@ -15,8 +15,8 @@
   const WORD_START = "\u2581";
 
   const state = {
-    view: defaultView(),
-    entry: 0,
+    view: defaultView(), // index into DATA.views: the kind of attention in the head view
+    entry: null,         // index into its entries: the layer (or sequence) shown
     heads: null,         // Set of the shown heads
     merge: false,
     focus: null,         // {side: "query" | "key", index}
@@ -42,8 +42,7 @@
   function viridis(weight) {
     const t = Math.min(1, Math.max(0, weight)) * (VIRIDIS.length - 1);
     const low = Math.floor(t), high = Math.min(VIRIDIS.length - 1, low + 1), part = t - low;
-    const rgb = VIRIDIS[low].map(function (value, i) { return Math.round(value + (VIRIDIS[high][i] - value) * part); });
-    return rgb;
+    return VIRIDIS[low].map(function (value, i) { return Math.round(value + (VIRIDIS[high][i] - value) * part); });
   }
   function css(rgb) { return "rgb(" + rgb.join(",") + ")"; }
   function format(weight) { return weight.toFixed(4); }
