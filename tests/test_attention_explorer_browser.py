@@ -22,7 +22,7 @@ INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh, or 'apt-
            "chromium-driver' and 'pip install selenium'")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,1000")
+                  "--disable-dev-shm-usage", "--window-size=1280,1000")  # containers: a small /dev/shm
 SMALLEST_LINE = 1e-3  # explorer.js draws no line for a smaller weight
 
 
