@@ -273,7 +273,7 @@ def train(args):
 
 
 def test_line(args, translator):
-    """Print one corpus pair and its translation; with --plot draw the cross-attention behind that translation."""
+    """Print one corpus pair and its translation; with --plot and --html show the attention behind that translation."""
     from lib.corpus import corpus_line
     pair, count, seen = corpus_line(args.line, args.split, setting(args, "corpus"), setting(args, "corpus_format"))
     translation, plot = _translate_one(args, translator, pair.german)
