@@ -2,13 +2,14 @@
 
     python plot_attention.py                     # 3 sequences from results/model.pth -> results/attention.png
     python plot_attention.py --checkpoint results/softmax.pth --count 5 --out results/attention_softmax.png
+    python plot_attention.py --html              # also the interactive page results/attention.html
 """
 import argparse
 import os
 
 import torch
 
-from lib.cli import check_figure_path, int_range, run_main
+from lib.cli import check_figure_path, check_writable_file, int_range, run_main
 from lib.counting import load_counting_model, make_counting_data
 from lib.plot import finish_figure, plot_counting_attention
 
@@ -30,6 +31,10 @@ def build_parser():
     parser.add_argument("--out", default="results/attention.png", metavar="FILE",
                         help="image file to save the figure to; its extension picks the format (default: "
                              "%(default)s)")
+    parser.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
+                        help="also write the attention explorer, one offline web page with each digit's weights over "
+                             "the positions of every sequence, to FILE (default: --out with .html, e.g. "
+                             "results/attention.html); see docs/attention-explorer.md")
     parser.add_argument("--no-show", action="store_true", help="only save the figure, even where a display exists")
     for old, new in RENAMED.items():
         parser.add_argument(old, dest=f"renamed_{old[2:]}", default=None, help=argparse.SUPPRESS)
@@ -48,6 +53,9 @@ def parse_args(argv=None):
 
 def main(args):
     """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps. Returns the path."""
+    if args.html is not None:
+        args.html = args.html or os.path.splitext(args.out)[0] + ".html"
+        check_writable_file(args.html, "--html")
     model, config = load_counting_model(args.checkpoint)
     if args.count * config.vocab_size > MAX_ROWS:
         raise ValueError(f"--count {args.count} would draw {args.count * config.vocab_size} heatmap rows for this "
@@ -66,6 +74,11 @@ def main(args):
     finish_figure(figure, args.out, show=not args.no_show)
     print(f"Correct counts: {(predicted == counts).sum().item()} of {counts.numel()}")
     print(f"Saved the attention heatmap to {args.out}")
+    if args.html is not None:
+        from lib.attention_explorer import counting_page_data, write_page
+        size = write_page(counting_page_data(weights, digits, predicted, counts, config.activation, args.checkpoint),
+                          args.html)
+        print(f"Attention explorer ({size / 1024:.0f} KB) saved to {args.html}: open it in a web browser")
     return args.out
 
 

@@ -3,6 +3,7 @@ files, evaluate BLEU / chrF.
 
 Examples:
     python run_translation.py --test --line=7 --plot
+    python run_translation.py --text "Ich habe heute keine Zeit." --html    (every layer and head, in a web page)
     echo "Ich habe morgen keine Zeit." | python run_translation.py --input -
     python run_translation.py --input german.txt > english.txt      (streams; progress bar on stderr)
     python run_translation.py --eval --beam 4
@@ -94,6 +95,9 @@ def _base_parser():
     actions = parser.add_argument_group("what to do (one of)")
     actions.add_argument("--train", action="store_true", help="train a translator (see 'training' flags)")
     actions.add_argument("--test", action="store_true", help="translate one corpus pair, chosen by --line")
+    actions.add_argument("--text", metavar="GERMAN",
+                         help="translate one German sentence given here and print it (with --plot and --html, as "
+                              "for --test)")
     actions.add_argument("--input", metavar="FILE",
                          help="translate each line of FILE (UTF-8; '-' for standard input), one output line per "
                               "input line, written as soon as each batch is translated (a progress bar on stderr "
@@ -128,8 +132,13 @@ def _base_parser():
                           "test (default: the held-out test sentences), or all the sentences of a --corpus of your "
                           "own (e.g. data/everyday.tsv, everyday sentences with their translations)")
     use.add_argument("--plot", action="store_true",
-                     help="with --test: draw the cross-attention heatmaps of every head behind the translation "
-                          "printed (saved under --figures-dir)")
+                     help="with --test or --text: draw the cross-attention heatmaps of every head behind the "
+                          "translation printed (saved under --figures-dir)")
+    use.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
+                     help="with --test or --text: write the attention explorer, one offline web page with every "
+                          "layer and head of the encoder's, the decoder's and the cross-attention behind the "
+                          "translation printed, to FILE (default: attention_explorer_line<N>.html or "
+                          "attention_explorer_text.html in --figures-dir); see docs/attention-explorer.md")
     use.add_argument("--layer", type=int_range(1), default=None,
                      help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
     use.add_argument("--beam", type=int_range(1, 100), default=None,
@@ -203,8 +212,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if hasattr(args, "renamed_out"):
         parser.error("--out was renamed --figures-dir (the folder for figures); --out-dir is a training run's folder")
-    if sum([args.train, args.test, args.input is not None, args.eval, args.curves, args.export is not None]) != 1:
-        parser.error("choose exactly one of --train, --test, --input FILE, --eval, --curves, --export PATH")
+    if sum([args.train, args.test, args.text is not None, args.input is not None, args.eval, args.curves,
+            args.export is not None]) != 1:
+        parser.error("choose exactly one of --train, --test, --text GERMAN, --input FILE, --eval, --curves, "
+                     "--export PATH")
     return args
 
 
@@ -262,31 +273,57 @@ def train(args):
 
 
 def test_line(args, translator):
-    """Print one corpus pair and its translation; with --plot draw the cross-attention behind that translation."""
+    """Print one corpus pair and its translation; with --plot and --html show the attention behind that translation."""
     from lib.corpus import corpus_line
     pair, count, seen = corpus_line(args.line, args.split, setting(args, "corpus"), setting(args, "corpus_format"))
-    layer = args.layer or translator.model.dec_layers
-    if args.plot:
-        source_pieces, output_pieces, translation, weights = translator.attention(
-            pair.german, layer=layer - 1, no_repeat_ngram=args.no_repeat_ngram, beam=args.beam,
-            length_penalty=args.length_penalty)
-    else:
-        translation = translator.translate([pair.german], beam=args.beam, no_repeat_ngram=args.no_repeat_ngram,
-                                           length_penalty=args.length_penalty)[0]
+    translation, plot = _translate_one(args, translator, pair.german)
     print(f"Line {args.line} of the {args.split} split ({count} pairs)")
     print(f"German:      {pair.german}")
     print(f"Reference:   {pair.english}")
     print(f"Translation: {translation}")
     print(f"Seen in training: {'yes' if seen else 'no'}")
+    _show_attention(args, translator, pair.german, plot, f"line{args.line}", pair.english)
+
+
+def translate_text(args, translator):
+    """Print --text and its translation; with --plot and --html show the attention behind that translation."""
+    translation, plot = _translate_one(args, translator, args.text)
+    print(f"German:      {args.text}")
+    print(f"Translation: {translation}")
+    _show_attention(args, translator, args.text, plot, "text")
+
+
+def _translate_one(args, translator, german):
+    """(translation, what --plot draws: (source pieces, output pieces, weights) of --layer, or None)."""
     if args.plot:
+        source_pieces, output_pieces, translation, weights = translator.attention(
+            german, layer=(args.layer or translator.model.dec_layers) - 1, no_repeat_ngram=args.no_repeat_ngram,
+            beam=args.beam, length_penalty=args.length_penalty)
+        return translation, (source_pieces, output_pieces, weights)
+    return translator.translate([german], beam=args.beam, no_repeat_ngram=args.no_repeat_ngram,
+                                length_penalty=args.length_penalty)[0], None
+
+
+def _show_attention(args, translator, german, plot, name, reference=None):
+    """--plot: save the heatmaps ``plot``; --html: write the attention explorer of ``german``'s translation."""
+    if plot is not None:
         from lib.plot import finish_figure, show_translation_attention
         search = f"beam {args.beam}" if args.beam > 1 else "greedy"
         figure = show_translation_attention(
-            source_pieces, output_pieces, weights,
-            title=f"Cross-attention of decoder layer {layer} ({search} translation): {pair.german}")
-        path = finish_figure(figure, os.path.join(args.figures_dir, f"translation_attention_line{args.line}.png"),
+            *plot, title=f"Cross-attention of decoder layer {args.layer or translator.model.dec_layers} ({search} "
+                         f"translation): {german}")
+        path = finish_figure(figure, os.path.join(args.figures_dir, f"translation_attention_{name}.png"),
                              show=not args.no_show)
         print(f"Attention heatmaps saved to {path}")
+    if args.html is not None:
+        from lib.attention_explorer import translation_attention, translation_page_data, write_page
+        result = translation_attention(translator, german, beam=args.beam, length_penalty=args.length_penalty,
+                                       no_repeat_ngram=args.no_repeat_ngram)
+        decoding = describe_decoding(args.beam, args.length_penalty) + (
+            f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else "")
+        model = f"average of {len(args.average)} checkpoints" if args.average else args.checkpoint
+        size = write_page(translation_page_data(result, translator, model, decoding, reference), args.html)
+        print(f"Attention explorer ({size / 1024:.0f} KB) saved to {args.html}: open it in a web browser")
 
 
 def scan_input(path):
@@ -425,7 +462,15 @@ def _check_translation_request(args):
                          "data/everyday.tsv --corpus-format tsv")
     if (args.test or args.eval) and hasattr(args, "corpus") and setting(args, "corpus_format") != "iwslt":
         check_readable_file(args.corpus, "--corpus")
-    if args.test and args.plot:
+    if args.text is not None and not args.text.strip():
+        raise ValueError('--text is empty: give a German sentence, e.g. --text "Ich habe heute keine Zeit."')
+    if args.html is not None:
+        if not (args.test or args.text is not None):
+            raise ValueError("--html shows the attention behind one translation: use it with --test or --text")
+        default = f"attention_explorer_line{args.line}.html" if args.test else "attention_explorer_text.html"
+        args.html = args.html or os.path.join(args.figures_dir, default)
+        check_writable_file(args.html, "--html")
+    if (args.test or args.text is not None) and args.plot:
         check_writable_folder(args.figures_dir, "--figures-dir")
     if args.input is not None and args.input != "-":
         return scan_input(args.input)
@@ -451,7 +496,10 @@ def main(args):
     if args.layer is not None and not 1 <= args.layer <= layers:
         raise ValueError(f"--layer {args.layer} is out of range: this translator has {layers} decoder "
                          f"layer{'s' if layers != 1 else ''}, so --layer must be from 1 to {layers}")
-    if args.test and args.plot and layers == 0:
+    if args.text is not None:
+        from lib.attention_explorer import check_source_length
+        check_source_length(translator, args.text)
+    if (args.test or args.text is not None) and args.plot and layers == 0:
         raise ValueError("this translator has no decoder layers, so no cross-attention to draw: leave out --plot")
     chosen = {name: value for name, value in (("beam", args.beam), ("length_penalty", args.length_penalty))
               if value is not None}
@@ -465,6 +513,8 @@ def main(args):
               f"decoding: {describe_decoding(decoding['beam'], decoding['length_penalty'])}")
     elif args.test:
         test_line(args, translator)
+    elif args.text is not None:
+        translate_text(args, translator)
     elif args.input is not None:
         translate_file(args, translator, count, threads)
     else:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment .venv with the Python packages (or the virtual or conda environment that
-# is active already), and the German-English dictionary (Debian package trans-de-en) for translation.
-# Re-running it is quick: pip skips what is installed, apt-get runs only when the dictionary is missing.
+# is active already), the German-English dictionary (Debian package trans-de-en) for translation, and Chromium with
+# chromium-driver for the browser tests. Re-running it is quick: pip skips what is installed, apt-get runs only when
+# a package is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,11 +29,19 @@ fi
 
 "$PYTHON" -m pip install --disable-pip-version-check -q -r requirements.txt
 
-if [ ! -f /usr/share/trans/de-en ]; then
+# Debian packages, installed only when missing: the dictionary, and a headless Chromium with its driver for the
+# attention explorer's browser tests (tests/test_attention_explorer_browser.py).
+packages=""
+if [ ! -f /usr/share/trans/de-en ]; then packages="trans-de-en"; fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    packages="$packages chromium chromium-driver"
+fi
+if [ -n "$packages" ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q trans-de-en
+    # shellcheck disable=SC2086  # the list splits into package names
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $packages
 fi
 
 if [ "$where" = ".venv" ]; then
