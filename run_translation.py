@@ -21,7 +21,7 @@ import typing
 import warnings
 from dataclasses import MISSING, fields
 
-from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, discard_stdout, float_range,
+from lib.cli import (check_new_file, check_readable_file, check_writable_folder, discard_stdout, float_range,
                      int_range, run_main, set_threads)
 from lib.translation import SHIPPED_CHECKPOINT
 from lib.training_config import TrainConfig
@@ -153,7 +153,9 @@ def _base_parser():
                      help="folder for figures (--plot, --curves; default %(default)s)")
     use.add_argument("--out", dest="renamed_out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     use.add_argument("--no-show", action="store_true", help="save figures without opening a window")
-    use.add_argument("--force", action="store_true", help="with --export: overwrite an existing PATH")
+    use.add_argument("--force", action="store_true",
+                     help="with --export: overwrite an existing PATH; with --train: start over in an --out-dir that "
+                          "holds a run, deleting its last.pth, best.pth, log.jsonl and snapshots/")
     data = parser.add_argument_group("corpus")
     data.add_argument("--corpus", default=argparse.SUPPRESS,
                       help="corpus file (default: the installed Ding dictionary /usr/share/trans/de-en); for "
@@ -246,12 +248,14 @@ def train(args):
     config = TrainConfig(**dict(given, device=device, amp=args.amp, compile=args.compile))
     overrides = dict(given)
     overrides.update({name: getattr(config, name) for name in ALWAYS_OVERRIDDEN})
+    if args.resume and args.force:
+        raise ValueError("--resume continues the run in --out-dir, --force starts it over: give one of them")
     check_writable_folder(config.out_dir, "--out-dir")
     set_threads(args.threads)
     interrupted = getattr(translation_training, "TrainingInterrupted", KeyboardInterrupt)
     try:
         records = translation_training.train(config, resume=args.resume, progress=not args.no_progress,
-                                             overrides=overrides)
+                                             overrides=overrides, force=args.force)
     except interrupted as error:
         print(str(error) or "interrupted", file=sys.stderr)
         sys.exit(130)
@@ -411,10 +415,7 @@ def _check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split. Returns the
     number of lines of an --input FILE (else None)."""
     if args.export is not None:
-        check_writable_file(args.export, "--export")
-        if os.path.exists(args.export) and not args.force:
-            raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
-                                  "another PATH")
+        check_new_file(args.export, "--export", args.force)
     if args.compare is not None and not args.eval:
         raise ValueError("--compare compares two translators' scores: use it with --eval")
     if args.compare is not None:

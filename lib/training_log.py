@@ -1,8 +1,7 @@
 """A training run's log (``OUT_DIR/log.jsonl``, one validation record per line) and the comparison of several runs.
 
 A record holds step, epoch, minutes, train_loss, tokens_per_s, valid_loss, valid_bleu and valid_chrf. A run resumed
-with ``--resume`` appends to the same log; a new run started with ``--init-from`` in the same folder starts again at
-step 0.
+with ``--resume`` appends to the same log; a new run in the same folder (``--force``) starts a new log.
 """
 import json
 import os

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from lib.checkpoint import load_checkpoint, save_atomic
 from lib.cli import check_writable_folder
 from lib.distributed import Distributed, init_distributed
+from lib.run_folder import RunLock, check_new_run, clear_run
 from lib.tokenizer import PAD, Vocabulary
 from lib.training_config import TrainConfig, build_model, learning_rate, resumed_config, shape_of
 from lib.training_data import PreparedData, collate, prepare_data, rank_batches, training_batch
@@ -366,7 +367,7 @@ class GracefulInterrupt:
 # ---- the training loop ------------------------------------------------------------------------------------------
 
 
-def train(config, resume=False, progress=True, overrides=None):
+def train(config, resume=False, progress=True, overrides=None, force=False):
     """Train (or, with ``resume``, continue from ``out_dir/last.pth``) until ``max_steps`` or ``max_minutes``.
 
     ``overrides`` (with ``resume``): the fields the user gave (a dict); those in RESUMABLE_FIELDS are applied, the
@@ -378,11 +379,18 @@ def train(config, resume=False, progress=True, overrides=None):
     Writes ``out_dir/last.pth`` (everything needed to resume), ``out_dir/best.pth`` (the translator with the best
     validation BLEU), the ``keep_snapshots`` latest validated translators in ``out_dir/snapshots/`` (for checkpoint
     averaging) and ``out_dir/log.jsonl``. Returns the list of validation records.
+    A new run refuses an ``out_dir`` that holds a run unless ``force``, which deletes that run's files once the new
+    run is set up. ``out_dir/run.lock`` (lib/run_folder.py) keeps a second process from writing the same run.
     """
     place = init_distributed(config.device)
     try:
-        state = start_run(config, place, resume, overrides)
-        return _run(state, progress)
+        with RunLock(config.out_dir) if place.is_main else nullcontext():
+            if place.is_main and not resume:
+                check_new_run(config.out_dir, force)
+            state = start_run(config, place, resume, overrides)
+            if place.is_main and not resume:
+                clear_run(config.out_dir)
+            return _run(state, progress)
     finally:
         if place.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
