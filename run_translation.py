@@ -256,9 +256,9 @@ def train(args):
     try:
         records = translation_training.train(config, resume=args.resume, progress=not args.no_progress,
                                              overrides=overrides, force=args.force)
-    except interrupted as error:
+    except interrupted as error:  # Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129), as a shell reports them
         print(str(error) or "interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + getattr(error, "signum", 2))
     if records and int(os.environ.get("RANK", "0")) == 0:
         best = max(records, key=lambda record: record["valid_bleu"])
         print(f"Best validation BLEU {best['valid_bleu']} chrF {best['valid_chrf']} at step {best['step']}; "

@@ -108,5 +108,8 @@ class RunLock:
 
     def __exit__(self, *exc):
         if self.held and self.holder() == (os.getpid(), socket.gethostname()):
-            os.remove(self.path)
+            try:
+                os.remove(self.path)
+            except OSError:  # e.g. the folder was made read-only: the next run takes the stale lock over
+                pass
         self.held = False

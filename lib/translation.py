@@ -63,6 +63,9 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", source="checkpoint"):
+        if isinstance(checkpoint, dict) and "optimizer" in checkpoint and "step" in checkpoint:
+            raise RuntimeError(f"{source} is a training state (a run's last.pth, for --train --resume), not a "
+                               "translator: use the run's best.pth or one of its snapshots/step*.pth")
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{source} is not a translator checkpoint of this library (format "
                                f"{CHECKPOINT_FORMAT}); train one with 'python run_translation.py --train'.")

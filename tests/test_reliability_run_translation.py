@@ -38,7 +38,8 @@ def files(tmp_path_factory):
     translator = str(folder / "translator.pth")
     random_translator(pairs, 60, std=0.6, max_len=16, embed_dim=16, enc_layers=1, dec_layers=1,
                       num_heads=2).save(translator)
-    return {"corpus": corpus, "translator": translator}
+    FILES.update(corpus=corpus, translator=translator)
+    return FILES
 
 
 def old_run(folder):
@@ -79,6 +80,16 @@ def ended_process(folder):
     return process.pid
 
 
+FILES = {}  # the module's files, for setups
+TRAINING_STATE = {"config": {}, "model": {}, "optimizer": {"state": {}}, "step": 4, "records": []}
+
+
+def saved(folder, checkpoint, name="last.pth"):
+    """Save ``checkpoint`` as folder/run/NAME."""
+    (folder / "run").mkdir(exist_ok=True)
+    torch.save(checkpoint, folder / "run" / name)
+
+
 @dataclass
 class Row:
     name: str
@@ -104,8 +115,24 @@ ROWS = [
     Row("a stale lock is taken over", ["--train", *TINY, "--out-dir", "{tmp}/run"], 0, "at step 2",
         lock(ended_process), lambda folder: not (folder / "run" / "run.lock").exists()),
     Row("a lock from another host", ["--train", *TINY, "--out-dir", "{tmp}/run"], 1,
-        "is in use by process 1 on elsewhere.example", 
+        "is in use by process 1 on elsewhere.example",
         lambda folder: ((folder / "run").mkdir(), (folder / "run" / "run.lock").write_text("1 elsewhere.example\n"))),
+    # 3. Signals and states around training (the signals themselves: see the tests below the table)
+    Row("--resume of a counting model", ["--train", "--resume", *TINY, "--out-dir", "{tmp}/run"], 1,
+        r"run/last.pth is not a training state of run_translation.py --train \(it has no model, optimizer, step\)",
+        lambda folder: saved(folder, {"state_dict": {"w": torch.zeros(2)}, "config": {"hidden": 4}})),
+    Row("--resume of a plain tensor dict", ["--train", "--resume", *TINY, "--out-dir", "{tmp}/run"], 1,
+        r"run/last.pth is not a training state .*\(it has no config, model, optimizer\)",
+        lambda folder: saved(folder, {"weight": torch.zeros(2)})),
+    Row("--resume of a best.pth", ["--train", "--resume", *TINY, "--out-dir", "{tmp}/run"], 1,
+        r"run/last.pth is a translator \(as best.pth is\), not a training state: .* --init-from .*run/last.pth",
+        lambda folder: saved(folder, Translator.load(FILES["translator"]).to_checkpoint())),
+    Row("--export of a training state", ["--export", "{tmp}/out.pth", "--checkpoint", "{tmp}/run/last.pth"], 1,
+        r"run/last.pth is a training state \(a run's last.pth, for --train --resume\), not a translator: use the "
+        r"run's best.pth or one of its snapshots", lambda folder: saved(folder, TRAINING_STATE)),
+    Row("--average of a training state", ["--export", "{tmp}/out.pth", "--average", "{translator}",
+                                          "{tmp}/run/last.pth"], 1,
+        r"run/last.pth is a training state", lambda folder: saved(folder, TRAINING_STATE)),
     Row("export over an existing file", ["--export", "{tmp}/run/last.pth", "--checkpoint", "{translator}"], 1,
         "already exists: add --force", old_run, old_run_kept),
 ]
@@ -124,3 +151,86 @@ def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(row, files, 
         assert printed.strip().count("\n") == 0, printed  # one line
     if row.check:
         assert row.check(tmp_path) is not False
+
+
+# ---- rows that need a second process or a failure in the middle of a run -----------------------------------------
+
+def tiny_flags(out_dir, *more):
+    return ["--train", *[flag.format(**FILES) for flag in TINY], "--out-dir", str(out_dir), *more]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_save_last_pth_and_say_how_to_resume_and_a_second_run_is_refused_meanwhile(
+        signum, files, tmp_path, capsys, single_process):
+    out_dir = tmp_path / "run"
+    flags = tiny_flags(out_dir, "--max-steps", "100000", "--eval-every", "100000")
+    process = subprocess.Popen([sys.executable, os.path.join(REPOSITORY, "run_translation.py"), *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"))
+    try:
+        assert process.stdout.readline().startswith("Training on cpu")
+        time.sleep(1.0)  # into the loop
+        code, printed = cli_outcome(run_translation.parse_args, run_translation.main, tiny_flags(out_dir), capsys)
+        assert code == 1 and f"is in use by the run of process {process.pid}" in printed, printed
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, err
+    last = err.strip().splitlines()[-1]
+    step = torch.load(out_dir / "last.pth", weights_only=True)["step"]
+    assert step > 0 and last == (f"Interrupted by {signal.Signals(signum).name} at step {step}: {out_dir}/last.pth "
+                                 f"saved; continue with: python run_translation.py --train --resume --out-dir "
+                                 f"{out_dir}")
+    assert "Traceback" not in err and not (out_dir / "run.lock").exists()
+
+
+def test_an_out_dir_that_cannot_be_written_mid_run_names_it_and_the_step_last_pth_keeps(files, tmp_path, capsys,
+                                                                                        monkeypatch, single_process):
+    """The write of step 4's checkpoints works, step 8's fails (as when the folder is made read-only, which root's
+    tests cannot do with chmod): one line naming the folder, the step last.pth holds and how to resume; the log
+    holds no record past that step."""
+    import tempfile
+    out_dir = tmp_path / "run"
+    real = tempfile.mkstemp
+
+    def failing(*args, **options):
+        if (out_dir / "last.pth").exists():
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **options)
+    monkeypatch.setattr(tempfile, "mkstemp", failing)
+    code, printed = cli_outcome(run_translation.parse_args, run_translation.main,
+                                tiny_flags(out_dir, "--max-steps", "8", "--eval-every", "4"), capsys)
+    last = printed.strip().splitlines()[-1]
+    assert code == 1 and last == (f"error: cannot write into --out-dir {out_dir} (Permission denied): make it "
+                                  f"writable (or free space), then {out_dir}/last.pth is kept at step 4; continue "
+                                  f"with: python run_translation.py --train --resume --out-dir {out_dir}"), printed
+    assert [json.loads(line)["step"] for line in (out_dir / "log.jsonl").read_text().splitlines()] == [4]
+    monkeypatch.setattr(tempfile, "mkstemp", real)
+    code, printed = cli_outcome(run_translation.parse_args, run_translation.main,
+                                tiny_flags(out_dir, "--resume", "--max-steps", "8", "--eval-every", "4"), capsys)
+    assert code == 0, printed
+    assert [json.loads(line)["step"] for line in (out_dir / "log.jsonl").read_text().splitlines()] == [4, 8]
+
+
+@pytest.mark.parametrize("log_damage", ["ahead", "behind"])
+def test_the_log_agrees_with_last_pth_after_a_kill_between_their_writes(log_damage, files, tmp_path, capsys,
+                                                                        single_process):
+    """A run killed between saving last.pth and logging (or, before this was fixed, logging and saving): the
+    resumed run logs each validation once, so --curves counts each once."""
+    out_dir = tmp_path / "run"
+    code, printed = cli_outcome(run_translation.parse_args, run_translation.main,
+                                tiny_flags(out_dir, "--max-steps", "4", "--eval-every", "4"), capsys)
+    assert code == 0, printed
+    log = out_dir / "log.jsonl"
+    record = json.loads(log.read_text())
+    if log_damage == "ahead":  # a validation logged whose last.pth was never written
+        log.write_text(log.read_text() + json.dumps(dict(record, step=8)) + "\n")
+    else:  # last.pth of step 4 written, its record not logged
+        log.write_text("")
+    code, printed = cli_outcome(run_translation.parse_args, run_translation.main,
+                                tiny_flags(out_dir, "--resume", "--max-steps", "8", "--eval-every", "4"), capsys)
+    assert code == 0, printed
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [4, 8]
+    assert json.loads(log.read_text().splitlines()[0]) == record
