@@ -23,6 +23,7 @@ from dataclasses import MISSING, fields
 
 from lib.cli import (check_new_file, check_readable_file, check_writable_folder, discard_stdout, float_range,
                      int_range, run_main, set_threads)
+from lib.decoding import LENGTH_PENALTY_RANGE
 from lib.translation import SHIPPED_CHECKPOINT
 from lib.training_config import TrainConfig
 
@@ -135,10 +136,11 @@ def _base_parser():
     use.add_argument("--beam", type=int_range(1, 100), default=None,
                      help="beam width for translation (1: greedy; default: the translator's stored decoding, else 1); "
                           "with --export, stored with the translator as its default")
-    use.add_argument("--length-penalty", type=float_range(), default=None, metavar="ALPHA",
+    use.add_argument("--length-penalty", type=float_range(*LENGTH_PENALTY_RANGE), default=None, metavar="ALPHA",
                      help="beam search: finished translations are ranked by log-probability / ((5 + length) / 6) ** "
-                          "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones "
-                          "(default: the translator's stored decoding, else 1.0); with --export, stored too")
+                          "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones, negative "
+                          f"ones shorter; from {LENGTH_PENALTY_RANGE[0]:g} to {LENGTH_PENALTY_RANGE[1]:g} (default: "
+                          "the translator's stored decoding, else 1.0); with --export, stored too")
     use.add_argument("--no-repeat-ngram", type=int_range(0), default=0, metavar="N",
                      help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions "
                           "like 'in France, in France'; 0: off)")

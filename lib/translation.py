@@ -14,7 +14,7 @@ import sacrebleu
 import torch
 
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.decoding import beam_search
+from lib.decoding import LENGTH_PENALTY_RANGE, beam_search
 from lib.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
@@ -81,9 +81,12 @@ class Translator:
         translator = cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
                          Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
         beam, alpha = translator.decoding["beam"], translator.decoding["length_penalty"]
-        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)):
+        low, high = LENGTH_PENALTY_RANGE
+        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)
+                and low <= alpha <= high):
             raise RuntimeError(f"{source} is a damaged translator checkpoint: its stored decoding {beam=}, "
-                               f"length_penalty={alpha} is not a beam width of at least 1 and a finite penalty.")
+                               f"length_penalty={alpha} is not a beam width of at least 1 and a penalty from "
+                               f"{low:g} to {high:g}; export it again with --beam and --length-penalty.")
         return translator
 
     @classmethod

@@ -36,7 +36,8 @@ from lib.cli import check_writable_folder
 from lib.distributed import Distributed, init_distributed
 from lib.run_folder import RunLock, check_new_run, clear_run
 from lib.tokenizer import PAD, Vocabulary
-from lib.training_config import TrainConfig, build_model, learning_rate, resumed_config, shape_of
+from lib.training_config import (SHAPE_FIELDS, TrainConfig, build_model, flag, learning_rate, resumed_config,
+                                 shape_of)
 from lib.training_data import PreparedData, collate, prepare_data, rank_batches, training_batch
 from lib.training_log import append_record, reconcile_log
 from lib.transformer import TransformerModel
@@ -70,11 +71,14 @@ def validation_loss(model, data, config, device):
     return total / max(tokens, 1)
 
 
+NO_VALIDATION_SENTENCES = ("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
+                           "so that about 5% of them are held out")
+
+
 def validate(model, data, config, device):
     """Validation loss, and BLEU / chrF of greedy translations of the first ``eval_sentences`` valid pairs."""
     if not data.splits["valid"]:
-        raise ValueError("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
-                         "so that about 5% of them are held out")
+        raise ValueError(NO_VALIDATION_SENTENCES)
     loss = validation_loss(model, data, config, device)
     translator = Translator(model, data.de_vocab, data.en_vocab)
     bleu, chrf, _ = translator.evaluate(data.splits["valid"][:config.eval_sentences])
@@ -172,6 +176,44 @@ def check_training_state(checkpoint, path):
                          "writes; start a new run instead (with --force to delete this folder's run)")
 
 
+def check_init_shape(given, shape, path):
+    """Raise a ValueError naming the flags of ``given`` (the settings the user gave) that contradict ``shape``, the
+    model shape of the translator a run starts from (--init-from)."""
+    conflicts = [name for name in SHAPE_FIELDS if name in given and given[name] != shape[name]]
+    if conflicts:
+        them = "it" if len(conflicts) == 1 else "them"
+        raise ValueError(f"{', '.join(f'{flag(name)} {given[name]}' for name in conflicts)}: a run started with "
+                         f"--init-from {path} has that translator's shape "
+                         f"({', '.join(f'{flag(name)} {shape[name]}' for name in conflicts)}). Leave {them} out, or "
+                         "train a new model without --init-from.")
+
+
+def check_data(data, config):
+    """Raise a ValueError when ``data`` leaves nothing to train or validate on (e.g. a --max-len that no sentence
+    fits in, or a corpus without full sentences)."""
+    if not data.splits["valid"]:
+        raise ValueError(NO_VALIDATION_SENTENCES)
+    if not data.train_sentences or not data.valid_examples:
+        split = "train" if not data.train_sentences else "valid"
+        pairs = data.splits[split]
+        raise ValueError(f"--max-len {config.max_len} leaves nothing to train on: none of the "
+                         f"{sum(pair.sentence for pair in pairs)} {split} sentences fits in {config.max_len} subword "
+                         "tokens per side; raise --max-len (the default is 48)")
+
+
+def vocabulary_notice(state):
+    """A line on each vocabulary of a new run that is smaller than its size setting (the most this corpus supports),
+    else ''."""
+    config, data = state.config, state.data
+    if config.init_from or state.step:
+        return ""
+    sizes = ([("joint", "--joint-vocab-size", config.joint_vocab_size, data.de_vocab)] if config.joint_vocab_size else
+             [("German", "--de-vocab-size", config.de_vocab_size, data.de_vocab),
+              ("English", "--en-vocab-size", config.en_vocab_size, data.en_vocab)])
+    return "".join(f"Notice: the {language} vocabulary has {len(vocabulary)} pieces, not {option} {size}: the most "
+                   "this corpus supports\n" for language, option, size, vocabulary in sizes if len(vocabulary) < size)
+
+
 def rng_state(device):
     """torch's random-number states (the CPU's, and the device's on CUDA), for an exact resume."""
     state = {"cpu": torch.get_rng_state()}
@@ -210,8 +252,11 @@ def start_run(config, place, resume=False, overrides=None):
     elif config.init_from:  # a new run that starts from a translator's weights, vocabularies and shape
         initial = Translator.load(config.init_from)
         vocabularies = (initial.de_vocab, initial.en_vocab)
-        config = TrainConfig(**{**asdict(config), **shape_of(initial.model)})
+        shape = shape_of(initial.model)
+        check_init_shape(overrides or {}, shape, config.init_from)
+        config = TrainConfig(**{**asdict(config), **shape})
     data = prepare_data(config, vocabularies)
+    check_data(data, config)
     model = build_model(config, data).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
                                   weight_decay=config.weight_decay)
@@ -471,6 +516,7 @@ def _run(state, progress):
               f"{config.batch_tokens * place.world_size} tokens per side; {len(state.data.train_sentences)} "
               f"sentences, {len(state.data.train_phrases)} phrases; {sum(p.numel() for p in model.parameters()):,} "
               "parameters", flush=True)
+        print(vocabulary_notice(state), end="", flush=True)
     deadline = state.started + config.max_minutes * 60 if config.max_minutes else float("inf")
     bar = tqdm(total=config.max_steps, initial=state.step, disable=not (progress and place.is_main),
                desc="training", dynamic_ncols=True)
