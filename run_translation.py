@@ -202,6 +202,38 @@ def build_parser():
     return parser
 
 
+COMMANDS = ("train", "test", "input", "eval", "curves", "export")
+TRANSLATING = ("test", "input", "eval", "export")
+# Flags that only some commands use (dest -> those commands); a flag not named here applies to every command or harms
+# none (--device, --threads, --no-show, --no-progress, the corpus). TrainConfig's own flags are --train's alone.
+ONLY_WITH = {"line": ("test",), "plot": ("test",), "layer": ("test",), "split": ("test", "eval"),
+             "compare": ("eval",), "bootstrap_samples": ("eval",), "checkpoint": TRANSLATING, "average": TRANSLATING,
+             "beam": TRANSLATING, "length_penalty": TRANSLATING, "no_repeat_ngram": ("test", "input", "eval"),
+             "batch_size": ("input", "eval"), "figures_dir": ("test", "curves"), "force": ("train", "export"),
+             "resume": ("train",), "amp": ("train",), "compile": ("train",), "out_dir": ("train", "curves")}
+
+
+def _given_flags(argv):
+    """{dest: option string} of the flags given in ``argv`` (None: sys.argv), abbreviations resolved by argparse."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    return {action.dest: action.option_strings[0] for action in parser._actions
+            if action.dest in given and action.option_strings}
+
+
+def _flags_that_do_not_apply(args, argv):
+    """The flags given that the chosen command does not use (e.g. --plot with --input), in the order of --help."""
+    command = next(name for name in COMMANDS if getattr(args, name) not in (False, None))
+    config_names = {field.name for field in fields(TrainConfig)} - _base_names() - {"corpus", "corpus_format"}
+    wrong = [flag for dest, flag in _given_flags(argv).items()
+             if command not in ONLY_WITH.get(dest, ("train",) if dest in config_names else COMMANDS)]
+    if "layer" in vars(args) and args.layer is not None and not args.plot and "--layer" not in wrong:
+        wrong.append("--layer")
+    return command, wrong
+
+
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -209,6 +241,11 @@ def parse_args(argv=None):
         parser.error("--out was renamed --figures-dir (the folder for figures); --out-dir is a training run's folder")
     if sum([args.train, args.test, args.input is not None, args.eval, args.curves, args.export is not None]) != 1:
         parser.error("choose exactly one of --train, --test, --input FILE, --eval, --curves, --export PATH")
+    command, wrong = _flags_that_do_not_apply(args, argv)
+    if wrong:
+        uses = "--layer needs --plot; " if wrong == ["--layer"] else ""
+        parser.error(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to --{command}: {uses}"
+                     f"leave {'it' if len(wrong) == 1 else 'them'} out (see --help for what each flag works with)")
     return args
 
 
@@ -283,7 +320,10 @@ def test_line(args, translator):
     print(f"German:      {pair.german}")
     print(f"Reference:   {pair.english}")
     print(f"Translation: {translation}")
-    print(f"Seen in training: {'yes' if seen else 'no'}")
+    if args.split == "all" and _own_corpus(args):  # a corpus of the user's own: the translator's is not known here
+        print("Seen in training: unknown (--split all of a corpus that need not be the translator's training corpus)")
+    else:
+        print(f"Seen in training: {'yes' if seen else 'no'}")
     if args.plot:
         from lib.plot import finish_figure, show_translation_attention
         search = f"beam {args.beam}" if args.beam > 1 else "greedy"
@@ -307,7 +347,14 @@ def scan_input(path):
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 raise not_utf8_error(path, "--input file") from None
+            if b"\0" in line:
+                raise ValueError(nul_error(f"--input {path}", count))
     return count
+
+
+def nul_error(what, number):
+    return (f"{what} is a binary file, not text: line {number} holds a NUL byte; give a UTF-8 text file, one German "
+            "sentence a line")
 
 
 def _standard_input_lines():
@@ -319,10 +366,13 @@ def _standard_input_lines():
         return
     for number, raw in enumerate(buffer, 1):
         try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(f"standard input is not UTF-8 text: line {number} has {bad_byte(raw, error)}; convert "
                              "it, e.g. with 'iconv -f latin1 -t utf-8'") from None
+        if "\0" in line:
+            raise ValueError(nul_error("standard input", number))
+        yield line
 
 
 def translate_file(args, translator, count=None, threads=1):
@@ -367,10 +417,14 @@ def evaluate(args, translator, threads=1, baseline=None):
     """Score ``translator`` on --split; with a ``baseline`` translator, score it too and compare them."""
     from lib.corpus import DING_PATH, read_corpus, split_corpus
     corpus = setting(args, "corpus")
-    if args.split == "all":  # a test set of the user's own: every pair, in file order
-        pairs = read_corpus(corpus, setting(args, "corpus_format"))
-    else:
-        pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    with warnings.catch_warnings(record=True) as caught:  # rows the reader skipped, one line each
+        warnings.simplefilter("always")
+        if args.split == "all":  # a test set of the user's own: every pair, in file order
+            pairs = read_corpus(corpus, setting(args, "corpus_format"))
+        else:
+            pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     if not pairs:
         raise ValueError(f"--eval: the {args.split} split of {corpus or DING_PATH} is empty: held-out splits hold "
                          "full sentences only (about 5% of them each), so the corpus needs more full sentences")
@@ -418,8 +472,6 @@ def _check_translation_request(args):
     number of lines of an --input FILE (else None)."""
     if args.export is not None:
         check_new_file(args.export, "--export", args.force)
-    if args.compare is not None and not args.eval:
-        raise ValueError("--compare compares two translators' scores: use it with --eval")
     if args.compare is not None:
         check_readable_file(args.compare, "--compare")
     if args.eval and (args.split == "train" or args.split == "all" and not _own_corpus(args)):
@@ -430,6 +482,9 @@ def _check_translation_request(args):
         check_readable_file(args.corpus, "--corpus")
     if args.test and args.plot:
         check_writable_folder(args.figures_dir, "--figures-dir")
+    if args.input == "-" and sys.stdin is None:
+        raise ValueError("--input -: standard input is closed; pipe text into it (echo 'Guten Morgen.' | python "
+                         "run_translation.py --input -) or give --input FILE")
     if args.input is not None and args.input != "-":
         return scan_input(args.input)
     return None

@@ -3,6 +3,7 @@ a fragment of what is printed), run as the script runs (lib.cli.run_main), on a 
 random translator. A row may prepare its folder first (a run's files, a lock) and check it afterwards (nothing
 overwritten). The rows that need a second process (signals, two runs at once) follow the table.
 """
+import io
 import json
 import os
 import re
@@ -98,6 +99,7 @@ class Row:
     message: str  # a regular expression searched in what is printed
     setup: object = None  # folder -> None, before the command
     check: object = None  # folder -> None, after it
+    patch: object = None  # monkeypatch -> None, before the command
 
 
 ROWS = [
@@ -159,15 +161,63 @@ ROWS = [
     Row("--average of a training state", ["--export", "{tmp}/out.pth", "--average", "{translator}",
                                           "{tmp}/run/last.pth"], 1,
         r"run/last.pth is a training state", lambda folder: saved(folder, TRAINING_STATE)),
+    # 4. The rest
+    Row("--input - with standard input closed", ["--input", "-", "--checkpoint", "{translator}"], 1,
+        r"--input -: standard input is closed; pipe text into it", patch=lambda monkeypatch: monkeypatch.setattr(
+            sys, "stdin", None)),
+    Row("--input of a file with NUL bytes", ["--input", "{tmp}/binary.txt", "--checkpoint", "{translator}"], 1,
+        r"--input .*binary.txt is a binary file, not text: line 2 holds a NUL byte",
+        lambda folder: (folder / "binary.txt").write_bytes(b"Der Hund schl\xc3\xa4ft.\nhallo\x00wer\n")),
+    Row("standard input with NUL bytes", ["--input", "-", "--checkpoint", "{translator}"], 1,
+        r"standard input is a binary file, not text: line 1 holds a NUL byte",
+        patch=lambda monkeypatch: monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a\x00b\n")))),
+    Row("--train of a tsv without --corpus-format", ["--train", *TINY, "--corpus-format", "ding", "--out-dir",
+                                                     "{tmp}/run"], 1,
+        r"no line of .*corpus.tsv is in Ding format \('german :: english'\); for a tsv \(german<TAB>english\) add "
+        "--corpus-format tsv"),
+    Row("--de-vocab-size 5", ["--train", *TINY, "--out-dir", "{tmp}/run", "--de-vocab-size", "5"], 1,
+        r"a vocabulary of 5 pieces is too small for this corpus: its characters and the 4 special tokens need at "
+        r"least (\d+); give a size of \1 or more"),
+    Row("--eval --split all of a tsv without the format", ["--eval", "--split", "all", "--corpus", "{corpus}",
+                                                           "--checkpoint", "{translator}"], 1,
+        r"no line of .*corpus.tsv is in Ding format"),
+    Row("--eval --split all of an empty tsv", ["--eval", "--split", "all", "--corpus", "{tmp}/empty.tsv",
+                                               "--corpus-format", "tsv", "--checkpoint", "{translator}"], 1,
+        r"the corpus file .*empty.tsv is empty: it needs german<TAB>english lines",
+        lambda folder: (folder / "empty.tsv").write_text("")),
+    Row("--eval --split all of one-sided rows", ["--eval", "--split", "all", "--corpus", "{tmp}/one-sided.tsv",
+                                                 "--corpus-format", "tsv", "--checkpoint", "{translator}"], 1,
+        r"one-sided.tsv holds no pair to use: all its 2 rows of .* with an empty German or English side \(lines 1, "
+        r"3\)", lambda folder: (folder / "one-sided.tsv").write_text("Der Hund.\t\n\n\tThe cat.\n")),
+    Row("--eval --split all with some one-sided rows", ["--eval", "--split", "all", "--corpus", "{tmp}/some.tsv",
+                                                        "--corpus-format", "tsv", "--checkpoint", "{translator}"], 0,
+        r"warning: skipped 1 row of .*some.tsv with an empty German or English side \(line 2\)",
+        lambda folder: (folder / "some.tsv").write_text("Der Hund schläft.\tThe dog sleeps.\nDie Katze.\t\n")),
+    Row("--test --split all of a corpus of one's own", ["--test", "--split", "all", "--corpus", "{tmp}/own.tsv",
+                                                        "--corpus-format", "tsv", "--checkpoint", "{translator}"], 0,
+        r"Seen in training: unknown", lambda folder: (folder / "own.tsv").write_text("der Hund\tthe dog\n")),
+    Row("--input with --plot and --line", ["--input", "-", "--plot", "--line", "5"], 2,
+        r"--line, --plot do not apply to --input: leave them out"),
+    Row("--eval with --lin (abbreviated)", ["--eval", "--lin", "5"], 2, r"--line does not apply to --eval"),
+    Row("--test with a training flag", ["--test", "--max-steps", "5", "--resume"], 2,
+        r"--resume, --max-steps do not apply to --test"),
+    Row("--train with --beam", ["--train", "--beam", "4"], 2, r"--beam does not apply to --train"),
+    Row("--curves with --checkpoint", ["--curves", "--checkpoint", "x.pth"], 2,
+        r"--checkpoint does not apply to --curves"),
+    Row("--layer without --plot", ["--test", "--layer", "1"], 2, r"--layer does not apply to --test: --layer needs "
+                                                                 "--plot"),
     Row("export over an existing file", ["--export", "{tmp}/run/last.pth", "--checkpoint", "{translator}"], 1,
         "already exists: add --force", old_run, old_run_kept),
 ]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
-def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(row, files, tmp_path, capsys, single_process):
+def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(row, files, tmp_path, capsys, single_process,
+                                                                    monkeypatch):
     if row.setup:
         row.setup(tmp_path)
+    if row.patch:
+        row.patch(monkeypatch)
     flags = [flag.format(tmp=tmp_path, **files) for flag in row.flags]
     code, printed = cli_outcome(run_translation.parse_args, run_translation.main, flags, capsys)
     assert code == row.code, printed

@@ -76,3 +76,34 @@ def test_sweep_decoding_rows(name, flags, code, message, capsys):
     got, printed = cli_outcome(sweep_decoding.build_parser().parse_args, sweep_decoding.main, flags, capsys)
     last = printed.strip().splitlines()[-1]
     assert got == code and message in last and "Traceback" not in printed, printed
+
+
+# ---- tools/compare_runs.py -----------------------------------------------------------------------------------------
+
+def run_logs(folder):
+    """Two runs' folders with a log each, one of them with '=' in a folder's name."""
+    for name, bleu in (("a=b/run", 1.0), ("plain", 2.0)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "log.jsonl").write_text(f'{{"step": 4, "minutes": 0.1, "valid_loss": 3.0, '
+                                                 f'"valid_bleu": {bleu}, "valid_chrf": 5.0}}\n')
+
+
+COMPARE_ROWS = [
+    ("an existing path whose name holds '='", ["{tmp}/a=b/run", "{tmp}/plain"], 0, r"\| step \| run \| plain \|"),
+    ("LABEL=PATH still works", ["first={tmp}/a=b/run", "{tmp}/plain"], 0, r"\| step \| first \| plain \|"),
+    ("an empty label", ["={tmp}/plain"], 1, r"error: RUN '=.*plain' has an empty label: write LABEL=PATH, or the "
+                                            r"PATH alone"),
+    ("an empty path", ["label="], 1, r"error: RUN 'label=' has an empty path"),
+    ("a path that is missing", ["{tmp}/none"], 1, r"error: No training log at .*none/log.jsonl"),
+]
+
+
+@pytest.mark.parametrize("name, runs, code, message", COMPARE_ROWS, ids=[row[0] for row in COMPARE_ROWS])
+def test_compare_runs_rows(name, runs, code, message, tmp_path, capsys):
+    compare_runs = load_tool("compare_runs")
+    run_logs(tmp_path)
+    flags = [run.format(tmp=tmp_path) for run in runs] + ["--no-show", "--figure", str(tmp_path / "runs.png")]
+    got, printed = cli_outcome(compare_runs.build_parser().parse_args, compare_runs.main, flags, capsys)
+    assert got == code and re.search(message, printed) and "Traceback" not in printed, printed
+    if code:
+        assert printed.strip().count("\n") == 0, printed
