@@ -22,8 +22,9 @@ import typing
 import warnings
 from dataclasses import MISSING, fields
 
-from lib.cli import (check_readable_file, check_writable_file, check_writable_folder, discard_stdout, float_range,
-                     int_range, run_main, set_threads)
+from lib.cli import (check_new_file, check_readable_file, check_writable_file, check_writable_folder, discard_stdout,
+                     float_range, int_range, run_main, set_threads)
+from lib.decoding import LENGTH_PENALTY_RANGE
 from lib.translation import SHIPPED_CHECKPOINT
 from lib.training_config import TrainConfig
 
@@ -144,10 +145,11 @@ def _base_parser():
     use.add_argument("--beam", type=int_range(1, 100), default=None,
                      help="beam width for translation (1: greedy; default: the translator's stored decoding, else 1); "
                           "with --export, stored with the translator as its default")
-    use.add_argument("--length-penalty", type=float_range(), default=None, metavar="ALPHA",
+    use.add_argument("--length-penalty", type=float_range(*LENGTH_PENALTY_RANGE), default=None, metavar="ALPHA",
                      help="beam search: finished translations are ranked by log-probability / ((5 + length) / 6) ** "
-                          "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones "
-                          "(default: the translator's stored decoding, else 1.0); with --export, stored too")
+                          "ALPHA (GNMT); 0 ranks by log-probability alone, larger values prefer longer ones, negative "
+                          f"ones shorter; from {LENGTH_PENALTY_RANGE[0]:g} to {LENGTH_PENALTY_RANGE[1]:g} (default: "
+                          "the translator's stored decoding, else 1.0); with --export, stored too")
     use.add_argument("--no-repeat-ngram", type=int_range(0), default=0, metavar="N",
                      help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions "
                           "like 'in France, in France'; 0: off)")
@@ -162,7 +164,9 @@ def _base_parser():
                      help="folder for figures (--plot, --curves; default %(default)s)")
     use.add_argument("--out", dest="renamed_out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     use.add_argument("--no-show", action="store_true", help="save figures without opening a window")
-    use.add_argument("--force", action="store_true", help="with --export: overwrite an existing PATH")
+    use.add_argument("--force", action="store_true",
+                     help="with --export: overwrite an existing PATH; with --train: start over in an --out-dir that "
+                          "holds a run, deleting its last.pth, best.pth, log.jsonl and snapshots/")
     data = parser.add_argument_group("corpus")
     data.add_argument("--corpus", default=argparse.SUPPRESS,
                       help="corpus file (default: the installed Ding dictionary /usr/share/trans/de-en); for "
@@ -207,6 +211,39 @@ def build_parser():
     return parser
 
 
+COMMANDS = ("train", "test", "text", "input", "eval", "curves", "export")
+TRANSLATING = ("test", "text", "input", "eval", "export")
+# Flags that only some commands use (dest -> those commands); a flag not named here applies to every command or harms
+# none (--device, --threads, --no-show, --no-progress, the corpus). TrainConfig's own flags are --train's alone.
+ONLY_WITH = {"line": ("test",), "plot": ("test", "text"), "layer": ("test", "text"), "html": ("test", "text"),
+             "split": ("test", "eval"),
+             "compare": ("eval",), "bootstrap_samples": ("eval",), "checkpoint": TRANSLATING, "average": TRANSLATING,
+             "beam": TRANSLATING, "length_penalty": TRANSLATING, "no_repeat_ngram": ("test", "text", "input", "eval"),
+             "batch_size": ("input", "eval"), "figures_dir": ("test", "text", "curves"), "force": ("train", "export"),
+             "resume": ("train",), "amp": ("train",), "compile": ("train",), "out_dir": ("train", "curves")}
+
+
+def _given_flags(argv):
+    """{dest: option string} of the flags given in ``argv`` (None: sys.argv), abbreviations resolved by argparse."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    return {action.dest: action.option_strings[0] for action in parser._actions
+            if action.dest in given and action.option_strings}
+
+
+def _flags_that_do_not_apply(args, argv):
+    """The flags given that the chosen command does not use (e.g. --plot with --input), in the order of --help."""
+    command = next(name for name in COMMANDS if getattr(args, name) not in (False, None))
+    config_names = {field.name for field in fields(TrainConfig)} - _base_names() - {"corpus", "corpus_format"}
+    wrong = [flag for dest, flag in _given_flags(argv).items()
+             if command not in ONLY_WITH.get(dest, ("train",) if dest in config_names else COMMANDS)]
+    if "layer" in vars(args) and args.layer is not None and not args.plot and "--layer" not in wrong:
+        wrong.append("--layer")
+    return command, wrong
+
+
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -216,6 +253,11 @@ def parse_args(argv=None):
             args.export is not None]) != 1:
         parser.error("choose exactly one of --train, --test, --text GERMAN, --input FILE, --eval, --curves, "
                      "--export PATH")
+    command, wrong = _flags_that_do_not_apply(args, argv)
+    if wrong:
+        uses = "--layer needs --plot; " if wrong == ["--layer"] else ""
+        parser.error(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to --{command}: {uses}"
+                     f"leave {'it' if len(wrong) == 1 else 'them'} out (see --help for what each flag works with)")
     return args
 
 
@@ -257,15 +299,17 @@ def train(args):
     config = TrainConfig(**dict(given, device=device, amp=args.amp, compile=args.compile))
     overrides = dict(given)
     overrides.update({name: getattr(config, name) for name in ALWAYS_OVERRIDDEN})
+    if args.resume and args.force:
+        raise ValueError("--resume continues the run in --out-dir, --force starts it over: give one of them")
     check_writable_folder(config.out_dir, "--out-dir")
     set_threads(args.threads)
     interrupted = getattr(translation_training, "TrainingInterrupted", KeyboardInterrupt)
     try:
         records = translation_training.train(config, resume=args.resume, progress=not args.no_progress,
-                                             overrides=overrides)
-    except interrupted as error:
+                                             overrides=overrides, force=args.force)
+    except interrupted as error:  # Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129), as a shell reports them
         print(str(error) or "interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + getattr(error, "signum", 2))
     if records and int(os.environ.get("RANK", "0")) == 0:
         best = max(records, key=lambda record: record["valid_bleu"])
         print(f"Best validation BLEU {best['valid_bleu']} chrF {best['valid_chrf']} at step {best['step']}; "
@@ -281,7 +325,10 @@ def test_line(args, translator):
     print(f"German:      {pair.german}")
     print(f"Reference:   {pair.english}")
     print(f"Translation: {translation}")
-    print(f"Seen in training: {'yes' if seen else 'no'}")
+    if args.split == "all" and _own_corpus(args):  # a corpus of the user's own: the translator's is not known here
+        print("Seen in training: unknown (--split all of a corpus that need not be the translator's training corpus)")
+    else:
+        print(f"Seen in training: {'yes' if seen else 'no'}")
     _show_attention(args, translator, pair.german, plot, f"line{args.line}", pair.english)
 
 
@@ -338,7 +385,14 @@ def scan_input(path):
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 raise not_utf8_error(path, "--input file") from None
+            if b"\0" in line:
+                raise ValueError(nul_error(f"--input {path}", count))
     return count
+
+
+def nul_error(what, number):
+    return (f"{what} is a binary file, not text: line {number} holds a NUL byte; give a UTF-8 text file, one German "
+            "sentence a line")
 
 
 def _standard_input_lines():
@@ -350,10 +404,13 @@ def _standard_input_lines():
         return
     for number, raw in enumerate(buffer, 1):
         try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(f"standard input is not UTF-8 text: line {number} has {bad_byte(raw, error)}; convert "
                              "it, e.g. with 'iconv -f latin1 -t utf-8'") from None
+        if "\0" in line:
+            raise ValueError(nul_error("standard input", number))
+        yield line
 
 
 def translate_file(args, translator, count=None, threads=1):
@@ -398,10 +455,14 @@ def evaluate(args, translator, threads=1, baseline=None):
     """Score ``translator`` on --split; with a ``baseline`` translator, score it too and compare them."""
     from lib.corpus import DING_PATH, read_corpus, split_corpus
     corpus = setting(args, "corpus")
-    if args.split == "all":  # a test set of the user's own: every pair, in file order
-        pairs = read_corpus(corpus, setting(args, "corpus_format"))
-    else:
-        pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    with warnings.catch_warnings(record=True) as caught:  # rows the reader skipped, one line each
+        warnings.simplefilter("always")
+        if args.split == "all":  # a test set of the user's own: every pair, in file order
+            pairs = read_corpus(corpus, setting(args, "corpus_format"))
+        else:
+            pairs = split_corpus(read_corpus(corpus, setting(args, "corpus_format"), sentences_only=True))[args.split]
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     if not pairs:
         raise ValueError(f"--eval: the {args.split} split of {corpus or DING_PATH} is empty: held-out splits hold "
                          "full sentences only (about 5% of them each), so the corpus needs more full sentences")
@@ -448,12 +509,7 @@ def _check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split. Returns the
     number of lines of an --input FILE (else None)."""
     if args.export is not None:
-        check_writable_file(args.export, "--export")
-        if os.path.exists(args.export) and not args.force:
-            raise FileExistsError(f"--export {args.export} already exists: add --force to overwrite it, or choose "
-                                  "another PATH")
-    if args.compare is not None and not args.eval:
-        raise ValueError("--compare compares two translators' scores: use it with --eval")
+        check_new_file(args.export, "--export", args.force)
     if args.compare is not None:
         check_readable_file(args.compare, "--compare")
     if args.eval and (args.split == "train" or args.split == "all" and not _own_corpus(args)):
@@ -465,13 +521,14 @@ def _check_translation_request(args):
     if args.text is not None and not args.text.strip():
         raise ValueError('--text is empty: give a German sentence, e.g. --text "Ich habe heute keine Zeit."')
     if args.html is not None:
-        if not (args.test or args.text is not None):
-            raise ValueError("--html shows the attention behind one translation: use it with --test or --text")
         default = f"attention_explorer_line{args.line}.html" if args.test else "attention_explorer_text.html"
         args.html = args.html or os.path.join(args.figures_dir, default)
         check_writable_file(args.html, "--html")
     if (args.test or args.text is not None) and args.plot:
         check_writable_folder(args.figures_dir, "--figures-dir")
+    if args.input == "-" and sys.stdin is None:
+        raise ValueError("--input -: standard input is closed; pipe text into it (echo 'Guten Morgen.' | python "
+                         "run_translation.py --input -) or give --input FILE")
     if args.input is not None and args.input != "-":
         return scan_input(args.input)
     return None

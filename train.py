@@ -9,7 +9,7 @@ import argparse
 import os
 
 from lib.attention import ACTIVATIONS
-from lib.cli import check_writable_file, float_range, int_range, run_main
+from lib.cli import check_new_file, float_range, int_range, run_main
 from lib.counting import (LIMITS, MAX_LR, CountingConfig, evaluate_counting_model, save_counting_model,
                           train_counting_model)
 
@@ -57,7 +57,9 @@ def build_parser():
                         metavar="N", help="torch CPU threads while training (default: %(default)s: the model is tiny, "
                                           "and a second thread mostly waits)")
     parser.add_argument("--out", default="results/model.pth", metavar="FILE",
-                        help="file to write the weights and the configuration to (default: %(default)s)")
+                        help="file to write the weights and the configuration to (default: %(default)s; an "
+                             "existing FILE only with --force)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out FILE")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -77,7 +79,7 @@ def main(args):
                             seed=args.seed, activation=args.activation, num_threads=args.threads)
     if not os.path.basename(args.out):  # "results/": lib.cli's check would accept it, and saving would fail
         raise IsADirectoryError(f"--out {args.out} names a folder; give a file name, e.g. {args.out}model.pth")
-    check_writable_file(args.out, "--out")
+    check_new_file(args.out, "--out", args.force)
     model, train_loss, _ = train_counting_model(config, progress=not args.no_progress)
     save_counting_model(model, config, args.out)
     test_loss, accuracy = evaluate_counting_model(model, config)

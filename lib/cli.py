@@ -90,6 +90,13 @@ def check_writable_file(path, flag):
         raise PermissionError(f"{flag} {path} cannot be overwritten (permissions); choose another {flag}")
 
 
+def check_new_file(path, flag, force=False):
+    """check_writable_file, and refuse a ``path`` that exists unless ``force`` (the user's --force)."""
+    check_writable_file(path, flag)
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{flag} {path} already exists: add --force to overwrite it, or choose another file")
+
+
 def check_figure_path(path, flag="--out"):
     """Check before any work that a figure can be written at ``path``; returns the path the figure will have.
 

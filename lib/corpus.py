@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 DING_PATH = "/usr/share/trans/de-en"
@@ -144,20 +145,26 @@ def read_ding(path=DING_PATH, sentences_only=False):
     duplicates."""
     if not os.path.isfile(path) and not os.path.isdir(path):
         raise FileNotFoundError(MISSING_DING if path == DING_PATH else f"No Ding dictionary file at {path}.")
-    pairs, seen = [], set()
+    pairs, seen, entries, text_lines = [], set(), 0, 0
     for line in _lines(path, "Ding dictionary file"):
+        entries += " :: " in line
+        text_lines += bool(line.strip()) and not line.startswith("#")
         if sentences_only and "." not in line and "!" not in line and "?" not in line:
             continue
         for pair in parse_ding_line(line, sentences_only):
             if (pair.german, pair.english) not in seen:
                 seen.add((pair.german, pair.english))
                 pairs.append(pair)
+    if text_lines and not entries:
+        raise ValueError(f"no line of {path} is in Ding format ('german :: english'); for a tsv (german<TAB>english) "
+                         "add --corpus-format tsv")
     return pairs
 
 
 def read_tsv(path):
-    """Tab-separated pairs, German first then English (Tatoeba/Anki exports; extra columns are ignored)."""
-    pairs = []
+    """Tab-separated pairs, German first then English (Tatoeba/Anki exports; extra columns are ignored). Rows with an
+    empty side are skipped with a warning; a file without any pair is a ValueError saying why."""
+    pairs, one_sided = [], []
     for number, line in enumerate(_lines(path, "corpus file"), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
@@ -167,6 +174,17 @@ def read_tsv(path):
         german, english = columns[0].strip(), columns[1].strip()
         if german and english:
             pairs.append(Pair(german, english, is_sentence(german)))
+        elif german or english:
+            one_sided.append(number)
+    if one_sided:
+        lines = ", ".join(map(str, one_sided[:5])) + (", ..." if len(one_sided) > 5 else "")
+        skipped = (f"{len(one_sided)} row{'s' if len(one_sided) != 1 else ''} of {path} with an empty German or "
+                   f"English side (line{'s' if len(one_sided) != 1 else ''} {lines})")
+        if not pairs:
+            raise ValueError(f"{path} holds no pair to use: all its {skipped}")
+        warnings.warn(f"skipped {skipped}", stacklevel=2)
+    elif not pairs:
+        raise ValueError(f"the corpus file {path} is empty: it needs german<TAB>english lines")
     return pairs
 
 

@@ -6,6 +6,8 @@ All functions take German token ids ``source`` (batch, src_len) padded with PAD 
 English token ids without START, END or padding. With ``no_repeat_ngram`` n > 0 they never produce the same n tokens
 twice in one output (n-gram blocking, a common cure for the repetitions of small models; 0: off).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -83,10 +85,21 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     return results, per_sentence
 
 
+# The length penalties (GNMT's alpha) the scripts accept: far beyond any useful value (0 to 2), far inside overflow.
+LENGTH_PENALTY_RANGE = (-10.0, 10.0)
+# The largest |log| of a penalty: e ** 80 is about 5e34, so scores divided by it stay finite in float32 and bfloat16.
+MAX_LOG_PENALTY = 80.0
+
+
 def gnmt_length_penalty(length, alpha):
     """The length penalty of Wu et al. 2016 (GNMT), ((5 + length) / 6) ** alpha: a finished hypothesis is ranked by
-    its log-probability divided by this. alpha 0 ranks by log-probability alone; larger alpha favours longer ones."""
-    return ((5.0 + length) / 6.0) ** alpha
+    its log-probability divided by this. alpha 0 ranks by log-probability alone; larger alpha favours longer ones,
+    negative alpha shorter ones. Never overflows: beyond e ** +-MAX_LOG_PENALTY the penalty stays there."""
+    base = (5.0 + length) / 6.0
+    exponent = alpha * math.log(base)
+    if abs(exponent) > MAX_LOG_PENALTY:
+        return math.exp(math.copysign(MAX_LOG_PENALTY, exponent))
+    return base ** alpha
 
 
 @torch.no_grad()

@@ -104,8 +104,17 @@ def format_attack_report(names, report, targeted=False):
     else:
         known = [c is not None for c in report["correct"]]
         count, total, rate = success_rate(fooled, [bool(c) for c in report["correct"]])
-        lines.append(f"fooled {count} of {total} correctly classified images ({100 * rate:.1f}%)"
-                     + (f"; {known.count(False)} image(s) without a known class" if not all(known) else ""))
+        wrong = [c is False for c in report["correct"]].count(True)
+        if total == 0 and wrong:
+            lines.append(f"no image was classified correctly ({wrong} misclassified, {known.count(False)} without a "
+                         "known class), so there was nothing to attack: give images of classes the classifier gets "
+                         "right")
+        elif total == 0:
+            lines.append(f"the top-1 class changed on {sum(map(bool, fooled))} of {len(fooled)} images; none has a "
+                         "known class, so no success rate")
+        else:
+            lines.append(f"fooled {count} of {total} correctly classified images ({100 * rate:.1f}%)"
+                         + (f"; {known.count(False)} image(s) without a known class" if not all(known) else ""))
         confidence = [after[0][1] for after, ok, f in zip(report["after"], report["correct"], fooled) if ok and f]
         if confidence:
             lines.append(f"fooled images: the wrong top-1 class has mean probability {statistics.mean(confidence):.3f} "

@@ -5,12 +5,15 @@ Ids 0-3 are <PAD>, <START>, <END>, <UNK>. Text keeps its case and punctuation. A
 SentencePiece model, so it can travel inside a checkpoint as a uint8 tensor.
 """
 import io
+import re
 from itertools import zip_longest
 
 import sentencepiece
 import torch
 
 PAD, START, END, UNK = 0, 1, 2, 3
+# SentencePiece's complaint about a vocabulary smaller than the text's characters: "... 5 vs 24. ..." (24 the least).
+_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
 
 
 class Vocabulary:
@@ -48,11 +51,20 @@ class Vocabulary:
         """Train a unigram SentencePiece model on ``texts`` (an iterable of strings) in memory, from the first
         ``max_sentences`` of them."""
         buffer = io.BytesIO()
-        sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
-            character_coverage=1.0, pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNK, pad_piece="<PAD>",
-            bos_piece="<START>", eos_piece="<END>", unk_piece="<UNK>", num_threads=2,
-            input_sentence_size=max_sentences, shuffle_input_sentence=False, minloglevel=2, hard_vocab_limit=False)
+        try:
+            sentencepiece.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
+                character_coverage=1.0, pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNK, pad_piece="<PAD>",
+                bos_piece="<START>", eos_piece="<END>", unk_piece="<UNK>", num_threads=2,
+                input_sentence_size=max_sentences, shuffle_input_sentence=False, minloglevel=2,
+                hard_vocab_limit=False)
+        except RuntimeError as error:
+            smallest = _TOO_SMALL.search(str(error))
+            if smallest is None:
+                raise
+            raise ValueError(f"a vocabulary of {vocab_size} pieces is too small for this corpus: its characters and "
+                             f"the 4 special tokens need at least {smallest.group(1)}; give a size of "
+                             f"{smallest.group(1)} or more") from None
         return cls(buffer.getvalue())
 
     @classmethod

@@ -1,8 +1,7 @@
 """A training run's log (``OUT_DIR/log.jsonl``, one validation record per line) and the comparison of several runs.
 
 A record holds step, epoch, minutes, train_loss, tokens_per_s, valid_loss, valid_bleu and valid_chrf. A run resumed
-with ``--resume`` appends to the same log; a new run started with ``--init-from`` in the same folder starts again at
-step 0.
+with ``--resume`` appends to the same log; a new run in the same folder (``--force``) starts a new log.
 """
 import json
 import os
@@ -25,6 +24,39 @@ def read_training_log(out_dir):
     if not records:
         raise ValueError(f"{path} holds no validations yet: train until the first validation (--eval-every steps)")
     return records
+
+
+def append_record(out_dir, record):
+    """Append one validation record to ``out_dir/log.jsonl``."""
+    with open(os.path.join(out_dir, "log.jsonl"), "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def reconcile_log(out_dir, step, records):
+    """Make ``out_dir/log.jsonl`` agree with a run resumed at ``step`` whose last.pth holds ``records``: drop the
+    trailing lines past ``step`` (validations after the last save, whose steps will be trained again) and append the
+    records the log lacks (a run killed between saving last.pth and logging). A log this library did not write is
+    left alone. Returns the number of lines dropped."""
+    path = os.path.join(out_dir, "log.jsonl")
+    try:
+        with open(path) as file:
+            lines = [line for line in file if line.strip()]
+        steps = [json.loads(line)["step"] for line in lines]
+    except FileNotFoundError:
+        lines, steps = [], []
+    except (ValueError, TypeError, KeyError):
+        return 0
+    kept = len(lines)
+    while kept and steps[kept - 1] > step:
+        kept -= 1
+    logged = steps[kept - 1] if kept else -1
+    missing = [json.dumps(record) + "\n" for record in records if logged < record["step"] <= step]
+    if kept < len(lines) or missing:
+        temporary = path + ".tmp"
+        with open(temporary, "w") as file:
+            file.writelines(lines[:kept] + missing)
+        os.replace(temporary, path)
+    return len(lines) - kept
 
 
 def records_by_step(records):

@@ -14,7 +14,7 @@ import sacrebleu
 import torch
 
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.decoding import beam_search
+from lib.decoding import LENGTH_PENALTY_RANGE, beam_search
 from lib.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
@@ -63,6 +63,9 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", source="checkpoint"):
+        if isinstance(checkpoint, dict) and "optimizer" in checkpoint and "step" in checkpoint:
+            raise RuntimeError(f"{source} is a training state (a run's last.pth, for --train --resume), not a "
+                               "translator: use the run's best.pth or one of its snapshots/step*.pth")
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{source} is not a translator checkpoint of this library (format "
                                f"{CHECKPOINT_FORMAT}); train one with 'python run_translation.py --train'.")
@@ -78,9 +81,12 @@ class Translator:
         translator = cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
                          Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
         beam, alpha = translator.decoding["beam"], translator.decoding["length_penalty"]
-        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)):
+        low, high = LENGTH_PENALTY_RANGE
+        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)
+                and low <= alpha <= high):
             raise RuntimeError(f"{source} is a damaged translator checkpoint: its stored decoding {beam=}, "
-                               f"length_penalty={alpha} is not a beam width of at least 1 and a finite penalty.")
+                               f"length_penalty={alpha} is not a beam width of at least 1 and a penalty from "
+                               f"{low:g} to {high:g}; export it again with --beam and --length-penalty.")
         return translator
 
     @classmethod

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -34,11 +34,14 @@ from tqdm.auto import tqdm
 from lib.checkpoint import load_checkpoint, save_atomic
 from lib.cli import check_writable_folder
 from lib.distributed import Distributed, init_distributed
+from lib.run_folder import RunLock, check_new_run, clear_run
 from lib.tokenizer import PAD, Vocabulary
-from lib.training_config import TrainConfig, build_model, learning_rate, resumed_config, shape_of
+from lib.training_config import (SHAPE_FIELDS, TrainConfig, build_model, flag, learning_rate, resumed_config,
+                                 shape_of)
 from lib.training_data import PreparedData, collate, prepare_data, rank_batches, training_batch
+from lib.training_log import append_record, reconcile_log
 from lib.transformer import TransformerModel
-from lib.translation import Translator
+from lib.translation import CHECKPOINT_FORMAT, Translator
 
 STOP_FILE = "STOP"
 LAST = "last.pth"
@@ -68,11 +71,14 @@ def validation_loss(model, data, config, device):
     return total / max(tokens, 1)
 
 
+NO_VALIDATION_SENTENCES = ("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
+                           "so that about 5% of them are held out")
+
+
 def validate(model, data, config, device):
     """Validation loss, and BLEU / chrF of greedy translations of the first ``eval_sentences`` valid pairs."""
     if not data.splits["valid"]:
-        raise ValueError("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
-                         "so that about 5% of them are held out")
+        raise ValueError(NO_VALIDATION_SENTENCES)
     loss = validation_loss(model, data, config, device)
     translator = Translator(model, data.de_vocab, data.en_vocab)
     bleu, chrf, _ = translator.evaluate(data.splits["valid"][:config.eval_sentences])
@@ -83,19 +89,36 @@ def validate(model, data, config, device):
 # ---- set-up and resume ------------------------------------------------------------------------------------------
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C ended training after ``path`` (last.pth) was saved at ``step``; str() is one line saying how to go on."""
+def resume_command(out_dir):
+    return f"python run_translation.py --train --resume --out-dir {out_dir}"
 
-    def __init__(self, step, path, out_dir):
-        super().__init__(f"Interrupted at step {step}: {path} saved; continue with: "
-                         f"python run_translation.py --train --resume --out-dir {out_dir}")
-        self.step, self.path, self.out_dir = step, path, out_dir
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or the signal ``signum``: SIGTERM, SIGHUP) ended training after ``path`` (last.pth) was saved at
+    ``step``; str() is one line saying how to go on."""
+
+    def __init__(self, step, path, out_dir, signum=signal.SIGINT):
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        super().__init__(f"Interrupted{by} at step {step}: {path} saved; continue with: {resume_command(out_dir)}")
+        self.step, self.path, self.out_dir, self.signum = step, path, out_dir, signum
 
     def __str__(self):
         return self.args[0]
 
     def __reduce__(self):  # pickled (e.g. between processes) with its own arguments, not the message
-        return type(self), (self.step, self.path, self.out_dir)
+        return type(self), (self.step, self.path, self.out_dir, self.signum)
+
+
+def unsaved_error(state, error):
+    """The OSError to raise when a write into the out-dir failed mid-run: the folder, the step last.pth holds and how
+    to resume."""
+    folder = state.config.out_dir
+    if state.saved_step is None:
+        kept = "no last.pth was saved yet, so start the run again"
+    else:
+        kept = f"{state.last_path} is kept at step {state.saved_step}; continue with: {resume_command(folder)}"
+    return OSError(f"cannot write into --out-dir {folder} ({error.strerror or error}): make it writable (or free "
+                   f"space), then {kept}")
 
 
 @dataclass
@@ -115,6 +138,7 @@ class TrainingState:
     records: list = field(default_factory=list)
     started: float = field(default_factory=lambda: time.time())  # the clock as called (tests replace it)
     rng: dict = None  # torch's RNG states as of ``step`` (rng_state())
+    saved_step: int = None  # the step that last.pth holds (None: none saved by this run yet)
 
     @property
     def last_path(self):
@@ -132,6 +156,62 @@ def check_out_dir(out_dir):
     if os.path.exists(stop):
         raise ValueError(f"{stop} exists: it stopped the last run in this folder and would stop this one within 10 "
                          f"steps. Delete it (rm {stop}) and start again.")
+
+
+# What last.pth holds (save_last).
+TRAINING_STATE_KEYS = ("config", "model", "optimizer", "step", "epoch", "batch_index", "records", "best_bleu",
+                       "elapsed", "de_vocab", "en_vocab")
+
+
+def check_training_state(checkpoint, path):
+    """Raise a ValueError saying what ``path`` is unless ``checkpoint`` is a training state that save_last wrote."""
+    if isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is a translator (as best.pth is), not a training state: --resume continues from the "
+                         f"last.pth a run writes; to go on from this translator's weights start a new run with "
+                         f"--init-from {path} (in another --out-dir, or with --force)")
+    missing = [key for key in TRAINING_STATE_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing or not isinstance(checkpoint["config"], dict):
+        raise ValueError(f"{path} is not a training state of run_translation.py --train (it has no "
+                         f"{', '.join(missing[:3]) or 'run settings'}): --resume continues from the last.pth a run "
+                         "writes; start a new run instead (with --force to delete this folder's run)")
+
+
+def check_init_shape(given, shape, path):
+    """Raise a ValueError naming the flags of ``given`` (the settings the user gave) that contradict ``shape``, the
+    model shape of the translator a run starts from (--init-from)."""
+    conflicts = [name for name in SHAPE_FIELDS if name in given and given[name] != shape[name]]
+    if conflicts:
+        them = "it" if len(conflicts) == 1 else "them"
+        raise ValueError(f"{', '.join(f'{flag(name)} {given[name]}' for name in conflicts)}: a run started with "
+                         f"--init-from {path} has that translator's shape "
+                         f"({', '.join(f'{flag(name)} {shape[name]}' for name in conflicts)}). Leave {them} out, or "
+                         "train a new model without --init-from.")
+
+
+def check_data(data, config):
+    """Raise a ValueError when ``data`` leaves nothing to train or validate on (e.g. a --max-len that no sentence
+    fits in, or a corpus without full sentences)."""
+    if not data.splits["valid"]:
+        raise ValueError(NO_VALIDATION_SENTENCES)
+    if not data.train_sentences or not data.valid_examples:
+        split = "train" if not data.train_sentences else "valid"
+        pairs = data.splits[split]
+        raise ValueError(f"--max-len {config.max_len} leaves nothing to train on: none of the "
+                         f"{sum(pair.sentence for pair in pairs)} {split} sentences fits in {config.max_len} subword "
+                         "tokens per side; raise --max-len (the default is 48)")
+
+
+def vocabulary_notice(state):
+    """A line on each vocabulary of a new run that is smaller than its size setting (the most this corpus supports),
+    else ''."""
+    config, data = state.config, state.data
+    if config.init_from or state.step:
+        return ""
+    sizes = ([("joint", "--joint-vocab-size", config.joint_vocab_size, data.de_vocab)] if config.joint_vocab_size else
+             [("German", "--de-vocab-size", config.de_vocab_size, data.de_vocab),
+              ("English", "--en-vocab-size", config.en_vocab_size, data.en_vocab)])
+    return "".join(f"Notice: the {language} vocabulary has {len(vocabulary)} pieces, not {option} {size}: the most "
+                   "this corpus supports\n" for language, option, size, vocabulary in sizes if len(vocabulary) < size)
 
 
 def rng_state(device):
@@ -159,6 +239,7 @@ def start_run(config, place, resume=False, overrides=None):
     if resume:
         last_path = os.path.join(config.out_dir, LAST)
         checkpoint = load_checkpoint(last_path, "Start a new run without --resume.")
+        check_training_state(checkpoint, last_path)
         given = asdict(config) if overrides is None else {**overrides, "out_dir": config.out_dir}
         config = resumed_config(checkpoint["config"], given, last_path)
     check_out_dir(config.out_dir)
@@ -171,8 +252,11 @@ def start_run(config, place, resume=False, overrides=None):
     elif config.init_from:  # a new run that starts from a translator's weights, vocabularies and shape
         initial = Translator.load(config.init_from)
         vocabularies = (initial.de_vocab, initial.en_vocab)
-        config = TrainConfig(**{**asdict(config), **shape_of(initial.model)})
+        shape = shape_of(initial.model)
+        check_init_shape(overrides or {}, shape, config.init_from)
+        config = TrainConfig(**{**asdict(config), **shape})
     data = prepare_data(config, vocabularies)
+    check_data(data, config)
     model = build_model(config, data).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),
                                   weight_decay=config.weight_decay)
@@ -195,6 +279,7 @@ def restore(state, checkpoint):
         group["weight_decay"] = state.config.weight_decay
     state.step, state.epoch, state.batch_index = checkpoint["step"], checkpoint["epoch"], checkpoint["batch_index"]
     state.records, state.best_bleu = checkpoint["records"], checkpoint["best_bleu"]
+    state.saved_step = state.step
     state.started = time.time() - checkpoint["elapsed"]
     saved_rng = checkpoint.get("rng_states") or []
     if len(saved_rng) == state.place.world_size:  # continue each rank's random numbers exactly
@@ -211,6 +296,7 @@ def save_last(state, rng_states=None):
                  "batch_index": state.batch_index, "records": state.records, "best_bleu": state.best_bleu,
                  "elapsed": state.elapsed(), "rng_states": rng_states, "de_vocab": data.de_vocab.to_tensor(),
                  "en_vocab": data.en_vocab.to_tensor()}, state.last_path)
+    state.saved_step = state.step
 
 
 def gather_rng_states(state):
@@ -312,8 +398,9 @@ def save_snapshot(translator, out_dir, step, keep):
 
 
 def validate_and_save(state, window):
-    """Validate (rank 0) and save: a record appended to state.records and log.jsonl, best.pth when BLEU improved, a
-    snapshot and last.pth. A collective call in a distributed run. Returns the record (None on other ranks)."""
+    """Validate (rank 0) and save: a record appended to state.records, best.pth when BLEU improved, a snapshot,
+    last.pth, and then the record appended to log.jsonl (so that the log never runs ahead of last.pth). A collective
+    call in a distributed run. Returns the record (None on other ranks)."""
     config, model, data = state.config, state.model, state.data
     rng_states = gather_rng_states(state)
     record = None
@@ -323,8 +410,6 @@ def validate_and_save(state, window):
                   "tokens_per_s": round(window.tokens_per_s(state.place.world_size))}
         record.update(validate(model, data, config, state.device))
         state.records.append(record)
-        with open(os.path.join(config.out_dir, "log.jsonl"), "a") as log:
-            log.write(json.dumps(record) + "\n")
         if record["valid_bleu"] > state.best_bleu:
             state.best_bleu = record["valid_bleu"]
             info = {"step": state.step, "valid_bleu": record["valid_bleu"], "valid_chrf": record["valid_chrf"],
@@ -333,40 +418,59 @@ def validate_and_save(state, window):
         save_snapshot(Translator(model, data.de_vocab, data.en_vocab, {"step": state.step, **record}),
                       config.out_dir, state.step, config.keep_snapshots)
         save_last(state, rng_states)
+        append_record(config.out_dir, record)
     if state.place.world_size > 1:
         dist.barrier()
     return record
 
 
+# The ways a process is asked to stop that end a run gracefully: Ctrl-C, kill / timeout / schedulers, a closed terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class GracefulInterrupt:
-    """While active (in the main thread), a first Ctrl-C only sets ``requested``, so that training ends cleanly after
-    the current step; a second one raises KeyboardInterrupt at once."""
+    """While active (in the main thread), a first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` (and ``signum``),
+    so that training ends cleanly after the current step; a second one acts as it did before (Ctrl-C raises
+    KeyboardInterrupt at once, SIGTERM ends the process). A signal someone else handles or ignores is left alone."""
 
     def __init__(self, announce=True):
-        self.announce, self.requested, self.previous = announce, False, None
+        self.announce, self.requested, self.signum, self.previous = announce, False, signal.SIGINT, {}
 
     def _handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, self.previous)
+        self.requested, self.signum = True, signum
+        signal.signal(signum, self.previous.pop(signum))
         if self.announce:
-            print("\nCtrl-C: saving last.pth after this step (press Ctrl-C again to quit without saving)",
+            what = ("Ctrl-C", "press Ctrl-C") if signum == signal.SIGINT else (signal.Signals(signum).name, "send it")
+            print(f"\n{what[0]}: saving last.pth after this step ({what[1]} again to quit without saving)",
                   file=sys.stderr, flush=True)
 
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+                if signal.getsignal(signum) is default:
+                    self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+
+@contextmanager
+def _saving(state):
+    """Turn an OSError of writing into the out-dir into unsaved_error's message."""
+    try:
+        yield
+    except OSError as error:
+        raise unsaved_error(state, error) from None
 
 
 # ---- the training loop ------------------------------------------------------------------------------------------
 
 
-def train(config, resume=False, progress=True, overrides=None):
+def train(config, resume=False, progress=True, overrides=None, force=False):
     """Train (or, with ``resume``, continue from ``out_dir/last.pth``) until ``max_steps`` or ``max_minutes``.
 
     ``overrides`` (with ``resume``): the fields the user gave (a dict); those in RESUMABLE_FIELDS are applied, the
@@ -378,11 +482,20 @@ def train(config, resume=False, progress=True, overrides=None):
     Writes ``out_dir/last.pth`` (everything needed to resume), ``out_dir/best.pth`` (the translator with the best
     validation BLEU), the ``keep_snapshots`` latest validated translators in ``out_dir/snapshots/`` (for checkpoint
     averaging) and ``out_dir/log.jsonl``. Returns the list of validation records.
+    A new run refuses an ``out_dir`` that holds a run unless ``force``, which deletes that run's files once the new
+    run is set up. ``out_dir/run.lock`` (lib/run_folder.py) keeps a second process from writing the same run.
     """
     place = init_distributed(config.device)
     try:
-        state = start_run(config, place, resume, overrides)
-        return _run(state, progress)
+        with RunLock(config.out_dir) if place.is_main else nullcontext():
+            if place.is_main and not resume:
+                check_new_run(config.out_dir, force)
+            state = start_run(config, place, resume, overrides)
+            if place.is_main and not resume:
+                clear_run(config.out_dir)
+            elif place.is_main:
+                reconcile_log(state.config.out_dir, state.step, state.records)
+            return _run(state, progress)
     finally:
         if place.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -404,6 +517,7 @@ def _run(state, progress):
               f"sentences, {len(state.data.train_phrases)} phrases, {len(state.data.train_extra)} extra pairs; "
               f"{sum(p.numel() for p in model.parameters()):,} "
               "parameters", flush=True)
+        print(vocabulary_notice(state), end="", flush=True)
     deadline = state.started + config.max_minutes * 60 if config.max_minutes else float("inf")
     bar = tqdm(total=config.max_steps, initial=state.step, disable=not (progress and place.is_main),
                desc="training", dynamic_ncols=True)
@@ -423,10 +537,12 @@ def _run(state, progress):
                     if reason == "interrupted":
                         rng_states = gather_rng_states(state)
                         if place.is_main:
-                            save_last(state, rng_states)
-                        raise TrainingInterrupted(state.step, state.last_path, config.out_dir)
+                            with _saving(state):
+                                save_last(state, rng_states)
+                        raise TrainingInterrupted(state.step, state.last_path, config.out_dir, interrupt.signum)
                     if state.step % config.eval_every == 0 or reason:
-                        record = validate_and_save(state, window)
+                        with _saving(state):
+                            record = validate_and_save(state, window)
                         if record is not None:
                             bar.write(json.dumps(record))
                         window = Window()
@@ -439,7 +555,8 @@ def _run(state, progress):
         raise
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler: save the last whole step
         if place.is_main:
-            save_last(state, [state.rng] if place.world_size == 1 else None)
+            with _saving(state):
+                save_last(state, [state.rng] if place.world_size == 1 else None)
         raise TrainingInterrupted(state.step, state.last_path, config.out_dir) from None
     finally:
         bar.close()

@@ -160,3 +160,18 @@ def expected_module_list(prefix, count, make):
     for i in range(count):
         state.update({f"{prefix}.{i}.{name}": value for name, value in make().state_dict().items()})
     return state
+
+
+# ---- running a script's main as its ``if __name__ == "__main__"`` does (tests of bad input) -----------------------
+
+def cli_outcome(parse_args, main, argv, capsys):
+    """Run ``main(parse_args(argv))`` through lib.cli.run_main, as the scripts end. Returns (exit code, everything
+    printed to stdout and stderr, with the message of a SystemExit)."""
+    from lib.cli import run_main
+    code, message = 0, ""
+    try:
+        run_main(main, parse_args(argv))
+    except SystemExit as exit:
+        code, message = (exit.code, "") if isinstance(exit.code, int) or exit.code is None else (1, str(exit.code))
+    captured = capsys.readouterr()
+    return code or 0, captured.out + captured.err + message

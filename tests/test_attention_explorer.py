@@ -249,7 +249,6 @@ def test_test_line_writes_the_page_in_the_figures_folder_by_default(setting, cap
     (["--text", "  "], ValueError, "--text is empty: give a German sentence"),
     (["--text", SENTENCE, "--html", "{folder}"], IsADirectoryError, "--html {folder} is a folder"),
     (["--text", SENTENCE, "--html", "{file}/page.html"], NotADirectoryError, "{file} is a file"),
-    (["--input", "-", "--html"], ValueError, "use it with --test or --text"),
 ])
 def test_bad_requests_are_refused_before_any_work(setting, tmp_path, monkeypatch, flags, error, message):
     def no_work(*args, **kwargs):

@@ -242,7 +242,7 @@ def test_too_few_batches_for_the_processes_is_an_error(tmp_path, single_process)
         previous = signal.signal(alarm, lambda *_: pytest.fail("training looped over empty epochs"))
         signal.alarm(60)
     try:
-        with pytest.raises(ValueError, match="fewer than the 1 process"):
+        with pytest.raises(ValueError, match="--max-len 2 leaves nothing to train on"):  # found before the loop
             translation_training.train(config, progress=False)
     finally:
         if alarm is not None:
@@ -262,3 +262,14 @@ def test_decoder_layerdrop_trains_in_two_processes(tmp_path):
     assert [rank["steps"] for rank in ranks] == [4, 4]
     for first, second in zip(ranks[0]["parameters"], ranks[1]["parameters"]):
         torch.testing.assert_close(first, second, rtol=0, atol=0)
+
+
+def test_fewer_batches_than_processes_is_an_error(tmp_path):
+    """rank_batches' guard against endless empty epochs: 7 batches per epoch cannot feed 8 processes."""
+    from lib.distributed import Distributed
+    from lib.training_data import rank_batches
+    config = tiny_config(tmp_path)
+    data = prepare_data(config)
+    assert len(epoch_batches(data, config, 0)) == 7
+    with pytest.raises(ValueError, match="epoch 0 has 7 training batches, fewer than the 8 process"):
+        rank_batches(data, config, 0, Distributed(0, 8, 0))

@@ -85,7 +85,7 @@ def capture_training(monkeypatch, tmp_path):
     """Run --train with lib.translation_training.train replaced: returns the dict that receives its arguments."""
     calls = {}
 
-    def fake_train(config, resume=False, progress=True, overrides=None):
+    def fake_train(config, resume=False, progress=True, overrides=None, force=False):
         calls.update(config=config, resume=resume, overrides=overrides)
         return []
     monkeypatch.setattr(lib.translation_training, "train", fake_train)
@@ -154,7 +154,7 @@ def test_ctrl_c_during_training_prints_how_to_resume_and_exits_130(monkeypatch, 
         def __str__(self):
             return "Training interrupted at step 7; last.pth is saved: continue with --resume"
 
-    def interrupted_train(config, resume=False, progress=True, overrides=None):
+    def interrupted_train(config, resume=False, progress=True, overrides=None, force=False):
         raise Interrupted()
     monkeypatch.setattr(lib.translation_training, "train", interrupted_train)
     monkeypatch.setattr(lib.translation_training, "TrainingInterrupted", Interrupted, raising=False)
@@ -306,7 +306,7 @@ def test_eval_compare_scores_the_baseline_and_tests_the_gain_by_paired_bootstrap
 
 
 def test_compare_needs_eval_and_a_readable_checkpoint(setting, tmp_path):
-    with pytest.raises(ValueError, match="use it with --eval"):
+    with pytest.raises(SystemExit):  # "--compare does not apply to --test"
         run(setting, "--test", "--compare", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=f"--compare {tmp_path / 'none.pth'} does not exist"):
         run(setting, "--eval", "--compare", str(tmp_path / "none.pth"))

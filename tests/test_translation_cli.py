@@ -73,6 +73,7 @@ PARSER_CASES = [
     (["--test", "--line", "-3"], "--line: must be at least 1, got -3"),
     (["--test", "--line", "seven"], "--line: 'seven' is not a whole number"),
     (["--test", "--layer", "0"], "--layer: must be at least 1, got 0"),
+    (["--test", "--layer", "1"], "--layer does not apply to --test: --layer needs --plot"),
     (["--test", "--no-repeat-ngram", "-1"], "--no-repeat-ngram: must be at least 0, got -1"),
     (["--input", "-", "--threads", "0"], "--threads: must be from 1 to 256, got 0"),
     (["--input", "-", "--threads", "100000"], "--threads: must be from 1 to 256, got 100000"),
@@ -108,9 +109,9 @@ def test_the_parser_refuses_bad_values_in_one_line(flags, message, capsys):
 
 USE = ["--checkpoint", "{translator}", "--corpus", "{corpus}", "--corpus-format", "tsv", "--no-show"]
 MAIN_CASES = [
-    (["--test", "--layer", "99"] + USE, "--layer 99 is out of range: this translator has 1 decoder layer, so "
-                                        "--layer must be from 1 to 1"),
-    (["--test", "--layer", "99", "--plot", "--figures-dir", "{folder}"] + USE, "--layer must be from 1 to 1"),
+    (["--test", "--layer", "99", "--plot", "--figures-dir", "{folder}"] + USE, "--layer 99 is out of range: this "
+                                                                               "translator has 1 decoder layer, so "
+                                                                               "--layer must be from 1 to 1"),
     (["--test", "--line", "100000"] + USE, "out of range: the test split has"),
     (["--input", "{folder}"] + USE, "is a folder; give a file"),
     (["--input", "{folder}/missing.txt"] + USE, "does not exist"),

@@ -2,7 +2,8 @@
 
     python tools/compare_runs.py results/screen_baseline "word dropout=results/screen_worddrop" --mark-step 1820
 
-Each RUN is a run's --out-dir (its log.jsonl) or a log file, optionally labelled as LABEL=PATH. The table (printed)
+Each RUN is a run's --out-dir (its log.jsonl) or a log file, optionally labelled as LABEL=PATH (a RUN that exists as
+a path is that path, even with '=' in a name). The table (printed)
 has a row per validated step and a cell "valid loss / valid BLEU" per run; the figure draws both against the step.
 Runs that shared a machine did different amounts of work per minute, so they are compared by step, not by time.
 """
@@ -32,11 +33,15 @@ def build_parser():
 
 
 def parse_run(text):
-    """'LABEL=PATH' -> (LABEL, PATH); a bare PATH is labelled by its name (without .jsonl)."""
+    """'LABEL=PATH' -> (LABEL, PATH); a bare PATH, or any path that exists (even one with '=' in a name), is labelled
+    by its name (without .jsonl). An empty label or path is a ValueError."""
     label, separator, folder = text.partition("=")
-    if not separator:
+    if not separator or os.path.exists(text):
         folder = text
         label = os.path.basename(os.path.normpath(text)).removesuffix(".jsonl")
+    elif not label.strip() or not folder:
+        raise ValueError(f"RUN {text!r} has an empty {'label' if not label.strip() else 'path'}: write LABEL=PATH, or "
+                         "the PATH alone (labelled by its name)")
     return label, folder
 
 

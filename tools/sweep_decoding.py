@@ -19,6 +19,7 @@ from lib.cli import check_readable_file, float_range, int_range, run_main, set_t
 
 def build_parser():
     """The command-line flags."""
+    from lib.decoding import LENGTH_PENALTY_RANGE
     from lib.translation import SHIPPED_CHECKPOINT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
@@ -27,9 +28,10 @@ def build_parser():
                         help="use the average of these checkpoints' weights instead of --checkpoint")
     parser.add_argument("--beams", nargs="+", type=int_range(1, 100), default=[1, 4, 8], metavar="WIDTH",
                         help="beam widths to try, 1 for greedy (default: 1 4 8)")
-    parser.add_argument("--length-penalties", nargs="+", type=float_range(), default=[0.6, 0.8, 1.0, 1.2, 1.5],
-                        metavar="ALPHA", help="length penalties to try with each beam wider than 1 (default: 0.6 0.8 "
-                                              "1.0 1.2 1.5)")
+    parser.add_argument("--length-penalties", nargs="+", type=float_range(*LENGTH_PENALTY_RANGE),
+                        default=[0.6, 0.8, 1.0, 1.2, 1.5], metavar="ALPHA",
+                        help=f"length penalties to try with each beam wider than 1, from {LENGTH_PENALTY_RANGE[0]:g} "
+                             f"to {LENGTH_PENALTY_RANGE[1]:g} (default: 0.6 0.8 1.0 1.2 1.5)")
     parser.add_argument("--corpus", default=None,
                         help="corpus whose valid split is scored (default: the installed Ding dictionary)")
     parser.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"),

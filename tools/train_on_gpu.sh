@@ -10,14 +10,26 @@
 # dictionary; CORPUS=PATH (with CORPUS_FORMAT=tsv or iwslt for other formats) overrides both. PYTHON=... picks the
 # interpreter (default: .venv's, else python3).
 # Runs on the GPU with bfloat16 autocast when torch sees one, else on the CPU (how it is tested here).
+# An OUT that holds an earlier call's files is refused unless the flags hold --resume (continue its run) or --force
+# (start over, deleting them).
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    sed -n '5,13p' "$0" >&2
+    sed -n '5,14p' "$0" >&2
     exit 2
 fi
+out_given=$1
 out=$(realpath -m "$1")
 minutes=$2
 shift 2
+again=no
+for flag in "$@"; do
+    case $flag in --resume|--force) again=yes ;; esac
+done
+if [ $again = no ] && { [ -e "$out/translator.pth" ] || [ -e "$out/valid.txt" ] || [ -n "$(ls -A "$out/run" 2>/dev/null)" ]; }; then
+    echo "error: $out_given holds an earlier run (run/, translator.pth, valid.txt): add --resume to continue it, or --force to" \
+         "start over (deleting its files), or choose another OUT" >&2
+    exit 1
+fi
 corpus=${CORPUS:+$(realpath -m "$CORPUS")}
 format=${CORPUS_FORMAT:-ding}
 baseline=${BASELINE:+$(realpath -m "$BASELINE")}
