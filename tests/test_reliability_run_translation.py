@@ -143,7 +143,7 @@ ROWS = [
                                                            "--de-vocab-size", "100000"], 0,
         r"Notice: the German vocabulary has \d+ pieces, not --de-vocab-size 100000: the most this corpus supports"),
     Row("--max-len so small that nothing fits", ["--train", *TINY, "--out-dir", "{tmp}/run", "--max-len", "1"], 1,
-        "--max-len 1 leaves nothing to train on: none of the 67 train sentences fits in 1 subword tokens per side; "
+        "--max-len 1 leaves nothing to train on: none of the 67 training sentences fits in 1 subword tokens per side; "
         "raise --max-len"),
     # 3. Signals and states around training (the signals themselves: see the tests below the table)
     Row("--resume of a counting model", ["--train", "--resume", *TINY, "--out-dir", "{tmp}/run"], 1,
@@ -201,7 +201,8 @@ ROWS = [
     Row("--eval with --lin (abbreviated)", ["--eval", "--lin", "5"], 2, r"--line does not apply to --eval"),
     Row("--test with a training flag", ["--test", "--max-steps", "5", "--resume"], 2,
         r"--resume, --max-steps do not apply to --test"),
-    Row("--train with --beam", ["--train", "--beam", "4"], 2, r"--beam does not apply to --train"),
+    Row("--train with --beam", ["--train", *TINY, "--out-dir", "{tmp}/run", "--beam", "4"], 2,
+        r"--beam does not apply to --train"),
     Row("--curves with --checkpoint", ["--curves", "--checkpoint", "x.pth"], 2,
         r"--checkpoint does not apply to --curves"),
     Row("--layer without --plot", ["--test", "--layer", "1"], 2, r"--layer does not apply to --test: --layer needs "
@@ -216,6 +217,7 @@ def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(row, files, 
                                                                     monkeypatch):
     if row.setup:
         row.setup(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))  # never the terminal's
     if row.patch:
         row.patch(monkeypatch)
     flags = [flag.format(tmp=tmp_path, **files) for flag in row.flags]
