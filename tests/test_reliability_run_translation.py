@@ -315,3 +315,23 @@ def test_the_log_agrees_with_last_pth_after_a_kill_between_their_writes(log_dama
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [4, 8]
     assert json.loads(log.read_text().splitlines()[0]) == record
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_inside_a_step_ends_the_run_after_it_and_restores_the_handler(signum, tmp_path, single_process):
+    """In-process: the step the signal arrives in completes, last.pth of that step is saved, the exception names the
+    signal, and the signal's handler is the default again afterwards."""
+    from lib.translation_training import TrainingInterrupted
+    from tests.conftest import tiny_config, train_recording
+    config = tiny_config(tmp_path, max_steps=40, eval_every=100)
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+    def send(step):
+        if step == 3:
+            os.kill(os.getpid(), signum)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_recording(config, action=send)
+    assert caught.value.signum == signum and caught.value.step == 3
+    assert str(caught.value).startswith(f"Interrupted by {signal.Signals(signum).name} at step 3: ")
+    assert torch.load(os.path.join(config.out_dir, "last.pth"), weights_only=True)["step"] == 3
+    assert signal.getsignal(signum) is signal.SIG_DFL
