@@ -193,12 +193,15 @@ def check_data(data, config):
     fits in, or a corpus without full sentences)."""
     if not data.splits["valid"]:
         raise ValueError(NO_VALIDATION_SENTENCES)
-    if not data.train_sentences or not data.valid_examples:
-        split = "train" if not data.train_sentences else "valid"
-        pairs = data.splits[split]
-        raise ValueError(f"--max-len {config.max_len} leaves nothing to train on: none of the "
-                         f"{sum(pair.sentence for pair in pairs)} {split} sentences fits in {config.max_len} subword "
-                         "tokens per side; raise --max-len (the default is 48)")
+    train_sentences = [pair for pair in data.splits["train"] if pair.sentence]
+    if train_sentences and not data.train_sentences and not (data.train_phrases and config.phrases_per_epoch):
+        what, count, split = "train on", len(train_sentences), "training"
+    elif not data.valid_examples:
+        what, count, split = "validate on", len(data.splits["valid"]), "validation"
+    else:
+        return
+    raise ValueError(f"--max-len {config.max_len} leaves nothing to {what}: none of the {count} {split} sentences "
+                     f"fits in {config.max_len} subword tokens per side; raise --max-len (the default is 48)")
 
 
 def vocabulary_notice(state):
@@ -441,8 +444,11 @@ class GracefulInterrupt:
         signal.signal(signum, self.previous.pop(signum))
         if self.announce:
             what = ("Ctrl-C", "press Ctrl-C") if signum == signal.SIGINT else (signal.Signals(signum).name, "send it")
-            print(f"\n{what[0]}: saving last.pth after this step ({what[1]} again to quit without saving)",
-                  file=sys.stderr, flush=True)
+            try:
+                print(f"\n{what[0]}: saving last.pth after this step ({what[1]} again to quit without saving)",
+                      file=sys.stderr, flush=True)
+            except OSError:  # SIGHUP: the terminal is gone; save all the same
+                pass
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

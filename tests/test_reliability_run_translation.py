@@ -143,7 +143,7 @@ ROWS = [
                                                            "--de-vocab-size", "100000"], 0,
         r"Notice: the German vocabulary has \d+ pieces, not --de-vocab-size 100000: the most this corpus supports"),
     Row("--max-len so small that nothing fits", ["--train", *TINY, "--out-dir", "{tmp}/run", "--max-len", "1"], 1,
-        "--max-len 1 leaves nothing to train on: none of the 67 train sentences fits in 1 subword tokens per side; "
+        "--max-len 1 leaves nothing to train on: none of the 67 training sentences fits in 1 subword tokens per side; "
         "raise --max-len"),
     # 3. Signals and states around training (the signals themselves: see the tests below the table)
     Row("--resume of a counting model", ["--train", "--resume", *TINY, "--out-dir", "{tmp}/run"], 1,
@@ -203,7 +203,8 @@ ROWS = [
     Row("--eval with --lin (abbreviated)", ["--eval", "--lin", "5"], 2, r"--line does not apply to --eval"),
     Row("--test with a training flag", ["--test", "--max-steps", "5", "--resume"], 2,
         r"--resume, --max-steps do not apply to --test"),
-    Row("--train with --beam", ["--train", "--beam", "4"], 2, r"--beam does not apply to --train"),
+    Row("--train with --beam", ["--train", *TINY, "--out-dir", "{tmp}/run", "--beam", "4"], 2,
+        r"--beam does not apply to --train"),
     Row("--curves with --checkpoint", ["--curves", "--checkpoint", "x.pth"], 2,
         r"--checkpoint does not apply to --curves"),
     Row("--layer without --plot", ["--test", "--layer", "1"], 2, r"--layer does not apply to --test: --layer needs "
@@ -218,6 +219,7 @@ def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(row, files, 
                                                                     monkeypatch):
     if row.setup:
         row.setup(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))  # never the terminal's
     if row.patch:
         row.patch(monkeypatch)
     flags = [flag.format(tmp=tmp_path, **files) for flag in row.flags]
@@ -315,3 +317,23 @@ def test_the_log_agrees_with_last_pth_after_a_kill_between_their_writes(log_dama
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [4, 8]
     assert json.loads(log.read_text().splitlines()[0]) == record
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_inside_a_step_ends_the_run_after_it_and_restores_the_handler(signum, tmp_path, single_process):
+    """In-process: the step the signal arrives in completes, last.pth of that step is saved, the exception names the
+    signal, and the signal's handler is the default again afterwards."""
+    from lib.translation_training import TrainingInterrupted
+    from tests.conftest import tiny_config, train_recording
+    config = tiny_config(tmp_path, max_steps=40, eval_every=100)
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+    def send(step):
+        if step == 3:
+            os.kill(os.getpid(), signum)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_recording(config, action=send)
+    assert caught.value.signum == signum and caught.value.step == 3
+    assert str(caught.value).startswith(f"Interrupted by {signal.Signals(signum).name} at step 3: ")
+    assert torch.load(os.path.join(config.out_dir, "last.pth"), weights_only=True)["step"] == 3
+    assert signal.getsignal(signum) is signal.SIG_DFL
