@@ -1,0 +1,352 @@
+"""The Debian corpus builder on catalogues and packages the tests make themselves (no network): every cleaning rule,
+gettext reading, selective unpacking of a .deb built with dpkg-deb, duplicates, Ding's held-out sentences, the
+script."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+
+import polib
+import pytest
+
+from lib.corpus import Pair, split_of
+from lib.debian_corpus import fetch
+from lib.debian_corpus.build import clean_pairs, merge, package_licence, SourceResult
+from lib.debian_corpus.cleaning import clean_pair, has_placeholder, repair, strip_accelerators
+from lib.debian_corpus.gettext import GERMAN_CATALOGUE, catalogue_pairs
+from lib.debian_corpus.heldout import comparable, heldout_keys, is_heldout
+from lib.debian_corpus.language import looks_english, looks_german
+from lib.debian_corpus.sentences import aligned_paragraphs, aligned_sentences
+from lib.debian_corpus.sources import Source, read_sources
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "build_parallel_corpus.py")
+KEEP = ("Das Haus ist sehr groß.", "The house is very big.")
+
+
+# --- cleaning: every rule, each with a pair it must change or drop ---
+
+def test_a_clean_pair_is_kept_as_it_is():
+    assert clean_pair(*KEEP) == (*KEEP, None)
+
+
+@pytest.mark.parametrize("german, english", [("Datei", "Datei"), ("Datei", "datei "), ("", "File"), ("Datei", "  ")])
+def test_untranslated_and_empty_entries_are_dropped(german, english):
+    assert clean_pair(german, english)[2] in ("untranslated", "empty")
+
+
+@pytest.mark.parametrize("text", ["Datei %s öffnen", "%1 Dateien", "%L1 Dateien", "{0} Dateien", "{name} fehlt",
+                                  "Wert $(ARG1) fehlt", "%qD ist veraltet", "%(count)d Dateien", "%-5.2f Meter",
+                                  "Pfad ${HOME}", "Version @VERSION@", "Datei %{file}", "%PRODUCTVERSION neu",
+                                  "%d%% fertig", "$HOME fehlt"])
+def test_placeholders_drop_the_pair(text):
+    assert has_placeholder(text)
+    assert clean_pair(text, "Some English words here")[2] == "placeholder"
+    assert clean_pair("Ein deutscher Satz hier", text.replace("Datei", "File"))[2] == "placeholder"
+
+
+@pytest.mark.parametrize("text", ["50 % der Dateien", "Kosten: $5", "Tom & Jerry", "a {b"])
+def test_text_without_placeholders_is_not_taken_for_one(text):
+    assert not has_placeholder(text)
+
+
+@pytest.mark.parametrize("marked, plain", [("_Datei", "Datei"), ("&Datei", "Datei"), ("~Datei", "Datei"),
+                                           ("Da&tei", "Datei"), ("F_ull screen", "Full screen"),
+                                           ("B~riefanrede", "Briefanrede"), ("Tom && Jerry", "Tom & Jerry"),
+                                           ("file_name_here", "file_name_here")])
+def test_accelerators_are_stripped(marked, plain):
+    assert strip_accelerators(marked) == plain
+
+
+def test_accelerators_are_stripped_from_a_pair():
+    assert clean_pair("Datei ö&ffnen", "_Open file")[:2] == ("Datei öffnen", "Open file")
+
+
+def test_markup_and_entities_are_stripped():
+    assert clean_pair("<b>Groß</b> &amp; <i>klein</i><br/>Ende", "<b>Big</b> &amp; <i>small</i><br>end") == \
+        ("Groß & klein Ende", "Big & small end", None)
+    assert repair("<filename>Datei</filename> &lt;x&gt;") == "Datei <x>"
+
+
+def test_markup_on_one_side_only_drops_the_pair():
+    assert clean_pair("<b>Groß</b> und klein", "Big and small")[2] == "markup differs"
+
+
+def test_context_prefixes_bullets_and_the_product_name_are_repaired():
+    assert clean_pair("race^Menschen", "race^Humans")[:2] == ("Menschen", "Humans")
+    assert clean_pair("?verb:Bauen", "?verb:Build")[:2] == ("Bauen", "Build")
+    assert clean_pair("‒ Sie können gehen.", "* You can go.")[:2] == ("Sie können gehen.", "You can go.")
+    assert clean_pair("Über %PRODUCTNAME", "About %PRODUCTNAME")[:2] == ("Über LibreOffice", "About LibreOffice")
+
+
+def test_digits_that_differ_drop_the_pair():
+    assert clean_pair("Drücken Sie Alt+6.", "Press Alt+5.")[2] == "digits differ"
+    assert clean_pair("Drücken Sie Alt+5.", "Press Alt+5.")[2] is None
+
+
+def test_a_length_ratio_beyond_the_limit_drops_the_pair():
+    assert clean_pair("Mehr", "More than you could ever imagine in a lifetime")[2] == "length ratio"
+    assert clean_pair("Einstellungen", "Settings")[2] is None  # short strings are not judged
+
+
+def test_no_words_drops_the_pair():
+    assert clean_pair("…", "...")[2] == "no words"
+
+
+def test_the_wrong_language_on_a_side_drops_the_pair():
+    assert clean_pair("This is the file that you want", "This is the file you want")[2] == "wrong language"
+    assert clean_pair("Das ist die Datei, die Sie wollen", "Das ist die Datei, die du willst")[2] == "wrong language"
+    assert clean_pair("Das ist gut", "Größe")[2] == "wrong language"  # German letters on the English side
+
+
+def test_the_language_check_judges_only_texts_with_enough_function_words():
+    assert looks_german("Das ist nicht die Datei.") and not looks_german("This is not the file.")
+    assert looks_english("This is not the file.") and not looks_english("Das ist nicht die Datei und nicht mehr.")
+    assert looks_german("Firefox") and looks_english("Firefox")
+
+
+# --- sentences ---
+
+def test_paragraphs_and_sentences_are_split_only_where_both_sides_agree():
+    assert aligned_paragraphs("Eins.\n\nZwei.", "One.\n\nTwo.") == [("Eins.", "One."), ("Zwei.", "Two.")]
+    assert aligned_paragraphs("Eins.\n\nZwei.", "One. Two.") == [("Eins.\n\nZwei.", "One. Two.")]
+    assert aligned_sentences("Das ist z.B. gut. Er kommt!", "That is e.g. good. He comes!") == \
+        [("Das ist z.B. gut.", "That is e.g. good."), ("Er kommt!", "He comes!")]
+    assert aligned_sentences("Er kommt. Sie geht.", "He comes and she goes.") == \
+        [("Er kommt. Sie geht.", "He comes and she goes.")]
+
+
+def test_clean_pairs_splits_sentences_and_counts_what_it_drops():
+    dropped = Counter()
+    pairs = clean_pairs([("Er kommt heute. Sie geht morgen.", "He comes today. She leaves tomorrow."),
+                         ("%s Dateien", "%s files"), ("Datei", "Datei")], dropped)
+    assert pairs == [("Er kommt heute.", "He comes today."), ("Sie geht morgen.", "She leaves tomorrow.")]
+    assert dropped == Counter(placeholder=1, untranslated=1)
+
+
+# --- gettext ---
+
+def write_catalogue(folder):
+    """A German catalogue with a plain entry, a plural, a context, a fuzzy, an obsolete, an untranslated and a
+    translator-credit entry; saved as .po and compiled to .mo. Returns (po path, mo path)."""
+    catalogue = polib.POFile()
+    catalogue.metadata = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);"}
+    catalogue.append(polib.POEntry(msgid=KEEP[1], msgstr=KEEP[0]))
+    catalogue.append(polib.POEntry(msgid="One red apple", msgid_plural="Many red apples",
+                                   msgstr_plural={0: "Ein roter Apfel", 1: "Viele rote Äpfel"}))
+    catalogue.append(polib.POEntry(msgctxt="menu", msgid="Open the door", msgstr="Öffne die Tür"))
+    catalogue.append(polib.POEntry(msgid="A fuzzy guess", msgstr="Eine unscharfe Vermutung", flags=["fuzzy"]))
+    catalogue.append(polib.POEntry(msgid="Gone for good", msgstr="Für immer fort", obsolete=True))
+    catalogue.append(polib.POEntry(msgid="Not translated", msgstr=""))
+    catalogue.append(polib.POEntry(msgid="Your names", msgstr="Erika Mustermann"))
+    os.makedirs(folder, exist_ok=True)
+    po_path, mo_path = os.path.join(folder, "demo.po"), os.path.join(folder, "demo.mo")
+    catalogue.save(po_path)
+    catalogue.save_as_mofile(mo_path)
+    return po_path, mo_path
+
+
+EXPECTED_RAW = {KEEP, ("Ein roter Apfel", "One red apple"), ("Viele rote Äpfel", "Many red apples"),
+                ("Öffne die Tür", "Open the door")}
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_gettext_pairs_read_plurals_and_contexts_and_skip_fuzzy_obsolete_and_credits(tmp_path, which):
+    path = write_catalogue(str(tmp_path))[which]
+    untranslated = {("", "Not translated")} if which == 0 else set()  # msgfmt leaves these out of a .mo
+    assert set(catalogue_pairs(path)) == EXPECTED_RAW | untranslated
+
+
+def test_a_broken_catalogue_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.mo"
+    path.write_bytes(b"not a catalogue at all")
+    with pytest.raises(ValueError, match="not a readable gettext catalogue"):
+        catalogue_pairs(str(path))
+
+
+@pytest.mark.parametrize("path, german", [("usr/share/locale/de/LC_MESSAGES/app.mo", True),
+                                          ("usr/share/locale/de_DE/LC_MESSAGES/app.mo", True),
+                                          ("usr/share/games/flare/languages/data.de.po", True),
+                                          ("usr/share/supertux2/levels/de.po", True),
+                                          ("usr/share/locale/fr/LC_MESSAGES/app.mo", False),
+                                          ("usr/share/locale/de_CH/LC_MESSAGES/app.mo", False),
+                                          ("usr/share/app/code.po", False)])
+def test_german_catalogues_are_recognised_by_path(path, german):
+    assert bool(GERMAN_CATALOGUE.search(path)) == german
+
+
+# --- packages ---
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: demo
+
+Files: *
+Copyright: 2024 Someone
+License: GPL-2+
+ The licence text.
+
+Files: data/*
+Copyright: 2024 Someone
+License: CC-BY-SA-4.0
+"""
+
+
+def build_deb(folder, package, catalogues):
+    """A .deb of ``package`` built with dpkg-deb holding the catalogues (dict language -> .mo path), a copyright
+    file and an unrelated file; returns its path."""
+    root = tempfile.mkdtemp(prefix=package + "-root-")
+    os.makedirs(os.path.join(root, "DEBIAN"))
+    with open(os.path.join(root, "DEBIAN", "control"), "w", encoding="utf-8") as handle:
+        handle.write(f"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: Test <t@example.org>\n"
+                     "Description: test package\n")
+    for language, mo_path in catalogues.items():
+        target = os.path.join(root, "usr", "share", "locale", language, "LC_MESSAGES", "demo.mo")
+        os.makedirs(os.path.dirname(target))
+        with open(mo_path, "rb") as source, open(target, "wb") as handle:
+            handle.write(source.read())
+    doc = os.path.join(root, "usr", "share", "doc", package)
+    os.makedirs(doc)
+    with open(os.path.join(doc, "copyright"), "w", encoding="utf-8") as handle:
+        handle.write(COPYRIGHT)
+    os.makedirs(os.path.join(root, "usr", "bin"))
+    with open(os.path.join(root, "usr", "bin", "demo"), "w", encoding="utf-8") as handle:
+        handle.write("#!/bin/sh\n")
+    deb = os.path.join(folder, f"{package}_1.0_all.deb")
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", root, deb], check=True, capture_output=True)
+    shutil.rmtree(root)
+    return deb
+
+
+@pytest.fixture
+def deb_dir(tmp_path):
+    """A folder with the .deb of 'demo-data', which holds a German and a French catalogue."""
+    _, mo_path = write_catalogue(str(tmp_path / "catalogue"))
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    build_deb(str(debs), "demo-data", {"de": mo_path, "fr": mo_path})
+    return str(debs)
+
+
+def test_unpack_writes_only_the_wanted_members_and_marks_the_package(deb_dir, tmp_path):
+    from lib.debian_corpus.build import ALIGNERS
+    destination = str(tmp_path / "unpacked")
+    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), destination, ALIGNERS["gettext"][0])
+    assert sorted(written) == ["usr/share/doc/demo-data/copyright", "usr/share/locale/de/LC_MESSAGES/demo.mo"]
+    assert not os.path.exists(os.path.join(destination, "usr", "bin"))
+    assert os.path.exists(os.path.join(destination, fetch.DONE_MARKER))
+    assert package_licence("demo-data", destination) == "GPL-2+ / CC-BY-SA-4.0"
+
+
+def test_a_broken_deb_is_a_clear_error(tmp_path):
+    deb = tmp_path / "broken_1.0_all.deb"
+    deb.write_bytes(b"!<arch>\nnonsense")
+    with pytest.raises((RuntimeError, OSError, Exception), match="dpkg-deb|tar|file"):
+        fetch.unpack(str(deb), str(tmp_path / "out"), GERMAN_CATALOGUE)
+
+
+def test_download_skips_packages_already_in_the_cache(deb_dir, monkeypatch):
+    def no_apt(*args, **kwargs):
+        raise AssertionError("apt-get was called for a cached package")
+    monkeypatch.setattr(fetch.subprocess, "run", no_apt)
+    done = []
+    assert fetch.download(["demo-data"], deb_dir, done.append) == []
+    assert done == [1]
+
+
+def test_missing_tools_and_a_short_disk_are_clear_errors(monkeypatch, tmp_path):
+    monkeypatch.setattr(fetch.shutil, "which", lambda tool: None)
+    with pytest.raises(RuntimeError, match="apt-get is missing.*Debian"):
+        fetch.download(["demo-data"], str(tmp_path))
+    with pytest.raises(OSError, match="GiB free.*--cache-dir"):
+        fetch.check_disk(str(tmp_path), 10 ** 18)
+
+
+# --- duplicates and held-out sentences ---
+
+def result_of(package, pairs):
+    return SourceResult(Source(package, "games", "gettext"), pairs=pairs)
+
+
+def test_merge_keeps_one_copy_and_the_most_frequent_english():
+    results = [result_of("a", [("Haus", "house"), ("Haus", "home"), ("Baum", "tree")]),
+               result_of("b", [("Haus", "home"), ("Baum", "tree")])]
+    rows, removed = merge(results, (set(), set()))
+    assert rows == [("Haus", "home", "games", "a"), ("Baum", "tree", "games", "a")]
+    assert removed["duplicate"] == 2 and removed["other_english"] == 1
+
+
+def test_merge_among_equally_frequent_englishes_keeps_the_first():
+    rows, _ = merge([result_of("a", [("Haus", "house"), ("Haus", "home")])], (set(), set()))
+    assert rows == [("Haus", "house", "games", "a")]
+
+
+def test_held_out_sentences_are_removed_by_either_side_with_case_and_punctuation_ignored():
+    keys = heldout_keys([Pair("Wie bitte?", "Pardon?", True)])
+    assert comparable("  WIE, bitte!") == comparable("wie bitte")
+    assert is_heldout("wie bitte", "What did you say", keys)
+    assert is_heldout("Was hast du gesagt?", "pardon", keys)
+    assert not is_heldout("Wie geht es?", "How are you?", keys)
+    rows, removed = merge([result_of("a", [("Wie bitte!", "Come again?"), KEEP])], keys)
+    assert rows == [(*KEEP, "games", "a")] and removed["held out by Ding"] == 1
+
+
+# --- sources file and the script ---
+
+def test_the_sources_file_of_the_repository_reads_and_bad_lines_are_named(tmp_path):
+    from lib.debian_corpus.build import ALIGNERS
+    sources = read_sources(os.path.join(ROOT, "data", "debian_sources.tsv"), ALIGNERS)
+    assert len(sources) > 100 and {source.kind for source in sources} >= {"games", "software"}
+    bad = tmp_path / "sources.tsv"
+    bad.write_text("demo-data\tgames\tbogus\n")
+    with pytest.raises(ValueError, match="line 1: unknown align 'bogus'"):
+        read_sources(str(bad), ALIGNERS)
+    bad.write_text("# comment\n\nDemo_Data\tgames\tgettext\n")
+    with pytest.raises(ValueError, match="line 3: 'Demo_Data' is not a Debian package name"):
+        read_sources(str(bad), ALIGNERS)
+
+
+def ding_with_heldout(path, count=1):
+    """A tiny Ding file whose first ``count`` valid-or-test sentences are known; returns (file, held-out pairs)."""
+    lines, heldout, number = [], [], 0
+    while len(heldout) < count:
+        number += 1
+        pair = Pair(f"Der Zug {number} fährt ab.", f"Train {number} leaves.", True)
+        lines.append(f"{pair.german} :: {pair.english}")
+        if split_of(pair) != "train":
+            heldout.append(pair)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path), heldout
+
+
+def test_the_script_builds_the_tsv_from_debs_and_removes_held_out_sentences(deb_dir, tmp_path):
+    ding, heldout = ding_with_heldout(tmp_path / "ding.txt")
+    catalogue = polib.mofile(os.path.join(str(tmp_path), "catalogue", "demo.mo"))
+    catalogue.append(polib.POEntry(msgid=heldout[0].english.upper(), msgstr="Etwas ganz anderes hier."))
+    catalogue.save(os.path.join(str(tmp_path), "catalogue", "demo.mo"))
+    os.remove(fetch.deb_path("demo-data", deb_dir))
+    build_deb(deb_dir, "demo-data", {"de": os.path.join(str(tmp_path), "catalogue", "demo.mo")})
+    sources = tmp_path / "sources.tsv"
+    sources.write_text("demo-data\tgames\tgettext\n")
+    out = tmp_path / "corpus" / "out.tsv"
+    command = [sys.executable, SCRIPT, "--sources", str(sources), "--deb-dir", deb_dir, "--cache-dir",
+               str(tmp_path / "cache"), "--out", str(out), "--ding", ding, "--jobs", "1", "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert all(len(row) == 4 for row in rows)
+    assert sorted(row[:2] for row in rows) == sorted([list(KEEP), ["Ein roter Apfel", "One red apple"],
+                                                      ["Viele rote Äpfel", "Many red apples"],
+                                                      ["Öffne die Tür", "Open the door"]])
+    assert {row[2] for row in rows} == {"games"} and {row[3] for row in rows} == {"demo-data"}
+    assert "GPL-2+" in (tmp_path / "corpus" / "out.packages.tsv").read_text()
+    assert "| games | 4 |" in (tmp_path / "corpus" / "out.sources.md").read_text()
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)  # from the unpacked cache
+    assert again.returncode == 0 and out.read_text(encoding="utf-8").count("\n") == 4
+
+
+def test_the_script_explains_an_unknown_kind(tmp_path):
+    result = subprocess.run([sys.executable, SCRIPT, "--only", "poetry", "--cache-dir", str(tmp_path),
+                             "--out", str(tmp_path / "out.tsv")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "error: --only poetry" in result.stderr and "Traceback" not in result.stderr
