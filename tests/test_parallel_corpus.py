@@ -230,9 +230,9 @@ def deb_dir(tmp_path):
 
 
 def test_unpack_writes_only_the_wanted_members_and_marks_the_package(deb_dir, tmp_path):
-    from lib.debian_corpus.build import ALIGNERS
+    from lib.debian_corpus.build import UNPACKED
     destination = str(tmp_path / "unpacked")
-    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), destination, ALIGNERS["gettext"][0])
+    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), destination, UNPACKED)
     assert sorted(written) == ["usr/share/doc/demo-data/copyright", "usr/share/locale/de/LC_MESSAGES/demo.mo"]
     assert not os.path.exists(os.path.join(destination, "usr", "bin"))
     assert os.path.exists(os.path.join(destination, fetch.DONE_MARKER))

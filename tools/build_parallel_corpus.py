@@ -4,8 +4,9 @@
     python tools/build_parallel_corpus.py --only games    # the game catalogues only
 
 Packages are fetched with `apt-get download` (no root, nothing installed) into --cache-dir and never downloaded
-twice; only the files a source reads are unpacked. Each source is aligned (gettext: msgid / msgstr), split into
-sentences where both sides split alike, cleaned, de-duplicated, and stripped of Ding's valid and test sentences.
+twice; only the files a source reads are unpacked. Each source is aligned (gettext: msgid / msgstr; help pages: by
+paragraph id or block order), split into sentences where both sides split alike, cleaned, de-duplicated, and
+stripped of Ding's valid and test sentences.
 Writes --out (german<TAB>english<TAB>source<TAB>package, no header) and a table per source beside it.
 See docs/parallel-corpus.md.
 """
@@ -30,8 +31,8 @@ def build_parser():
                         help="where downloaded packages and their unpacked files are kept between runs "
                              "(default: %(default)s)")
     parser.add_argument("--out", default=".corpus/debian-de-en.tsv",
-                        help="the corpus tsv to write; the tables go beside it as OUT.sources.md and "
-                             "OUT.packages.tsv (default: %(default)s)")
+                        help="the corpus tsv to write; the tables go beside it, with .sources.md (by source) and "
+                             ".packages.tsv (by package) in place of .tsv (default: %(default)s)")
     parser.add_argument("--sources", default=DEFAULT_SOURCES,
                         help="the list of packages: package, kind, align [, English package] per line "
                              "(default: %(default)s)")

@@ -11,6 +11,10 @@ from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, catalogue_pairs
 from lib.debian_corpus.heldout import ding_heldout_keys, is_heldout
+from lib.debian_corpus.libreoffice_help import HELP_PAGE as LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs
+from lib.debian_corpus.html_docs import ENGLISH_PAGE as HTML_ENGLISH_PAGE, GERMAN_PAGE as HTML_GERMAN_PAGE
+from lib.debian_corpus.html_docs import html_docs_pairs
+from lib.debian_corpus.mallard import HELP_PAGE as MALLARD_PAGE, mallard_pairs
 from lib.debian_corpus.sentences import aligned_paragraphs, aligned_sentences
 
 DOC_FILES = re.compile(r"^usr/share/doc/[^/]+(?:/copyright)?$")  # the copyright file, or the doc folder's link
@@ -32,8 +36,12 @@ def gettext_pairs(folders):
     return pairs
 
 
-# align name -> (the members to unpack, regex on paths; a function from unpacked folders to raw (German, English))
-ALIGNERS = {"gettext": (re.compile(GERMAN_CATALOGUE.pattern + "|" + DOC_FILES.pattern), gettext_pairs)}
+# align name -> a function from the unpacked folders of a source's packages to raw (German, English) texts
+ALIGNERS = {"gettext": gettext_pairs, "libreoffice-help": libreoffice_help_pairs, "mallard": mallard_pairs,
+            "html-docs": html_docs_pairs}
+# the members unpacked from every package: what any aligner reads, and the licence
+UNPACKED = re.compile("|".join(pattern.pattern for pattern in (
+    GERMAN_CATALOGUE, LIBREOFFICE_HELP_PAGE, MALLARD_PAGE, HTML_GERMAN_PAGE, HTML_ENGLISH_PAGE, DOC_FILES)))
 
 
 @dataclass
@@ -80,25 +88,30 @@ def clean_pairs(raw_pairs, dropped):
     return pairs
 
 
-def ensure_unpacked(package, cache_dir, deb_dir, wanted):
-    """The folder holding the unpacked members of ``package``, unpacking its .deb if no earlier run did."""
-    folder = unpacked_dir(package, cache_dir)
-    if not is_unpacked(package, cache_dir):
-        deb = deb_path(package, deb_dir)
-        if deb is None:
-            raise FileNotFoundError(f"no .deb of {package} in {deb_dir}")
-        unpack(deb, folder, wanted)
-    return folder
+def unpack_package(job):
+    """Unpack the members of one package that the aligners read; job = (package, cache_dir, deb_dir). Returns
+    (package, an error message or '')."""
+    package, cache_dir, deb_dir = job
+    deb = deb_path(package, deb_dir)
+    if deb is None:
+        return package, f"no .deb of {package} in {deb_dir}"
+    try:
+        unpack(deb, unpacked_dir(package, cache_dir), UNPACKED)
+    except (OSError, RuntimeError, EOFError, ValueError) as error:
+        return package, str(error)
+    return package, ""
 
 
 def process_source(job):
-    """Unpack, align and clean one source; job = (source, cache_dir, deb_dir). Errors are returned, not raised."""
-    source, cache_dir, deb_dir = job
-    wanted, aligner = ALIGNERS[source.align]
+    """Align and clean one unpacked source; job = (source, cache_dir). Errors are returned, not raised."""
+    source, cache_dir = job
     result = SourceResult(source)
     try:
-        folders = [ensure_unpacked(package, cache_dir, deb_dir, wanted) for package in source.packages]
-        raw = aligner(folders)
+        missing = [package for package in source.packages if not is_unpacked(package, cache_dir, UNPACKED)]
+        if missing:
+            raise FileNotFoundError(f"{' '.join(missing)} could not be fetched or unpacked")
+        folders = [unpacked_dir(package, cache_dir) for package in source.packages]
+        raw = ALIGNERS[source.align](folders)
         result.raw = len(raw)
         result.pairs = clean_pairs(raw, result.dropped)
         result.licence = package_licence(source.package, folders[0])
@@ -114,7 +127,7 @@ def fetch_sources(sources, cache_dir, deb_dir=None, progress_bar=None):
         return deb_dir, []
     deb_dir = os.path.join(cache_dir, "debs")
     packages = list(dict.fromkeys(package for source in sources for package in source.packages
-                                  if not is_unpacked(package, cache_dir)))
+                                  if not is_unpacked(package, cache_dir, UNPACKED)))
     bar = progress_bar(total=len(packages), desc="download", unit="package") if progress_bar else None
     try:
         missing = download(packages, deb_dir, bar.update if bar else None)
@@ -124,27 +137,39 @@ def fetch_sources(sources, cache_dir, deb_dir=None, progress_bar=None):
     return deb_dir, missing
 
 
-def process_sources(sources, cache_dir, deb_dir, jobs=2, progress_bar=None):
-    """SourceResults in the order of ``sources``, computed by ``jobs`` processes."""
-    work = [(source, cache_dir, deb_dir) for source in sources]
-    bar = progress_bar(total=len(work), desc="unpack and clean", unit="source") if progress_bar else None
+def run_jobs(function, work, jobs, description, unit, progress_bar=None):
+    """[function(job) for job in work], in order, on ``jobs`` processes, with a progress bar."""
+    bar = progress_bar(total=len(work), desc=description, unit=unit) if progress_bar else None
     results = []
     try:
-        if jobs > 1:
+        if jobs > 1 and len(work) > 1:
             with Pool(jobs) as pool:
-                for result in pool.imap(process_source, work, chunksize=2):
+                for result in pool.imap(function, work, chunksize=1):
                     results.append(result)
                     if bar:
                         bar.update()
         else:
             for job in work:
-                results.append(process_source(job))
+                results.append(function(job))
                 if bar:
                     bar.update()
     finally:
         if bar:
             bar.close()
     return results
+
+
+def process_sources(sources, cache_dir, deb_dir, jobs=2, progress_bar=None):
+    """Unpack the packages not yet unpacked, then align and clean every source: SourceResults in the order of
+    ``sources``, computed by ``jobs`` processes. Returns (results, {package: unpacking error})."""
+    packages = list(dict.fromkeys(package for source in sources for package in source.packages
+                                  if not is_unpacked(package, cache_dir, UNPACKED)))
+    unpacked = run_jobs(unpack_package, [(package, cache_dir, deb_dir) for package in packages], jobs, "unpack",
+                        "package", progress_bar)
+    errors = {package: error for package, error in unpacked if error}
+    results = run_jobs(process_source, [(source, cache_dir) for source in sources], jobs, "align and clean",
+                       "source", progress_bar)
+    return results, errors
 
 
 def merge(results, heldout_keys):
@@ -199,7 +224,7 @@ def build(sources, cache_dir, out, jobs=2, deb_dir=None, ding_path=None, progres
     deb_dir, missing = fetch_sources(sources, cache_dir, deb_dir, progress_bar)
     missing_set = set(missing)
     present = [source for source in sources if not missing_set.intersection(source.packages)]
-    results = process_sources(present, cache_dir, deb_dir, jobs, progress_bar)
+    results, unpack_errors = process_sources(present, cache_dir, deb_dir, jobs, progress_bar)
     rows, removed = merge(results, ding_heldout_keys(ding_path))
     write_tsv(rows, out)
-    return {"rows": rows, "results": results, "removed": removed, "missing": missing}
+    return {"rows": rows, "results": results, "removed": removed, "missing": missing, "unpack_errors": unpack_errors}

@@ -23,8 +23,9 @@ PLACEHOLDERS = re.compile("|".join((
 TAG = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>")
 BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # An accelerator mark: one &, _ or ~ before a letter, anywhere in a word (&File, Fi&le, F_ull, B~rief); &amp; is not
-ACCELERATORS = (re.compile(r"&(?=[^\W\d_])(?![A-Za-z]+;|#\d+;)"), re.compile(r"_(?=[^\W_])"), re.compile(r"~(?=[^\W_])"))
-ACCELERATOR_IN_PARENTHESES = re.compile(r"\s*\(&?[A-Za-z0-9]\)")             # "Datei (F)" as in CJK catalogues
+ACCELERATORS = (re.compile(r"&(?=[^\W\d_])(?![A-Za-z]+;|#\d+;)"), re.compile(r"_(?=[^\W_])"),
+                re.compile(r"~(?=[^\W_])"))
+ACCELERATOR_IN_PARENTHESES = re.compile(r"\s*\([&_~][A-Za-z0-9]\)")        # "Datei (&F)" as in CJK catalogues
 CONTEXT_PREFIX = re.compile(r"^(?:[\w ]+\^|\?[\w ]+:)(?=\S)")             # "race^Human" (Wesnoth), "?verb:Build"
 BULLET = re.compile(r"^[-*‒–—•·]\s+")
 PRODUCT_NAMES = re.compile(r"%PRODUCTNAME\b|\$\[officename\]")               # LibreOffice's name variables
@@ -33,6 +34,8 @@ DIGITS = re.compile(r"\d+")
 LETTER = re.compile(r"[^\W\d_]")
 MAX_LENGTH_RATIO = 2.5
 RATIO_FROM_LENGTH = 15  # the length ratio is checked when the longer side has at least this many characters
+PLAUSIBLE_RATIO = 2.0  # what a well-aligned block or sentence pair keeps to (translations are rarely further apart)
+PLAUSIBLE_SHARE = 0.8  # the share of a page's translated block pairs that must keep to it
 
 
 def has_placeholder(text):
@@ -61,11 +64,10 @@ def strip_accelerators(text):
 
 def repair(text):
     """A side cleaned of context prefixes, markup, accelerators and entities, on one line with single spaces."""
-    text = CONTEXT_PREFIX.sub("", text)
+    text = ACCELERATOR_IN_PARENTHESES.sub("", CONTEXT_PREFIX.sub("", text))
     text = strip_accelerators(strip_markup(text))
     if "&" in text:
         text = html.unescape(text)
-    text = ACCELERATOR_IN_PARENTHESES.sub("", text)
     return BULLET.sub("", SPACES.sub(" ", text).strip())
 
 
@@ -74,10 +76,19 @@ def same_text(first, second):
     return first.casefold().split() == second.casefold().split()
 
 
-def length_ratio_ok(german, english):
-    """Character lengths within MAX_LENGTH_RATIO of each other (checked from RATIO_FROM_LENGTH characters on)."""
+def length_ratio_ok(german, english, limit=MAX_LENGTH_RATIO):
+    """Character lengths within ``limit`` times each other (checked from RATIO_FROM_LENGTH characters on)."""
     longer, shorter = max(len(german), len(english)), min(len(german), len(english))
-    return longer < RATIO_FROM_LENGTH or longer <= MAX_LENGTH_RATIO * max(shorter, 1)
+    return longer < RATIO_FROM_LENGTH or longer <= limit * max(shorter, 1)
+
+
+def plausible_alignment(pairs):
+    """Whether block pairs matched by position look aligned: of those translated (both sides non-empty and
+    different), at least PLAUSIBLE_SHARE have lengths within PLAUSIBLE_RATIO. A page of another version, where the
+    blocks happen to be as many, fails."""
+    judged = [(german, english) for german, english in pairs if german and english and german != english]
+    good = sum(length_ratio_ok(german, english, PLAUSIBLE_RATIO) for german, english in judged)
+    return not judged or good >= PLAUSIBLE_SHARE * len(judged)
 
 
 def drop_reason(german, english):

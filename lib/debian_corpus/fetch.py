@@ -35,9 +35,13 @@ def unpacked_dir(package, cache_dir):
     return os.path.join(cache_dir, "unpacked", package)
 
 
-def is_unpacked(package, cache_dir):
-    """Whether ``package`` was unpacked completely by an earlier run."""
-    return os.path.exists(os.path.join(unpacked_dir(package, cache_dir), DONE_MARKER))
+def is_unpacked(package, cache_dir, wanted=None):
+    """Whether ``package`` was unpacked completely by an earlier run (with the same ``wanted`` pattern, if given)."""
+    marker = os.path.join(unpacked_dir(package, cache_dir), DONE_MARKER)
+    if not os.path.exists(marker):
+        return False
+    with open(marker, encoding="utf-8") as handle:
+        return wanted is None or handle.read().splitlines()[1:2] == [wanted.pattern]
 
 
 def download_sizes(packages):
@@ -136,5 +140,5 @@ def unpack(deb, destination, wanted):
         raise RuntimeError(f"dpkg-deb could not unpack {deb}: {error or 'exit status ' + str(process.returncode)}; "
                            "delete the file and run again to download it anew")
     with open(os.path.join(destination, DONE_MARKER), "w", encoding="utf-8") as handle:
-        handle.write(os.path.basename(deb) + "\n")
+        handle.write(f"{os.path.basename(deb)}\n{wanted.pattern}\n")
     return written

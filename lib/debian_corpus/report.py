@@ -60,11 +60,14 @@ def summary_lines(report, out):
              f"wrote {len(report['rows']):,} pairs to {out}; tables: {', '.join(table_paths(out))}",
              "dropped by rule: " + ", ".join(f"{reason} {count:,}" for reason, count in
                                              sorted(dropped.items(), key=lambda item: -item[1])),
-             "removed after cleaning: " + ", ".join(f"{reason} {count:,}" for reason, count in
-                                                    report["removed"].items())]
+             "removed after cleaning: " + ", ".join(
+                 f"{reason} {count:,}" for reason, count in report["removed"].items())]
     if report["missing"]:
         lines.append(f"apt-get could not fetch {len(report['missing'])} packages: {' '.join(report['missing'])}")
+    if report.get("unpack_errors"):
+        lines.append(f"{len(report['unpack_errors'])} packages could not be unpacked: " + "; ".join(
+            f"{package}: {error}" for package, error in list(report["unpack_errors"].items())[:10]))
     if errors:
-        lines.append(f"{len(errors)} sources failed: " + "; ".join(f"{result.source.package}: {result.error}"
-                                                                  for result in errors[:10]))
+        lines.append(f"{len(errors)} sources failed: " + "; ".join(
+            f"{result.source.package}: {result.error}" for result in errors[:10]))
     return lines

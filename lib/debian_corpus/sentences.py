@@ -4,6 +4,8 @@ A paragraph pair whose sides split differently stays one pair: its sentences can
 """
 import re
 
+from lib.debian_corpus.cleaning import PLAUSIBLE_RATIO, length_ratio_ok
+
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 MAYBE_SEVERAL = re.compile(r"[.!?:;…]['\")\]]*\s+\S")  # a sentence end followed by more text
 _segmenters = {}
@@ -33,8 +35,11 @@ def aligned_paragraphs(german, english):
 
 
 def aligned_sentences(german, english):
-    """Pairs of sentences of one cleaned paragraph pair when both sides split into as many, else the pair itself."""
+    """Pairs of sentences of one cleaned paragraph pair when both sides split into as many and every pair's lengths
+    are within PLAUSIBLE_RATIO (else the splits differ in meaning), else the pair itself."""
     german_sentences, english_sentences = split_sentences(german, "de"), split_sentences(english, "en")
-    if len(german_sentences) == len(english_sentences):
-        return list(zip(german_sentences, english_sentences))
+    pairs = list(zip(german_sentences, english_sentences))
+    if len(german_sentences) == len(english_sentences) and all(
+            length_ratio_ok(*pair, limit=PLAUSIBLE_RATIO) for pair in pairs):
+        return pairs
     return [(german, english)]
