@@ -230,9 +230,10 @@ def deb_dir(tmp_path):
 
 
 def test_unpack_writes_only_the_wanted_members_and_marks_the_package(deb_dir, tmp_path):
-    from lib.debian_corpus.build import UNPACKED
+    from lib.debian_corpus.build import unpack_patterns
     destination = str(tmp_path / "unpacked")
-    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), destination, UNPACKED)
+    wanted = unpack_patterns([Source("demo-data", "games", "gettext")])["demo-data"]
+    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), destination, wanted)
     assert sorted(written) == ["usr/share/doc/demo-data/copyright", "usr/share/locale/de/LC_MESSAGES/demo.mo"]
     assert not os.path.exists(os.path.join(destination, "usr", "bin"))
     assert os.path.exists(os.path.join(destination, fetch.DONE_MARKER))
@@ -350,3 +351,85 @@ def test_the_script_explains_an_unknown_kind(tmp_path):
     result = subprocess.run([sys.executable, SCRIPT, "--only", "poetry", "--cache-dir", str(tmp_path),
                              "--out", str(tmp_path / "out.tsv")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "error: --only poetry" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- help pages and guides ---
+
+def write(path, text):
+    """Write ``text`` to ``path``, making its folders."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+LIBREOFFICE_PAGE = """<html><body><h1 id="hd_id1" dir="auto">{title}</h1>
+<p id="par_id2" class="paragraph">{text} <span class="switchinline"><span hidden="true" id="MACx_1" class="MAC">
+<span class="keycode">{mac}</span></span><span hidden="true" id="defaultx_1"><span class="keycode">{key}</span></span>
+</span>+F.</p><p id="par_id3" class="bascode">Print 1</p><p id="par_id9">{only}</p></body></html>"""
+
+
+def test_libreoffice_help_pairs_paragraphs_by_id_without_platform_variants_or_code(tmp_path):
+    from lib.debian_corpus.libreoffice_help import libreoffice_help_pairs
+    german, english = str(tmp_path / "de"), str(tmp_path / "en")
+    write(os.path.join(german, "usr/share/libreoffice/help/de/text/a.html"),
+          LIBREOFFICE_PAGE.format(title="Suchen", text="Drücken Sie", mac="Befehl", key="Strg", only="Nur hier"))
+    write(os.path.join(english, "usr/share/libreoffice/help/en-US/text/a.html"),
+          LIBREOFFICE_PAGE.format(title="Find", text="Press", mac="Command", key="Ctrl", only="Only here")
+          .replace("par_id9", "par_id10"))
+    pairs = [(" ".join(g.split()), " ".join(e.split())) for g, e in libreoffice_help_pairs([german, english])]
+    assert pairs == [("Suchen", "Find"), ("Drücken Sie Strg +F.", "Press Ctrl +F.")]
+
+
+MALLARD_PAGE = """<?xml version="1.0" encoding="utf-8"?>
+<page xmlns="http://projectmallard.org/1.0/" id="x"><info><credit><name>Erika</name></credit>
+<desc>{desc}</desc></info><title>{title}</title><p>{text} <gui>{gui}</gui>.</p>{extra}</page>"""
+
+
+def test_mallard_pairs_blocks_in_order_and_skips_pages_that_differ(tmp_path):
+    from lib.debian_corpus.mallard import mallard_pairs
+    folder = str(tmp_path)
+    german = dict(desc="Tasten ignorieren.", title="Tastatur", text="Klicken Sie auf", gui="Einstellungen")
+    english = dict(desc="Ignore keys.", title="Keyboard", text="Click", gui="Settings")
+    write(os.path.join(folder, "usr/share/help/de/app/a.page"), MALLARD_PAGE.format(extra="", **german))
+    write(os.path.join(folder, "usr/share/help/C/app/a.page"), MALLARD_PAGE.format(extra="", **english))
+    write(os.path.join(folder, "usr/share/help/de/app/b.page"), MALLARD_PAGE.format(extra="", **german))
+    write(os.path.join(folder, "usr/share/help/C/app/b.page"), MALLARD_PAGE.format(extra="<p>More.</p>", **english))
+    assert mallard_pairs([folder]) == [("Tasten ignorieren.", "Ignore keys."), ("Tastatur", "Keyboard"),
+                                       ("Klicken Sie auf Einstellungen.", "Click Settings.")]
+
+
+def test_html_docs_find_the_english_page_and_pair_blocks_of_plausible_pages(tmp_path):
+    from lib.debian_corpus.html_docs import html_docs_pairs
+    german, english = str(tmp_path / "de"), str(tmp_path / "en")
+    page = "<html><head><title>T</title></head><body><div class='navheader'><p>{nav}</p></div><h1>{title}</h1>" \
+           "<p>{text}</p><pre>ls -l</pre><ul><li>{item}</li></ul></body></html>"
+    write(os.path.join(german, "usr/share/doc/guide-de/html/ch1.de.html"),
+          page.format(nav="Weiter", title="Einleitung", text="Das ist ein Handbuch.", item="Erster Punkt"))
+    write(os.path.join(english, "usr/share/doc/guide/html/ch1.en.html"),
+          page.format(nav="Next", title="Introduction", text="This is a manual.", item="First point"))
+    write(os.path.join(german, "usr/share/doc/guide-de/html/ch2.de.html"),  # another version: not plausible
+          page.format(nav="", title="Ein sehr langer Titel, der nicht passt", text="Nein.",
+                      item="Ein langer Punkt, viel länger als der englische"))
+    write(os.path.join(english, "usr/share/doc/guide/html/ch2.en.html"),
+          page.format(nav="", title="Short", text="A long paragraph that has no counterpart at all here.",
+                      item="Point"))
+    assert html_docs_pairs([german, english]) == [("Einleitung", "Introduction"),
+                                                  ("Das ist ein Handbuch.", "This is a manual."),
+                                                  ("Erster Punkt", "First point")]
+
+
+def test_sentences_of_implausible_lengths_stay_one_pair():
+    german = "Das Programm läuft. Es wird dann ausgeführt, um daraus den neuen Baum zu erzeugen."
+    english = "Out of the files that match, the newest is taken and the program is run. Done."
+    assert aligned_sentences(german, english) == [(german, english)]
+
+
+def test_the_unpack_pattern_of_a_package_joins_what_its_sources_read():
+    from lib.debian_corpus.build import unpack_patterns
+    patterns = unpack_patterns([Source("gimp", "software", "gettext"), Source("gimp", "docs", "mallard"),
+                                Source("guide-de", "docs", "html-docs", "guide")])
+    assert patterns["gimp"].search("usr/share/locale/de/LC_MESSAGES/gimp.mo")
+    assert patterns["gimp"].search("usr/share/help/C/gimp/index.page")
+    assert not patterns["guide"].search("usr/share/locale/de/LC_MESSAGES/gimp.mo")
+    assert patterns["guide"].search("usr/share/doc/guide/html/ch1.en.html")
+    assert all(pattern.search("usr/share/doc/gimp/copyright") for pattern in patterns.values())

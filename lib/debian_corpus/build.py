@@ -36,12 +36,23 @@ def gettext_pairs(folders):
     return pairs
 
 
-# align name -> a function from the unpacked folders of a source's packages to raw (German, English) texts
-ALIGNERS = {"gettext": gettext_pairs, "libreoffice-help": libreoffice_help_pairs, "mallard": mallard_pairs,
-            "html-docs": html_docs_pairs}
-# the members unpacked from every package: what any aligner reads, and the licence
-UNPACKED = re.compile("|".join(pattern.pattern for pattern in (
-    GERMAN_CATALOGUE, LIBREOFFICE_HELP_PAGE, MALLARD_PAGE, HTML_GERMAN_PAGE, HTML_ENGLISH_PAGE, DOC_FILES)))
+# align name -> (the members its packages must unpack, a regex on paths; a function from the unpacked folders of a
+# source's packages to raw (German, English) texts)
+ALIGNERS = {"gettext": (GERMAN_CATALOGUE, gettext_pairs),
+            "libreoffice-help": (LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs),
+            "mallard": (MALLARD_PAGE, mallard_pairs),
+            "html-docs": (re.compile(HTML_GERMAN_PAGE.pattern + "|" + HTML_ENGLISH_PAGE.pattern), html_docs_pairs)}
+
+
+def unpack_patterns(sources):
+    """Dict package -> the regex of the members to unpack: what the aligners of all its sources read, and the
+    licence. A package keeps its unpacked files until a new kind of source wants more of it."""
+    aligns = {}
+    for source in sources:
+        for package in source.packages:
+            aligns.setdefault(package, set()).add(source.align)
+    return {package: re.compile("|".join([ALIGNERS[align][0].pattern for align in sorted(names)]
+                                         + [DOC_FILES.pattern])) for package, names in aligns.items()}
 
 
 @dataclass
@@ -89,29 +100,31 @@ def clean_pairs(raw_pairs, dropped):
 
 
 def unpack_package(job):
-    """Unpack the members of one package that the aligners read; job = (package, cache_dir, deb_dir). Returns
-    (package, an error message or '')."""
-    package, cache_dir, deb_dir = job
+    """Unpack the members of one package that match ``wanted``; job = (package, wanted, cache_dir, deb_dir).
+    Returns (package, an error message or '')."""
+    package, wanted, cache_dir, deb_dir = job
     deb = deb_path(package, deb_dir)
     if deb is None:
         return package, f"no .deb of {package} in {deb_dir}"
     try:
-        unpack(deb, unpacked_dir(package, cache_dir), UNPACKED)
+        unpack(deb, unpacked_dir(package, cache_dir), wanted)
     except (OSError, RuntimeError, EOFError, ValueError) as error:
         return package, str(error)
     return package, ""
 
 
 def process_source(job):
-    """Align and clean one unpacked source; job = (source, cache_dir). Errors are returned, not raised."""
-    source, cache_dir = job
+    """Align and clean one unpacked source; job = (source, cache_dir, unpack patterns). Errors are returned, not
+    raised."""
+    source, cache_dir, patterns = job
     result = SourceResult(source)
     try:
-        missing = [package for package in source.packages if not is_unpacked(package, cache_dir, UNPACKED)]
+        missing = [package for package in source.packages
+                   if not is_unpacked(package, cache_dir, patterns[package])]
         if missing:
             raise FileNotFoundError(f"{' '.join(missing)} could not be fetched or unpacked")
         folders = [unpacked_dir(package, cache_dir) for package in source.packages]
-        raw = ALIGNERS[source.align](folders)
+        raw = ALIGNERS[source.align][1](folders)
         result.raw = len(raw)
         result.pairs = clean_pairs(raw, result.dropped)
         result.licence = package_licence(source.package, folders[0])
@@ -120,14 +133,14 @@ def process_source(job):
     return result
 
 
-def fetch_sources(sources, cache_dir, deb_dir=None, progress_bar=None):
-    """Download the packages not yet unpacked (into cache_dir/debs unless ``deb_dir`` holds them); returns
-    (the folder holding the .debs, the packages apt-get could not fetch)."""
+def fetch_sources(patterns, cache_dir, deb_dir=None, progress_bar=None):
+    """Download the packages not yet unpacked with their pattern (``patterns``: package -> regex) into
+    cache_dir/debs, unless ``deb_dir`` holds them; returns (the folder holding the .debs, the packages apt-get could
+    not fetch)."""
     if deb_dir:
         return deb_dir, []
     deb_dir = os.path.join(cache_dir, "debs")
-    packages = list(dict.fromkeys(package for source in sources for package in source.packages
-                                  if not is_unpacked(package, cache_dir, UNPACKED)))
+    packages = [package for package, wanted in patterns.items() if not is_unpacked(package, cache_dir, wanted)]
     bar = progress_bar(total=len(packages), desc="download", unit="package") if progress_bar else None
     try:
         missing = download(packages, deb_dir, bar.update if bar else None)
@@ -162,13 +175,13 @@ def run_jobs(function, work, jobs, description, unit, progress_bar=None):
 def process_sources(sources, cache_dir, deb_dir, jobs=2, progress_bar=None):
     """Unpack the packages not yet unpacked, then align and clean every source: SourceResults in the order of
     ``sources``, computed by ``jobs`` processes. Returns (results, {package: unpacking error})."""
-    packages = list(dict.fromkeys(package for source in sources for package in source.packages
-                                  if not is_unpacked(package, cache_dir, UNPACKED)))
-    unpacked = run_jobs(unpack_package, [(package, cache_dir, deb_dir) for package in packages], jobs, "unpack",
-                        "package", progress_bar)
+    patterns = unpack_patterns(sources)
+    work = [(package, wanted, cache_dir, deb_dir) for package, wanted in patterns.items()
+            if not is_unpacked(package, cache_dir, wanted)]
+    unpacked = run_jobs(unpack_package, work, jobs, "unpack", "package", progress_bar)
     errors = {package: error for package, error in unpacked if error}
-    results = run_jobs(process_source, [(source, cache_dir) for source in sources], jobs, "align and clean",
-                       "source", progress_bar)
+    results = run_jobs(process_source, [(source, cache_dir, patterns) for source in sources], jobs,
+                       "align and clean", "source", progress_bar)
     return results, errors
 
 
@@ -221,7 +234,7 @@ def statistics(rows):
 
 def build(sources, cache_dir, out, jobs=2, deb_dir=None, ding_path=None, progress_bar=None):
     """The whole build; returns a report dict (rows written, per-source results, removals, missing packages)."""
-    deb_dir, missing = fetch_sources(sources, cache_dir, deb_dir, progress_bar)
+    deb_dir, missing = fetch_sources(unpack_patterns(sources), cache_dir, deb_dir, progress_bar)
     missing_set = set(missing)
     present = [source for source in sources if not missing_set.intersection(source.packages)]
     results, unpack_errors = process_sources(present, cache_dir, deb_dir, jobs, progress_bar)

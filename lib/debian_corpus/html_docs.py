@@ -98,5 +98,6 @@ def html_docs_pairs(folders):
                 continue
             german, english = page_blocks(os.path.join(german_folder, relative)), page_blocks(english_path)
             if len(german) == len(english) and plausible_alignment(list(zip(german, english))):
-                pairs += zip(german, english)
+                pairs += [(german_block, english_block) for german_block, english_block in zip(german, english)
+                          if german_block or english_block]
     return pairs

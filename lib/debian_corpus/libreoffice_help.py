@@ -76,5 +76,6 @@ def libreoffice_help_pairs(folders):
             if not name.endswith(".html") or not os.path.exists(english_path):
                 continue
             german, english = help_paragraphs(german_path), help_paragraphs(english_path)
-            pairs += [(text, english[paragraph]) for paragraph, text in german.items() if paragraph in english]
+            pairs += [(text, english[paragraph]) for paragraph, text in german.items()
+                      if paragraph in english and (text or english[paragraph])]
     return pairs
