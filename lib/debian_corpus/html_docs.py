@@ -1,8 +1,9 @@
 """German-English pairs from documentation shipped as HTML in a German and an English package (the Debian
 Reference, the Debian FAQ, the New Maintainers' Guide, the Developer's Reference, the Debian Administrator's
-Handbook): the German page's counterpart is found by rewriting its path (.de.html -> .en.html, /de/ -> /, de-DE ->
-en-US, ...); both pages come from one source, so their blocks (paragraphs, headings, list items, table cells) are
-paired in order. A page pair whose block counts differ is skipped rather than misaligned.
+Handbook, GIMP's help, KiCad's and LilyPond's manuals): the German page's counterpart is found by rewriting its path
+(.de.html -> .en.html, /de/ -> /en/, de-DE -> en-US, ...); both pages come from one source, so their blocks
+(paragraphs, headings, list items, table cells) are paired in order. A page pair whose block counts differ, or whose
+blocks do not look aligned, is skipped rather than misaligned.
 """
 import os
 import re
@@ -12,15 +13,16 @@ from lib.debian_corpus.cleaning import plausible_alignment
 
 GERMAN_PAGE = re.compile(r"^usr/share/(?:doc/)?[^/]+(?:/[^/]+)*?"
                          r"(?:/[^/]+\.de\.html|/de(?:-DE)?/(?:[^/]+/)*[^/]+\.html)$")
-ENGLISH_PAGE = re.compile(r"^usr/share/(?:doc/)?[^/]+/(?:.*\.en\.html|(?:.*/)?en-US/.*\.html)$"
+ENGLISH_PAGE = re.compile(r"^usr/share/(?:doc/)?[^/]+/(?:.*\.en\.html|(?:.*/)?en(?:-US)?/.*\.html|.*/[^/.]+\.html)$"
                           r"|^usr/share/(?!doc/)[^/]+/[^/]+\.html$")
 BLOCKS = frozenset(("p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "td", "th", "li", "caption", "figcaption"))
 SKIPPED = frozenset(("pre", "script", "style", "head", "noscript"))
 VOID_ELEMENTS = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                            "track", "wbr"))
 # German path -> English path rewrites, tried in order (on the path relative to the unpacked package)
-PATH_REWRITES = ((re.compile(r"\.de\.html$"), ".en.html"), (re.compile(r"/de-DE/"), "/en-US/"),
-                 (re.compile(r"-de/"), "/"), (re.compile(r"/de/"), "/"))
+PATH_REWRITES = ((re.compile(r"\.de\.html$"), ".en.html"), (re.compile(r"\.de\.html$"), ".html"),
+                 (re.compile(r"/de-DE/"), "/en-US/"), (re.compile(r"-de/"), "/"), (re.compile(r"/de/"), "/en/"),
+                 (re.compile(r"/de/"), "/"))
 
 
 class _BlockParser(HTMLParser):
