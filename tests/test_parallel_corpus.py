@@ -40,7 +40,7 @@ def test_untranslated_and_empty_entries_are_dropped(german, english):
 @pytest.mark.parametrize("text", ["Datei %s öffnen", "%1 Dateien", "%L1 Dateien", "{0} Dateien", "{name} fehlt",
                                   "Wert $(ARG1) fehlt", "%qD ist veraltet", "%(count)d Dateien", "%-5.2f Meter",
                                   "Pfad ${HOME}", "Version @VERSION@", "Datei %{file}", "%PRODUCTVERSION neu",
-                                  "%d%% fertig", "$HOME fehlt"])
+                                  "%d%% fertig", "$HOME fehlt", "%q#D fehlt", "Ziel%'s Gruppen"])
 def test_placeholders_drop_the_pair(text):
     assert has_placeholder(text)
     assert clean_pair(text, "Some English words here")[2] == "placeholder"

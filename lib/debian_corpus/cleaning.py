@@ -12,9 +12,9 @@ from lib.debian_corpus.language import looks_english, looks_german
 PLACEHOLDERS = re.compile("|".join((
     r"%%",                                                     # a printf'd percent sign: the text is a format
     r"%\(\w+\)[-+#0 ]*\d*(?:\.\d+)?[a-zA-Z]",                  # Python %(name)s
-    r"%(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I)?[diouxXeEfFgGcsSpaAn@]",  # printf
+    r"%(?:\d+\$)?[-+#0'q]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I)?[diouxXeEfFgGcsSpaAn@]",  # printf
     r"%L?\d+",                                                 # Qt / KDE %1, %L1
-    r"%q[A-Za-z]", r"%[A-Z]\b", r"%[<>]",                       # GCC %qD %D %<
+    r"%[-+#0'q]*[A-Za-z]\b", r"%[+#q]+[A-Za-z]", r"%[<>]",      # GCC %qD %q#D %+D %D %<
     r"%\{\w+\}", r"%\w+%", r"%[A-Z]{2,}\w*",                    # Ruby %{name}, %NAME%, %PRODUCTVERSION
     r"\{\{?[\w.:!,#\-\[\] ]*\}\}?",                            # {0} {name} {{count}} {0:N2}
     r"\$\(\w+\)", r"\$\{\w+\}", r"\$\[\w+\]", r"\$[A-Za-z_]\w*",  # $(ARG1) ${VAR} $[officename] $HOME
