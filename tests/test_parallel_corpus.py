@@ -390,12 +390,17 @@ def test_mallard_pairs_blocks_in_order_and_skips_pages_that_differ(tmp_path):
     folder = str(tmp_path)
     german = dict(desc="Tasten ignorieren.", title="Tastatur", text="Klicken Sie auf", gui="Einstellungen")
     english = dict(desc="Ignore keys.", title="Keyboard", text="Click", gui="Settings")
-    write(os.path.join(folder, "usr/share/help/de/app/a.page"), MALLARD_PAGE.format(extra="", **german))
-    write(os.path.join(folder, "usr/share/help/C/app/a.page"), MALLARD_PAGE.format(extra="", **english))
+    keys = ("<p>Drücken Sie <keyseq><key>Strg</key><key>F</key></keyseq> oder "
+            "<guiseq><gui>Datei</gui><gui>Suchen</gui></guiseq>.</p>")
+    write(os.path.join(folder, "usr/share/help/de/app/a.page"), MALLARD_PAGE.format(extra=keys, **german))
+    write(os.path.join(folder, "usr/share/help/C/app/a.page"), MALLARD_PAGE.format(
+        extra=keys.replace("Drücken Sie", "Press").replace("Strg", "Ctrl").replace("oder", "or")
+        .replace("Datei", "File").replace("Suchen", "Find"), **english))
     write(os.path.join(folder, "usr/share/help/de/app/b.page"), MALLARD_PAGE.format(extra="", **german))
     write(os.path.join(folder, "usr/share/help/C/app/b.page"), MALLARD_PAGE.format(extra="<p>More.</p>", **english))
     assert mallard_pairs([folder]) == [("Tasten ignorieren.", "Ignore keys."), ("Tastatur", "Keyboard"),
-                                       ("Klicken Sie auf Einstellungen.", "Click Settings.")]
+                                       ("Klicken Sie auf Einstellungen.", "Click Settings."),
+                                       ("Drücken Sie Strg+F oder Datei ▸ Suchen.", "Press Ctrl+F or File ▸ Find.")]
 
 
 def test_html_docs_find_the_english_page_and_pair_blocks_of_plausible_pages(tmp_path):

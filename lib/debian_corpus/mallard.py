@@ -18,8 +18,15 @@ def _local(tag):
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+SEQUENCE_JOINERS = {"keyseq": "+", "guiseq": " ▸ "}  # <keyseq><key>Ctrl</key><key>F</key></keyseq> -> Ctrl+F
+
+
 def _text(element):
-    """The text of ``element`` and its inline children, without SKIPPED subtrees."""
+    """The text of ``element`` and its inline children, without SKIPPED subtrees; the keys of a key sequence and
+    the items of a menu path are joined, not glued together."""
+    joiner = SEQUENCE_JOINERS.get(_local(element.tag))
+    if joiner is not None:
+        return joiner.join(_text(child).strip() for child in element if _local(child.tag) not in SKIPPED)
     parts = [element.text or ""]
     for child in element:
         if _local(child.tag) not in SKIPPED:
