@@ -95,6 +95,15 @@ def test_no_words_drops_the_pair():
     assert clean_pair("…", "...")[2] == "no words"
 
 
+@pytest.mark.parametrize("german, english", [("-s, --separator mögliche Trenner", "-s, --separator delimiters"),
+                                             ("--sort nach Größe", "--sort by size"),
+                                             ("Datei|Ordner wählen", "Choose file|folder"),
+                                             ("Zeile\\nNeue Zeile", "Line\\nNew line")])
+def test_command_line_syntax_and_escapes_drop_the_pair(german, english):
+    assert clean_pair(german, english)[2] == "command line"
+    assert clean_pair("Weder -a noch --sort angeben", "Give neither -a nor --sort")[2] is None
+
+
 def test_the_wrong_language_on_a_side_drops_the_pair():
     assert clean_pair("This is the file that you want", "This is the file you want")[2] == "wrong language"
     assert clean_pair("Das ist die Datei, die Sie wollen", "Das ist die Datei, die du willst")[2] == "wrong language"

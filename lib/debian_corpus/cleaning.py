@@ -31,6 +31,7 @@ BULLET = re.compile(r"^[-*‒–—•·]\s+")
 PRODUCT_NAMES = re.compile(r"%PRODUCTNAME\b|\$\[officename\]")               # LibreOffice's name variables
 SPACES = re.compile(r"\s+")
 DIGITS = re.compile(r"\d+")
+COMMAND_LINE = re.compile(r"^-{1,2}[A-Za-z]|\||\\")  # an option tag first, alternatives a|b, escapes \n \X
 LETTER = re.compile(r"[^\W\d_]")
 MAX_LENGTH_RATIO = 2.5
 RATIO_FROM_LENGTH = 15  # the length ratio is checked when the longer side has at least this many characters
@@ -99,6 +100,8 @@ def drop_reason(german, english):
         return "untranslated"
     if not LETTER.search(german) or not LETTER.search(english):
         return "no words"
+    if COMMAND_LINE.search(german) or COMMAND_LINE.search(english):
+        return "command line"
     if sorted(DIGITS.findall(german)) != sorted(DIGITS.findall(english)):
         return "digits differ"
     if not length_ratio_ok(german, english):
