@@ -9,7 +9,7 @@ from multiprocessing import Pool
 from lib.corpus import is_sentence
 from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
-from lib.debian_corpus.gettext import GERMAN_CATALOGUE, catalogue_pairs
+from lib.debian_corpus.gettext import GERMAN_CATALOGUE, gettext_pairs
 from lib.debian_corpus.heldout import ding_heldout_keys, is_heldout
 from lib.debian_corpus.libreoffice_help import HELP_PAGE as LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs
 from lib.debian_corpus.html_docs import ENGLISH_PAGE as HTML_ENGLISH_PAGE, GERMAN_PAGE as HTML_GERMAN_PAGE
@@ -20,21 +20,6 @@ from lib.debian_corpus.sentences import aligned_paragraphs, aligned_sentences
 
 DOC_FILES = re.compile(r"^usr/share/doc/[^/]+(?:/copyright)?$")  # the copyright file, or the doc folder's link
 LICENSE_FIELD = re.compile(r"^License:[ \t]*(\S[^\n]*)$", re.MULTILINE)
-
-
-def gettext_pairs(folders):
-    """Raw (German, English) texts of every German gettext catalogue under the unpacked ``folders``."""
-    pairs = []
-    for folder in folders:
-        for root, _, files in os.walk(folder):
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                if GERMAN_CATALOGUE.search(os.path.relpath(path, folder)):
-                    try:
-                        pairs += catalogue_pairs(path)
-                    except ValueError:
-                        continue  # a broken catalogue costs its own pairs only
-    return pairs
 
 
 # align name -> (the members its packages must unpack, a regex on paths; a function from the unpacked folders of a

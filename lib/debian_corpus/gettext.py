@@ -3,6 +3,7 @@
 Plural entries give two pairs (singular, plural); contexts are dropped; fuzzy, obsolete and header entries and the
 translator-credit entries are skipped.
 """
+import os
 import re
 
 import polib
@@ -39,3 +40,18 @@ def entry_pairs(entry):
 def catalogue_pairs(path):
     """All (German, English) texts of the catalogue at ``path``, in file order."""
     return [pair for entry in read_catalogue(path) for pair in entry_pairs(entry)]
+
+
+def gettext_pairs(folders):
+    """Raw (German, English) texts of every German gettext catalogue under the unpacked ``folders``."""
+    pairs = []
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if GERMAN_CATALOGUE.search(os.path.relpath(path, folder)):
+                    try:
+                        pairs += catalogue_pairs(path)
+                    except ValueError:
+                        continue  # a broken catalogue costs its own pairs only
+    return pairs
