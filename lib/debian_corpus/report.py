@@ -63,7 +63,9 @@ def summary_lines(report, out):
              "removed after cleaning: " + ", ".join(
                  f"{reason} {count:,}" for reason, count in report["removed"].items())]
     if report["missing"]:
-        lines.append(f"apt-get could not fetch {len(report['missing'])} packages: {' '.join(report['missing'])}")
+        lines.append(f"apt-get could not fetch {len(report['missing'])} packages: {' '.join(report['missing'])} "
+                     "(if apt's package lists are missing or old, run 'sudo apt-get update' and build again; a "
+                     "package no longer in the archive can be removed from --sources)")
     if report.get("unpack_errors"):
         lines.append(f"{len(report['unpack_errors'])} packages could not be unpacked: " + "; ".join(
             f"{package}: {error}" for package, error in list(report["unpack_errors"].items())[:10]))
