@@ -16,6 +16,7 @@ from lib.debian_corpus.html_docs import ENGLISH_PAGE as HTML_ENGLISH_PAGE, GERMA
 from lib.debian_corpus.html_docs import html_docs_pairs
 from lib.debian_corpus.mallard import HELP_PAGE as MALLARD_PAGE, mallard_pairs
 from lib.debian_corpus.manpages import ENGLISH_PAGE as ENGLISH_MANPAGE, GERMAN_PAGE as GERMAN_MANPAGE, manpage_pairs
+from lib.debian_corpus.mozilla import LANGUAGE_PACK, mozilla_pairs
 from lib.debian_corpus.sentences import aligned_paragraphs, aligned_sentences
 
 DOC_FILES = re.compile(r"^usr/share/doc/[^/]+(?:/copyright)?$")  # the copyright file, or the doc folder's link
@@ -28,7 +29,8 @@ ALIGNERS = {"gettext": (GERMAN_CATALOGUE, gettext_pairs),
             "libreoffice-help": (LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs),
             "mallard": (MALLARD_PAGE, mallard_pairs),
             "html-docs": (re.compile(HTML_GERMAN_PAGE.pattern + "|" + HTML_ENGLISH_PAGE.pattern), html_docs_pairs),
-            "manpages": (re.compile(GERMAN_MANPAGE.pattern + "|" + ENGLISH_MANPAGE.pattern), manpage_pairs)}
+            "manpages": (re.compile(GERMAN_MANPAGE.pattern + "|" + ENGLISH_MANPAGE.pattern), manpage_pairs),
+            "mozilla": (LANGUAGE_PACK, mozilla_pairs)}
 
 
 def unpack_patterns(sources):
