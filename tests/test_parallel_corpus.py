@@ -519,3 +519,14 @@ def test_mozilla_pairs_fluent_and_properties_messages_by_id(tmp_path):
     assert sorted(mozilla_pairs([str(german), str(english)])) == sorted([
         ("Passwörter", "Passwords"), ("Menü öffnen", "Open menu"),
         ("Eine Zeile und noch eine.", "One line and another."), ("Schließen", "Close")])
+
+
+@pytest.mark.parametrize("path, read", [("usr/lib/firefox-esr/browser/omni.ja", True),
+                                        ("usr/share/thunderbird/omni.ja", True),  # usr/lib/thunderbird links to it
+                                        ("usr/lib/thunderbird/extensions/langpack-de@thunderbird.mozilla.org.xpi",
+                                         True),
+                                        ("usr/lib/thunderbird/extensions/langpack-fr@thunderbird.mozilla.org.xpi",
+                                         False)])
+def test_the_mozilla_archives_are_recognised_by_path(path, read):
+    from lib.debian_corpus.mozilla import LANGUAGE_PACK
+    assert bool(LANGUAGE_PACK.search(path)) == read

@@ -7,7 +7,7 @@ import os
 import re
 import zipfile
 
-LANGUAGE_PACK = re.compile(r"^usr/lib/[^/]+/(?:browser/)?(?:extensions/langpack-de@[^/]+\.xpi|omni\.ja)$")
+LANGUAGE_PACK = re.compile(r"^usr/(?:lib|share)/[^/]+/(?:browser/)?(?:extensions/langpack-de@[^/]+\.xpi|omni\.ja)$")
 FLUENT_MESSAGE = re.compile(r"^(-?[A-Za-z][\w-]*)\s*=\s?(.*)$")
 FLUENT_ATTRIBUTE = re.compile(r"^\s+\.([\w-]+)\s*=\s?(.*)$")
 PROPERTY = re.compile(r"^\s*([^#!=:\s][^=:]*?)\s*[=:]\s?(.*)$")
