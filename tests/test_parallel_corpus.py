@@ -104,6 +104,13 @@ def test_command_line_syntax_and_escapes_drop_the_pair(german, english):
     assert clean_pair("Weder -a noch --sort angeben", "Give neither -a nor --sort")[2] is None
 
 
+@pytest.mark.parametrize("identifier", ["multiple-operation-time-out-action", "media.om_medium-photo_130x180mm",
+                                        "print_quality_high", "org.gnome.app"])
+def test_identifiers_instead_of_text_drop_the_pair(identifier):
+    assert clean_pair("Bei Zeitüberschreitung", identifier)[2] == "identifier"
+    assert clean_pair("E-Mail-Adresse", "e-mail")[2] is None
+
+
 def test_the_wrong_language_on_a_side_drops_the_pair():
     assert clean_pair("This is the file that you want", "This is the file you want")[2] == "wrong language"
     assert clean_pair("Das ist die Datei, die Sie wollen", "Das ist die Datei, die du willst")[2] == "wrong language"

@@ -31,6 +31,7 @@ BULLET = re.compile(r"^[-*‒–—•·]\s+")
 PRODUCT_NAMES = re.compile(r"%PRODUCTNAME\b|\$\[officename\]")               # LibreOffice's name variables
 SPACES = re.compile(r"\s+")
 DIGITS = re.compile(r"\d+")
+IDENTIFIER = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*(?:[_.][a-z0-9]+|(?:-[a-z0-9]+){2})(?:[-_.][a-z0-9]+)*$")
 COMMAND_LINE = re.compile(r"^-{1,2}[A-Za-z]|\||\\")  # an option tag first, alternatives a|b, escapes \n \X
 LETTER = re.compile(r"[^\W\d_]")
 MAX_LENGTH_RATIO = 2.5
@@ -102,6 +103,8 @@ def drop_reason(german, english):
         return "no words"
     if COMMAND_LINE.search(german) or COMMAND_LINE.search(english):
         return "command line"
+    if IDENTIFIER.match(english) or IDENTIFIER.match(german):
+        return "identifier"
     if sorted(DIGITS.findall(german)) != sorted(DIGITS.findall(english)):
         return "digits differ"
     if not length_ratio_ok(german, english):
