@@ -357,7 +357,9 @@ def test_the_script_builds_the_tsv_from_debs_and_removes_held_out_sentences(deb_
                                                       ["Viele rote Äpfel", "Many red apples"],
                                                       ["Öffne die Tür", "Open the door"]])
     assert {row[2] for row in rows} == {"games"} and {row[3] for row in rows} == {"demo-data"}
-    assert "GPL-2+" in (tmp_path / "corpus" / "out.packages.tsv").read_text()
+    package_table = (tmp_path / "corpus" / "out.packages.tsv").read_text().splitlines()
+    assert len(package_table) == 2 and package_table[1].startswith("demo-data\tgames\t4\t")
+    assert "GPL-2+" in package_table[1]
     assert "| games | 4 |" in (tmp_path / "corpus" / "out.sources.md").read_text()
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)  # from the unpacked cache
     assert again.returncode == 0 and out.read_text(encoding="utf-8").count("\n") == 4

@@ -13,23 +13,24 @@ def table_paths(out):
 def markdown_table(report):
     """The Markdown table by kind: pairs, full sentences, tokens, packages that gave pairs, their licences."""
     stats = statistics(report["rows"])
-    licences = {}
+    licences = {}  # kind -> {package: licence}, each package that gave pairs once
     for result in report["results"]:
         if (result.source.kind, result.source.package) in stats:
-            licences.setdefault(result.source.kind, []).append(result.licence)
-    lines = ["| source | pairs | full sentences | German / English tokens | packages | most frequent licences |",
+            licences.setdefault(result.source.kind, {})[result.source.package] = result.licence
+    lines = ["| source | pairs | full sentences | German / English tokens | packages that gave pairs | most frequent "
+             "licences |",
              "| --- | ---: | ---: | ---: | ---: | --- |"]
     total = [0, 0, 0, 0]
     for key in sorted(key for key in stats if len(key) == 1):
         pairs, sentences, german, english = stats[key]
         total = [a + b for a, b in zip(total, stats[key])]
         counts = {}
-        for licence in licences.get(key[0], []):
+        for licence in licences.get(key[0], {}).values():
             for name in licence.split(" / "):
                 counts[name] = counts.get(name, 0) + 1
         common = ", ".join(name for name, _ in sorted(counts.items(), key=lambda item: -item[1])[:5])
         lines.append(f"| {key[0]} | {pairs:,} | {sentences:,} | {german:,} / {english:,} | "
-                     f"{len(licences.get(key[0], []))} | {common} |")
+                     f"{len(licences.get(key[0], {}))} | {common} |")
     lines.append(f"| **all** | **{total[0]:,}** | **{total[1]:,}** | **{total[2]:,} / {total[3]:,}** | | |")
     return "\n".join(lines) + "\n"
 
@@ -42,11 +43,14 @@ def write_tables(report, out):
         handle.write(markdown_table(report))
     with open(packages_path, "w", encoding="utf-8") as handle:
         handle.write("package\tsource\tpairs\tfull_sentences\tgerman_tokens\tenglish_tokens\traw_entries\tlicence\n")
+        packages = {}  # (kind, package) -> [raw entries of all its sources, licence or error]
         for result in report["results"]:
-            key = (result.source.kind, result.source.package)
-            values = stats.get(key, [0, 0, 0, 0])
-            handle.write("\t".join([result.source.package, result.source.kind, *map(str, values), str(result.raw),
-                                    result.licence or result.error]) + "\n")
+            entry = packages.setdefault((result.source.kind, result.source.package), [0, ""])
+            entry[0] += result.raw
+            entry[1] = entry[1] or result.licence or result.error
+        for (kind, package), (raw, licence) in packages.items():
+            values = stats.get((kind, package), [0, 0, 0, 0])
+            handle.write("\t".join([package, kind, *map(str, values), str(raw), licence]) + "\n")
 
 
 def summary_lines(report, out):
