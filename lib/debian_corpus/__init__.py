@@ -1,0 +1,7 @@
+"""A German-English parallel corpus built from the translations that Debian's packages carry.
+
+One concern per module: ``sources`` (the list of packages), ``fetch`` (apt-get download and unpacking), ``gettext``
+(msgid / msgstr pairs from .mo and .po catalogues), ``cleaning`` (the rules that drop or repair a pair), ``language``
+(is a side German or English), ``sentences`` (aligned paragraphs split into sentences), ``heldout`` (Ding's valid and
+test sentences kept out), ``build`` (all of it, the tsv and the table per source). See docs/parallel-corpus.md.
+"""
