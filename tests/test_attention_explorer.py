@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import plot_attention
-import run_translation
 from lib.attention_explorer import (SCALE, page_data, render_page, translation_attention, translation_page_data,
                                     word_numbers, write_page)
 from lib.counting import CountingConfig, CountingModel, make_counting_data, save_counting_model
@@ -17,6 +16,7 @@ from lib.decoding import beam_search, greedy_decode
 from lib.tokenizer import START
 from lib.translation import Translator
 from tests.conftest import corpus_and_translator, random_translator
+from tests.test_run_translation import run
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 SENTENCE = "Ich sehe 17 Katzen."
@@ -205,13 +205,6 @@ def test_page_is_self_contained_and_small_for_a_sentence_of_40_tokens(shipped, t
 
 
 # ---- run_translation.py --text / --html ------------------------------------------------------------------------
-
-
-def run(setting, *flags):
-    corpus, checkpoint, _ = setting
-    args = run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format", "tsv",
-                                       "--no-show", *flags])
-    run_translation.main(args)
 
 
 def test_text_prints_the_translation_and_writes_the_page(setting, capsys, tmp_path):
