@@ -4,6 +4,7 @@ Every reader returns a list of ``Pair``s in file order; ``split_of`` assigns eac
 of its German side, so the split never changes between runs or machines and the same German never lands in two splits.
 Held-out (valid, test) pairs are full sentences only.
 """
+import gzip
 import hashlib
 import os
 import re
@@ -110,7 +111,7 @@ def bad_byte(line, error):
 def not_utf8_error(path, description="file"):
     """A ValueError naming the first line of ``path`` that is not UTF-8 text and how to convert the file (call it
     after a UnicodeDecodeError; it reads the file again, as bytes, to find the line)."""
-    with open(path, "rb") as file:
+    with _open(path, "rb") as file:
         for number, line in enumerate(file, 1):
             try:
                 line.decode("utf-8")
@@ -119,6 +120,11 @@ def not_utf8_error(path, description="file"):
                                   f"{bad_byte(line, error)}. Save it as UTF-8, e.g. 'iconv -f latin1 -t utf-8 {path} "
                                   "> converted.txt' for a Latin-1 file.")
     return ValueError(f"the {description} {path} is not UTF-8 text; save it as UTF-8")
+
+
+def _open(path, mode, **kwargs):
+    """open(), or gzip.open() for a path ending in .gz (a corpus may be kept compressed)."""
+    return gzip.open(path, mode, **kwargs) if path.endswith(".gz") else open(path, mode, **kwargs)
 
 
 def _check_file(path, description):
@@ -130,11 +136,11 @@ def _check_file(path, description):
 
 
 def _lines(path, description):
-    """The lines of the UTF-8 text file ``path`` (a leading byte-order mark dropped); a line that is not UTF-8
-    raises a ValueError naming it, a folder or a missing file a clear OSError."""
+    """The lines of the UTF-8 text file ``path`` (gzip-compressed when it ends in .gz; a leading byte-order mark
+    dropped); a line that is not UTF-8 raises a ValueError naming it, a folder or a missing file a clear OSError."""
     _check_file(path, description)
     try:
-        with open(path, encoding="utf-8-sig") as file:
+        with _open(path, "rt", encoding="utf-8-sig") as file:
             yield from file
     except UnicodeDecodeError:
         raise not_utf8_error(path, description) from None

@@ -1,5 +1,7 @@
 """--extra-corpus: a tsv of extra training pairs beside the corpus (issue #22): read by source, never held out, its
 held-out sentences dropped, tokenized behind an optional domain tag and drawn per epoch."""
+import gzip
+
 import pytest
 
 from lib.corpus import Pair, comparison_key, read_corpus, read_extra_corpus, split_corpus, without_held_out
@@ -31,6 +33,20 @@ def test_read_extra_corpus_keeps_file_order_and_filters_sources(tmp_path):
     assert [pair.sentence for pair, _ in pairs] == [False, True, True, False, True]
     assert [pair.english for pair, _ in read_extra_corpus(path, ["games"])] == [EXTRA[1][1], EXTRA[2][1]]
     assert len(read_extra_corpus(path, {"games", "docs"})) == 3
+
+
+def test_a_gzip_compressed_corpus_reads_as_the_plain_one(tmp_path):
+    plain = write_extra(tmp_path / "extra.tsv")
+    compressed = tmp_path / "extra.tsv.gz"
+    with open(plain, "rb") as source, gzip.open(compressed, "wb") as target:
+        target.write(source.read())
+    assert read_extra_corpus(str(compressed)) == read_extra_corpus(plain)
+    assert read_corpus(str(compressed), "tsv") == read_corpus(plain, "tsv")
+    broken = tmp_path / "latin1.tsv.gz"
+    with gzip.open(broken, "wb") as target:
+        target.write("Der Hund.\tThe dog.\nGrüße.\tGreetings.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="line 2 has the byte 0xfc at character 3"):
+        read_extra_corpus(str(broken))
 
 
 def test_read_extra_corpus_errors_say_what_to_do(tmp_path):
