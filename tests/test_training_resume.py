@@ -227,7 +227,8 @@ def test_resumable_fields_are_the_documented_set():
         "out_dir", "device", "amp", "compile", "max_steps", "max_minutes", "eval_every", "eval_sentences",
         "keep_snapshots", "lr", "weight_decay", "dropout", "attention_dropout", "activation_dropout",
         "decoder_layerdrop", "label_smoothing", "clip_norm", "batch_tokens", "sentence_repeats",
-        "phrases_per_epoch", "phrase_tag", "source_word_dropout", "target_word_dropout", "cooldown_steps"}
+        "phrases_per_epoch", "phrase_tag", "source_word_dropout", "target_word_dropout", "cooldown_steps",
+        "extra_corpus", "extra_per_epoch", "extra_sources", "extra_tag"}
 
 
 def test_a_checkpoint_from_before_the_recipe_options_resumes(finished_run):
