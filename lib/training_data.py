@@ -1,12 +1,13 @@
 """The training data of a translator: the corpus read, split and tokenized (:func:`prepare_data`), and the batches
 of each epoch (:func:`epoch_batches`), shared between processes (:func:`rank_batches`) and collated into tensors with
 word dropout (:func:`training_batch`)."""
+import os
 import random
 from dataclasses import dataclass, field
 
 import torch
 
-from lib.corpus import read_corpus, read_extra_corpus, split_corpus, without_held_out
+from lib.corpus import MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_held_out
 from lib.noising import word_dropout
 from lib.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -37,6 +38,13 @@ class PreparedData:
 
 def _fits(example, max_len):
     return 0 < len(example[0]) <= max_len and 0 < len(example[1]) <= max_len
+
+
+def check_extra_corpus(config):
+    """Before any work: ``config.extra_corpus``, if given, must be a file (else an error saying how to build it)."""
+    if config.extra_corpus and not os.path.isfile(config.extra_corpus):
+        what = "is a folder" if os.path.isdir(config.extra_corpus) else "does not exist"
+        raise FileNotFoundError(f"--extra-corpus {config.extra_corpus} {what}. {MISSING_EXTRA}")
 
 
 def read_extra(config, splits):

@@ -38,7 +38,8 @@ from lib.run_folder import RunLock, check_new_run, clear_run
 from lib.tokenizer import PAD, Vocabulary
 from lib.training_config import (SHAPE_FIELDS, TrainConfig, build_model, flag, learning_rate, resumed_config,
                                  shape_of)
-from lib.training_data import PreparedData, collate, prepare_data, rank_batches, training_batch
+from lib.training_data import (PreparedData, check_extra_corpus, collate, prepare_data, rank_batches,
+                               training_batch)
 from lib.training_log import append_record, reconcile_log
 from lib.transformer import TransformerModel
 from lib.translation import CHECKPOINT_FORMAT, Translator
@@ -246,6 +247,7 @@ def start_run(config, place, resume=False, overrides=None):
         given = asdict(config) if overrides is None else {**overrides, "out_dir": config.out_dir}
         config = resumed_config(checkpoint["config"], given, last_path)
     check_out_dir(config.out_dir)
+    check_extra_corpus(config)
     device = torch.device(f"cuda:{place.local_rank}" if config.device.startswith("cuda") and place.world_size > 1
                           else config.device)
     torch.manual_seed(config.seed)

@@ -110,3 +110,12 @@ def test_a_run_trains_on_the_extra_corpus(tmp_path, single_process):
     config = tiny_config(tmp_path, extra_corpus=write_extra(tmp_path / "extra.tsv"), extra_tag=True, max_steps=4)
     records = train(config, progress=False)
     assert [record["step"] for record in records] == [4]
+
+
+def test_a_missing_extra_corpus_is_refused_before_the_corpus_is_read(tmp_path, single_process, monkeypatch):
+    from lib import translation_training
+    monkeypatch.setattr(translation_training, "prepare_data", lambda *args: pytest.fail("the corpus was read"))
+    for missing, what in ((tmp_path / "missing.tsv", "does not exist"), (tmp_path, "is a folder")):
+        with pytest.raises(FileNotFoundError, match=f"--extra-corpus .* {what}. Build it with 'python "
+                                                    "tools/build_parallel_corpus.py'"):
+            train(tiny_config(tmp_path / "run", extra_corpus=str(missing)), progress=False)
