@@ -308,10 +308,19 @@ def read_extra_corpus(path, sources=None):
     return pairs
 
 
+def held_out_keys(pairs):
+    """(German keys, English keys) of ``pairs`` (e.g. the valid and test splits), as sets of comparison_key()."""
+    return {comparison_key(pair.german) for pair in pairs}, {comparison_key(pair.english) for pair in pairs}
+
+
+def is_held_out(german, english, keys):
+    """Whether the German or the English side equals a held-out sentence (``keys`` from held_out_keys)."""
+    german_keys, english_keys = keys
+    return comparison_key(german) in german_keys or comparison_key(english) in english_keys
+
+
 def without_held_out(extra_pairs, splits):
     """``extra_pairs`` ((Pair, source) tuples) less those whose German or English side, case and punctuation
     ignored, is a sentence of the valid or test split of ``splits`` (so that held-out text stays held out)."""
-    held_out = {comparison_key(text) for name in ("valid", "test") for pair in splits[name]
-                for text in (pair.german, pair.english)}
-    return [(pair, source) for pair, source in extra_pairs
-            if comparison_key(pair.german) not in held_out and comparison_key(pair.english) not in held_out]
+    keys = held_out_keys(splits["valid"] + splits["test"])
+    return [(pair, source) for pair, source in extra_pairs if not is_held_out(pair.german, pair.english, keys)]

@@ -11,12 +11,11 @@ from collections import Counter
 import polib
 import pytest
 
-from lib.corpus import Pair, split_of
+from lib.corpus import Pair, comparison_key, held_out_keys, is_held_out, split_of
 from lib.debian_corpus import fetch
 from lib.debian_corpus.build import clean_pairs, merge, package_licence, SourceResult
 from lib.debian_corpus.cleaning import clean_pair, has_placeholder, repair, strip_accelerators
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, catalogue_pairs
-from lib.debian_corpus.heldout import comparable, heldout_keys, is_heldout
 from lib.debian_corpus.language import looks_english, looks_german
 from lib.debian_corpus.sentences import aligned_paragraphs, aligned_sentences
 from lib.debian_corpus.sources import Source, read_sources
@@ -300,11 +299,11 @@ def test_merge_among_equally_frequent_englishes_keeps_the_first():
 
 
 def test_held_out_sentences_are_removed_by_either_side_with_case_and_punctuation_ignored():
-    keys = heldout_keys([Pair("Wie bitte?", "Pardon?", True)])
-    assert comparable("  WIE, bitte!") == comparable("wie bitte")
-    assert is_heldout("wie bitte", "What did you say", keys)
-    assert is_heldout("Was hast du gesagt?", "pardon", keys)
-    assert not is_heldout("Wie geht es?", "How are you?", keys)
+    keys = held_out_keys([Pair("Wie bitte?", "Pardon?", True)])
+    assert comparison_key("  WIE, bitte!") == comparison_key("wie bitte")
+    assert is_held_out("wie bitte", "What did you say", keys)
+    assert is_held_out("Was hast du gesagt?", "pardon", keys)
+    assert not is_held_out("Wie geht es?", "How are you?", keys)
     rows, removed = merge([result_of("a", [("Wie bitte!", "Come again?"), KEEP])], keys)
     assert rows == [(*KEEP, "games", "a")] and removed["held out by Ding"] == 1
 

@@ -6,11 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 
-from lib.corpus import is_sentence
+from lib.corpus import is_held_out, is_sentence
 from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, gettext_pairs
-from lib.debian_corpus.heldout import ding_heldout_keys, is_heldout
+from lib.debian_corpus.heldout import ding_heldout_keys
 from lib.debian_corpus.libreoffice_help import HELP_PAGE as LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs
 from lib.debian_corpus.html_docs import ENGLISH_PAGE as HTML_ENGLISH_PAGE, GERMAN_PAGE as HTML_GERMAN_PAGE
 from lib.debian_corpus.html_docs import html_docs_pairs
@@ -190,7 +190,7 @@ def merge(results, heldout_keys):
     removed = Counter(duplicate=sum(counts.values()) - len(counts), other_english=len(counts) - len(best))
     rows = []
     for german, english in best.items():
-        if is_heldout(german, english, heldout_keys):
+        if is_held_out(german, english, heldout_keys):
             removed["held out by Ding"] += 1
             continue
         rows.append((german, english) + origin[(german, english)])
