@@ -7,7 +7,8 @@ Runs offline on scikit-image photos by default; see --help for your own images o
 """
 import argparse
 
-from lib import adversarial, image_cli, plot, vision
+from lib import plot
+from lib.implicit import adversarial, image_cli, vision
 from lib.cli import check_figure_path, float_range, int_range, run_main
 
 MAX_EPSILON = 255  # in 1/255: a budget of the whole pixel range; more cannot be meant

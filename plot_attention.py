@@ -75,7 +75,7 @@ def main(args):
     print(f"Correct counts: {(predicted == counts).sum().item()} of {counts.numel()}")
     print(f"Saved the attention heatmap to {args.out}")
     if args.html is not None:
-        from lib.attention_explorer import counting_page_data, write_page
+        from lib.explorer.page import counting_page_data, write_page
         size = write_page(counting_page_data(weights, digits, predicted, counts, config.activation, args.checkpoint),
                           args.html)
         print(f"Attention explorer ({size / 1024:.0f} KB) saved to {args.html}: open it in a web browser")

@@ -8,7 +8,8 @@ import argparse
 
 import torch
 
-from lib import image_cli, plot, saliency, vision
+from lib import plot
+from lib.implicit import image_cli, saliency, vision
 from lib.cli import check_figure_path, float_range, int_range, run_main
 
 MAX_SAMPLES = 1000

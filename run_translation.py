@@ -24,9 +24,9 @@ from dataclasses import MISSING, fields
 
 from lib.cli import (check_new_file, check_readable_file, check_writable_file, check_writable_folder, discard_stdout,
                      float_range, int_range, run_main, set_threads)
-from lib.decoding import LENGTH_PENALTY_RANGE
-from lib.translation import SHIPPED_CHECKPOINT
-from lib.training_config import TrainConfig
+from lib.translation.decoding import LENGTH_PENALTY_RANGE
+from lib.translation.translator import SHIPPED_CHECKPOINT
+from lib.training.config import TrainConfig
 
 # Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
 # threads split every operation and wait for the slowest, so beside a job that holds a core two of them decode
@@ -289,7 +289,7 @@ def train(args):
     """Train (or --resume) with a TrainConfig of TrainConfig's defaults and the flags given; those given, and the
     devices and --out-dir, are passed as ``overrides`` (what a resumed run is asked to change)."""
     import torch
-    from lib import translation_training
+    from lib.training import loop
     given = given_settings(args)
     separate = [f"--{name.replace('_', '-')}" for name in ("de_vocab_size", "en_vocab_size") if name in given]
     if given.get("joint_vocab_size") and separate:
@@ -303,9 +303,9 @@ def train(args):
         raise ValueError("--resume continues the run in --out-dir, --force starts it over: give one of them")
     check_writable_folder(config.out_dir, "--out-dir")
     set_threads(args.threads)
-    interrupted = getattr(translation_training, "TrainingInterrupted", KeyboardInterrupt)
+    interrupted = getattr(loop, "TrainingInterrupted", KeyboardInterrupt)
     try:
-        records = translation_training.train(config, resume=args.resume, progress=not args.no_progress,
+        records = loop.train(config, resume=args.resume, progress=not args.no_progress,
                                              overrides=overrides, force=args.force)
     except interrupted as error:  # Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129), as a shell reports them
         print(str(error) or "interrupted", file=sys.stderr)
@@ -318,7 +318,7 @@ def train(args):
 
 def test_line(args, translator):
     """Print one corpus pair and its translation; with --plot and --html show the attention behind that translation."""
-    from lib.corpus import corpus_line
+    from lib.translation.corpus import corpus_line
     pair, count, seen = corpus_line(args.line, args.split, setting(args, "corpus"), setting(args, "corpus_format"))
     translation, plot = _translate_one(args, translator, pair.german)
     print(f"Line {args.line} of the {args.split} split ({count} pairs)")
@@ -363,7 +363,7 @@ def _show_attention(args, translator, german, plot, name, reference=None):
                              show=not args.no_show)
         print(f"Attention heatmaps saved to {path}")
     if args.html is not None:
-        from lib.attention_explorer import translation_attention, translation_page_data, write_page
+        from lib.explorer.page import translation_attention, translation_page_data, write_page
         result = translation_attention(translator, german, beam=args.beam, length_penalty=args.length_penalty,
                                        no_repeat_ngram=args.no_repeat_ngram)
         decoding = describe_decoding(args.beam, args.length_penalty) + (
@@ -376,7 +376,7 @@ def _show_attention(args, translator, german, plot, name, reference=None):
 def scan_input(path):
     """Check the --input FILE before any work: a readable file, UTF-8 throughout (else an error naming the line).
     Returns its number of lines."""
-    from lib.corpus import not_utf8_error
+    from lib.translation.corpus import not_utf8_error
     check_readable_file(path, "--input")
     count = 0
     with open(path, "rb") as file:
@@ -397,7 +397,7 @@ def nul_error(what, number):
 
 def _standard_input_lines():
     """Lines of standard input, decoded as UTF-8 one at a time (an error names the first line that is not)."""
-    from lib.corpus import bad_byte
+    from lib.translation.corpus import bad_byte
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is None:  # a text stream put in place of stdin
         yield from sys.stdin
@@ -453,7 +453,7 @@ def translate_file(args, translator, count=None, threads=1):
 
 def evaluate(args, translator, threads=1, baseline=None):
     """Score ``translator`` on --split; with a ``baseline`` translator, score it too and compare them."""
-    from lib.corpus import DING_PATH, read_corpus, split_corpus
+    from lib.translation.corpus import DING_PATH, read_corpus, split_corpus
     corpus = setting(args, "corpus")
     with warnings.catch_warnings(record=True) as caught:  # rows the reader skipped, one line each
         warnings.simplefilter("always")
@@ -473,7 +473,7 @@ def evaluate(args, translator, threads=1, baseline=None):
     what = f"pairs of {corpus}" if args.split == "all" else f"{args.split} sentences"
     print(f"{len(pairs)} {what}, {describe_decoding(args.beam, args.length_penalty)}{blocking}")
     if baseline is not None:
-        from lib.significance import paired_bootstrap
+        from lib.translation.significance import paired_bootstrap
         baseline_bleu, baseline_chrf, baseline_hypotheses = baseline.evaluate(pairs, **options)
         print(f"baseline {args.compare}: BLEU {baseline_bleu:.2f} chrF {baseline_chrf:.2f}")
         comparisons = paired_bootstrap([pair.english for pair in pairs], baseline_hypotheses, hypotheses,
@@ -485,7 +485,7 @@ def evaluate(args, translator, threads=1, baseline=None):
 
 def curves(args):
     from lib.plot import finish_figure, show_training_curves
-    from lib.training_log import read_training_log
+    from lib.training.log import read_training_log
     out_dir = setting(args, "out_dir")
     records = read_training_log(out_dir)
     check_writable_folder(args.figures_dir, "--figures-dir")
@@ -501,7 +501,7 @@ def describe_decoding(beam, length_penalty):
 
 def _own_corpus(args):
     """Whether --corpus names a file other than the installed dictionary (the training corpus by default)."""
-    from lib.corpus import DING_PATH
+    from lib.translation.corpus import DING_PATH
     return hasattr(args, "corpus") and os.path.realpath(args.corpus) != os.path.realpath(DING_PATH)
 
 
@@ -543,7 +543,7 @@ def main(args):
     count = _check_translation_request(args)
     threads = args.threads or default_threads()
     set_threads(1)  # one torch thread per batch; --threads batches at once
-    from lib.translation import Translator
+    from lib.translation.translator import Translator
     device = args.device or "cpu"
     if args.average:
         translator = Translator.average(args.average, device=device)
@@ -554,7 +554,7 @@ def main(args):
         raise ValueError(f"--layer {args.layer} is out of range: this translator has {layers} decoder "
                          f"layer{'s' if layers != 1 else ''}, so --layer must be from 1 to {layers}")
     if args.text is not None:
-        from lib.attention_explorer import check_source_length
+        from lib.explorer.page import check_source_length
         check_source_length(translator, args.text)
     if (args.test or args.text is not None) and args.plot and layers == 0:
         raise ValueError("this translator has no decoder layers, so no cross-attention to draw: leave out --plot")

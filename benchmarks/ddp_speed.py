@@ -4,7 +4,7 @@ machine: target tokens per second, and the scaling efficiency tokens/s(2) / (2 x
     python benchmarks/ddp_speed.py                       # translation-default model, 10 timed steps per run
     python benchmarks/ddp_speed.py --steps 5 --embed-dim 128 --layers 2
 
-Each process runs the training step of lib/translation_training.py (translation_loss with label smoothing, AdamW,
+Each process runs the training step of lib/training/loop.py (translation_loss with label smoothing, AdamW,
 gradient clipping; DistributedDataParallel over ``gloo`` when there are 2 processes) on its own synthetic batches of
 the same shape (random subword ids, ``--batch-tokens`` padded tokens per side per process, as --batch-tokens in
 run_translation.py), with one torch thread per process. A few untimed warm-up steps come first. Tokens are target
@@ -27,10 +27,10 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
-from lib.tokenizer import END, PAD, START, UNK  # noqa: E402
+from lib.translation.tokenizer import END, PAD, START, UNK  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.training_config import TrainConfig  # noqa: E402
-from lib.translation_training import translation_loss  # noqa: E402
+from lib.training.config import TrainConfig  # noqa: E402
+from lib.training.loop import translation_loss  # noqa: E402
 
 
 def build_parser():
@@ -74,7 +74,7 @@ def synthetic_batch(args, generator, device):
 
 
 def _worker(rank, world_size, port, args, results):
-    """One process: the training step of translation_training.train on synthetic batches; rank 0 puts
+    """One process: the training step of lib.training.loop.train on synthetic batches; rank 0 puts
     (target tokens of all ranks, seconds) of the timed steps into ``results``."""
     torch.set_num_threads(args.threads)
     cuda = args.device == "cuda"

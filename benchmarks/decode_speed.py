@@ -23,9 +23,9 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 
 from lib.cli import check_readable_file, int_range, run_main, set_threads  # noqa: E402
-from lib.corpus import read_corpus, split_corpus  # noqa: E402
-from lib.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode  # noqa: E402
-from lib.translation import SHIPPED_CHECKPOINT, Translator  # noqa: E402
+from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
+from lib.translation.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode  # noqa: E402
+from lib.translation.translator import SHIPPED_CHECKPOINT, Translator  # noqa: E402
 
 GOAL = 50
 

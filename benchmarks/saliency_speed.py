@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from lib import vision  # noqa: E402
+from lib.implicit import vision  # noqa: E402
 from lib.cli import int_range, run_main, set_threads  # noqa: E402
 from lib.utils import calculate_jacobian  # noqa: E402
 

@@ -23,9 +23,9 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from lib.tokenizer import PAD, START  # noqa: E402
+from lib.translation.tokenizer import PAD, START  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.training_config import TrainConfig  # noqa: E402
+from lib.training.config import TrainConfig  # noqa: E402
 
 GOAL = 2.0
 VARIANTS = ("ids", "one-hot", "one-hot-padded")

@@ -24,8 +24,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
 from lib.cli import int_range, run_main  # noqa: E402
-from lib.corpus import read_corpus, split_corpus  # noqa: E402
-from lib.translation import SHIPPED_CHECKPOINT  # noqa: E402
+from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
+from lib.translation.translator import SHIPPED_CHECKPOINT  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "run_translation.py")
 

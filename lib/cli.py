@@ -9,6 +9,8 @@ import os
 import sys
 import tempfile
 
+from lib.checks import range_problem
+
 # Exceptions that mean "bad input or environment", shown as one line instead of a traceback.
 USER_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
 
@@ -20,9 +22,9 @@ def int_range(low, high=None):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"at least {low}" if high is None else f"from {low} to {high}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        problem = range_problem(value, low, high, integer=True)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
     parse.__name__ = "integer"
     return parse
@@ -35,17 +37,10 @@ def float_range(low=None, high=None, low_open=False, high_open=False):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        too_low = low is not None and (value <= low if low_open else value < low)
-        too_high = high is not None and (value >= high if high_open else value > high)
-        if too_low or too_high:
-            parts = []
-            if low is not None:
-                parts.append(f"{'above' if low_open else 'at least'} {low:g}")
-            if high is not None:
-                parts.append(f"{'below' if high_open else 'at most'} {high:g}")
-            raise argparse.ArgumentTypeError(f"must be {' and '.join(parts)}, got {value:g}")
+        problem = range_problem(value, low, high, low_open, high_open)
+        if problem:
+            finite = math.isfinite(value)
+            raise argparse.ArgumentTypeError(problem if finite else f"must be a finite number, got {text}")
         return value
     parse.__name__ = "number"
     return parse

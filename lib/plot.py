@@ -164,7 +164,7 @@ def show_training_curves(records, title=""):
     log (a new run with --init-from starts again at step 0) are drawn end to end, each start marked by a dashed line.
     Returns the Figure."""
     import matplotlib.pyplot as plt
-    from lib.training_log import run_minutes
+    from lib.training.log import run_minutes
     minutes, starts = run_minutes(records)
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
     loss_axis.plot(minutes, [record["train_loss"] for record in records], label="training (label-smoothed)")
@@ -192,7 +192,7 @@ def show_run_comparison(runs, mark_steps=()):
     log.jsonl), so that runs that shared a machine compare by work done, not by minutes; a dotted line at each of
     ``mark_steps`` (e.g. where a recipe's second leg starts). Returns the Figure."""
     import matplotlib.pyplot as plt
-    from lib.training_log import records_by_step
+    from lib.training.log import records_by_step
     figure, (loss_axis, bleu_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for label, records in runs.items():
         by_step = records_by_step(records)

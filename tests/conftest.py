@@ -3,12 +3,12 @@ threads mostly wait for each other), the default ImageNet classifier loaded once
 not part of a torchrun group.
 
 Shared helpers (import them: ``from tests.conftest import tiny_config``): a tiny tab-separated corpus and a tiny
-training run of lib/translation_training.py, and a run that records each step's batch and loss."""
+training run of lib/training/loop.py, and a run that records each step's batch and loss."""
 import pytest
 import torch
 import torch.nn as nn
 
-from lib import vision
+from lib.implicit import vision
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +32,7 @@ def single_process(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-# ---- tiny translation runs (tests of lib/translation_training.py) -------------------------------------------------
+# ---- tiny translation runs (tests of lib/training/loop.py) -------------------------------------------------
 
 SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
             ("Das Kind", "The child"), ("Der Vogel", "The bird")]
@@ -62,7 +62,7 @@ def write_corpus(path, phrases=False):
 def tiny_config(tmp_path, phrases=False, **changes):
     """A tiny run (7,747 parameters, 8 steps, validated at 4 and 8); its 7 batches per epoch give each of 2
     processes 3 (one left out). ``phrases``: the corpus also holds PHRASES. ``changes``: other TrainConfig values."""
-    from lib.training_config import TrainConfig
+    from lib.training.config import TrainConfig
     name = "corpus-phrases.tsv" if phrases else "corpus.tsv"
     tmp_path.mkdir(parents=True, exist_ok=True)
     values = dict(corpus=write_corpus(tmp_path / name, phrases), corpus_format="tsv", out_dir=str(tmp_path / "run"),
@@ -81,8 +81,8 @@ def train_recording(config, resume=False, overrides=None, action=None, steps=Non
     "source", "decoder_input", "decoder_target" (CPU tensors) and "loss" (float), one per step; pass a list as
     ``steps`` to keep them when training raises.
     """
-    from lib import translation_training
-    original = translation_training.translation_loss
+    from lib.training import loop
+    original = loop.translation_loss
     steps = [] if steps is None else steps
 
     def recording(model, source, decoder_input, decoder_target, label_smoothing=None):
@@ -95,8 +95,8 @@ def train_recording(config, resume=False, overrides=None, action=None, steps=Non
                       "decoder_target": decoder_target.cpu(), "loss": loss.item()})
         return loss, count
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(translation_training, "translation_loss", recording)
-        records = translation_training.train(config, resume=resume, progress=False, overrides=overrides)
+        patch.setattr(loop, "translation_loss", recording)
+        records = loop.train(config, resume=resume, progress=False, overrides=overrides)
     return records, steps
 
 
@@ -111,9 +111,9 @@ def random_translator(pairs, vocab_size, std=None, seed=0, **shape):
     """A Translator with vocabularies of ``vocab_size`` pieces trained on ``pairs`` ((german, english) tuples) and a
     random TransformerModel of ``shape`` (seeded by ``seed``). ``std``: weight matrices redrawn from N(0, std), so
     that different sentences get different translations. As in a trained model, padding is never predicted."""
-    from lib.tokenizer import PAD, Vocabulary
+    from lib.translation.tokenizer import PAD, Vocabulary
     from lib.transformer import TransformerModel
-    from lib.translation import Translator
+    from lib.translation.translator import Translator
     de_vocab = Vocabulary.train([german for german, _ in pairs], vocab_size)
     en_vocab = Vocabulary.train([english for _, english in pairs], vocab_size)
     torch.manual_seed(seed)

@@ -1,4 +1,4 @@
-"""Tests of lib/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the script."""
+"""Tests of lib/implicit/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the script."""
 import sys
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from lib import adversarial, image_cli, vision
-from lib.adversarial import fgsm, gradient_step, pgd
+from lib.implicit import adversarial, image_cli, vision
+from lib.implicit.adversarial import fgsm, gradient_step, pgd
 from tests.conftest import small_cnn
 
 

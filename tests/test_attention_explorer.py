@@ -1,4 +1,4 @@
-"""Tests of the attention explorer (lib/attention_explorer.py, run_translation.py --text/--html, plot_attention.py
+"""Tests of the attention explorer (lib/explorer/page.py, run_translation.py --text/--html, plot_attention.py
 --html): the page's numbers are the model's, rows sum to 1 where they should, the causal mask shows, bad input is
 refused before any work. The page's behaviour in a real browser is tested in tests/test_attention_explorer_browser.py.
 """
@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import plot_attention
-from lib.attention_explorer import (SCALE, page_data, render_page, translation_attention, translation_page_data,
+from lib.explorer.page import (SCALE, page_data, render_page, translation_attention, translation_page_data,
                                     word_numbers, write_page)
 from lib.counting import CountingConfig, CountingModel, make_counting_data, save_counting_model
-from lib.decoding import beam_search, greedy_decode
-from lib.tokenizer import START
-from lib.translation import Translator
+from lib.translation.decoding import beam_search, greedy_decode
+from lib.translation.tokenizer import START
+from lib.translation.translator import Translator
 from tests.conftest import corpus_and_translator, random_translator
 from tests.test_run_translation import run
 

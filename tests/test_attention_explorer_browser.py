@@ -12,10 +12,10 @@ import tempfile
 import pytest
 import torch
 
-from lib.attention_explorer import (counting_page_data, page_data, translation_attention, translation_page_data,
+from lib.explorer.page import (counting_page_data, page_data, translation_attention, translation_page_data,
                                     word_numbers, write_page)
 from lib.counting import CountingModel, make_counting_data
-from lib.translation import Translator
+from lib.translation.translator import Translator
 
 TEXT = "Ich habe heute keine Zeit."
 INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh, or 'apt-get install chromium "

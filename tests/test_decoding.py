@@ -1,4 +1,4 @@
-"""Tests of lib/decoding.py on small random models: cached greedy decoding against the exercise's full recomputation;
+"""Tests of lib/translation/decoding.py on small random models: cached greedy decoding against the exercise's full recomputation;
 beam search against exhaustive search under the same length-normalised scoring, against a plain one-sentence
 reference (on Transformers and on a table model whose outputs end at varied lengths), and on constructed cases where
 the length penalty and the stopping rule decide the answer; the returned attention against a full forward pass."""
@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from lib.decoding import (_repeating_tokens, beam_search, block_repeated_ngrams_, exercise_greedy_decode,
+from lib.translation.decoding import (_repeating_tokens, beam_search, block_repeated_ngrams_, exercise_greedy_decode,
                           gnmt_length_penalty, greedy_decode, naive_greedy_decode)
-from lib.tokenizer import END, PAD, START
+from lib.translation.tokenizer import END, PAD, START
 from lib.transformer import TransformerModel
 
 
@@ -126,7 +126,7 @@ def transformer_next_log_probs(model):
 
 
 def reference_beam_search(next_log_probs, row, beam_size, max_steps, alpha, n=0):
-    """Beam search as lib/decoding.py describes it, for one sentence, in plain Python: END extensions (and, at the
+    """Beam search as lib/translation/decoding.py describes it, for one sentence, in plain Python: END extensions (and, at the
     last step, all of them) go aside as finished, the best unfinished ones fill the beam, and the search stops when
     no unfinished one can beat the best finished one."""
     live, best = [([], 0.0)], (float("-inf"), [])
@@ -408,7 +408,7 @@ if __name__ == "__main__":
 def test_the_length_penalty_is_finite_and_positive_for_every_accepted_alpha(alpha, length):
     """Issue #21: alpha 1000 overflowed. Inside the accepted range the penalty is GNMT's ((5 + length) / 6) ** alpha
     wherever that stays within e ** +-80, and e ** +-80 beyond; never inf, 0 or an OverflowError."""
-    from lib.decoding import LENGTH_PENALTY_RANGE, MAX_LOG_PENALTY, gnmt_length_penalty
+    from lib.translation.decoding import LENGTH_PENALTY_RANGE, MAX_LOG_PENALTY, gnmt_length_penalty
     assert LENGTH_PENALTY_RANGE[0] <= alpha <= LENGTH_PENALTY_RANGE[1]
     penalty = gnmt_length_penalty(length, alpha)
     exact_log = alpha * math.log((5 + length) / 6)

@@ -1,4 +1,4 @@
-"""Tests of the data-parallel training path of lib/translation_training.py: two processes with the gloo backend on the
+"""Tests of the data-parallel training path of lib/training/loop.py: two processes with the gloo backend on the
 CPU (started here the way torchrun would: RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT in the environment), a tiny
 model on a tiny tab-separated corpus written by the test, a few steps.
 
@@ -21,13 +21,14 @@ import torch
 import torch.multiprocessing as mp
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from lib import translation, translation_training
+from lib.training import loop
+from lib.translation import translator as translator_module
 from lib.checkpoint import load_checkpoint
-from lib.tokenizer import Vocabulary
-from lib.translation import Translator
-from lib.training_config import build_model, TrainConfig
-from lib.training_data import collate, epoch_batches, prepare_data
-from lib.translation_training import translation_loss
+from lib.translation.tokenizer import Vocabulary
+from lib.translation.translator import Translator
+from lib.training.config import build_model, TrainConfig
+from lib.training.data import collate, epoch_batches, prepare_data
+from lib.training.loop import translation_loss
 from tests.conftest import tiny_config
 
 TIMEOUT_S = 120  # a hung collective fails the test instead of blocking it
@@ -62,16 +63,16 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
             sources.append(source.cpu())
             inputs.append(decoder_input.cpu())
         return originals[2](model, source, decoder_input, *args, **kwargs)
-    originals = translation_training.save_atomic, translation.save_atomic, translation_training.translation_loss
-    translation_training.save_atomic = recording(originals[0])  # last.pth
-    translation.save_atomic = recording(originals[1])  # best.pth (Translator.save)
-    translation_training.translation_loss = loss_recording
+    originals = loop.save_atomic, translator_module.save_atomic, loop.translation_loss
+    loop.save_atomic = recording(originals[0])  # last.pth
+    translator_module.save_atomic = recording(originals[1])  # best.pth (Translator.save)
+    loop.translation_loss = loss_recording
     hook = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: optimizers.append(optimizer))
     try:
-        records = translation_training.train(TrainConfig(**config_values), resume=resume, progress=False,
+        records = loop.train(TrainConfig(**config_values), resume=resume, progress=False,
                                              overrides=overrides)
     finally:
-        translation_training.save_atomic, translation.save_atomic, translation_training.translation_loss = originals
+        loop.save_atomic, translator_module.save_atomic, loop.translation_loss = originals
         hook.remove()
         torch.set_num_threads(threads)
     trained = optimizers[-1].param_groups[0]["params"] if optimizers else []
@@ -222,11 +223,11 @@ def test_init_from_starts_a_new_run_from_a_translators_weights(tmp_path, single_
     """--init-from: the new run takes the translator's vocabularies, shape and weights, step 0 (lr 1e-12 moves the
     weights by about 1e-12 per step, far less than a fresh model's differ)."""
     first = tiny_config(tmp_path, out_dir=str(tmp_path / "first"), max_steps=4, eval_every=4)
-    translation_training.train(first, progress=False)
+    loop.train(first, progress=False)
     translator = Translator.load(os.path.join(first.out_dir, "best.pth"))
     second = tiny_config(tmp_path, out_dir=str(tmp_path / "second"), init_from=os.path.join(first.out_dir, "best.pth"),
                          embed_dim=32, lr=1e-12, max_steps=2, eval_every=2)
-    records = translation_training.train(second, progress=False)
+    records = loop.train(second, progress=False)
     assert [record["step"] for record in records] == [2]
     state = load_checkpoint(os.path.join(second.out_dir, "last.pth"))
     assert state["config"]["embed_dim"] == 16  # the shape comes from the translator, not the flags
@@ -243,7 +244,7 @@ def test_too_few_batches_for_the_processes_is_an_error(tmp_path, single_process)
         signal.alarm(60)
     try:
         with pytest.raises(ValueError, match="--max-len 2 leaves nothing to train on"):  # found before the loop
-            translation_training.train(config, progress=False)
+            loop.train(config, progress=False)
     finally:
         if alarm is not None:
             signal.alarm(0)
@@ -266,8 +267,8 @@ def test_decoder_layerdrop_trains_in_two_processes(tmp_path):
 
 def test_fewer_batches_than_processes_is_an_error(tmp_path):
     """rank_batches' guard against endless empty epochs: 7 batches per epoch cannot feed 8 processes."""
-    from lib.distributed import Distributed
-    from lib.training_data import rank_batches
+    from lib.training.distributed import Distributed
+    from lib.training.data import rank_batches
     config = tiny_config(tmp_path)
     data = prepare_data(config)
     assert len(epoch_batches(data, config, 0)) == 7

@@ -4,10 +4,10 @@ import gzip
 
 import pytest
 
-from lib.corpus import Pair, comparison_key, read_corpus, read_extra_corpus, split_corpus, without_held_out
-from lib.tokenizer import END
-from lib.training_data import EXTRA_TAG, epoch_batches, prepare_data
-from lib.translation_training import train
+from lib.translation.corpus import Pair, comparison_key, read_corpus, read_extra_corpus, split_corpus, without_held_out
+from lib.translation.tokenizer import END
+from lib.training.data import EXTRA_TAG, epoch_batches, prepare_data
+from lib.training.loop import train
 from tests.conftest import tiny_config
 
 EXTRA = [("Datei öffnen", "Open file", "software"), ("Der Hund schläft gern.", "The dog likes to sleep.", "games"),
@@ -113,8 +113,8 @@ def test_a_run_trains_on_the_extra_corpus(tmp_path, single_process):
 
 
 def test_a_missing_extra_corpus_is_refused_before_the_corpus_is_read(tmp_path, single_process, monkeypatch):
-    from lib import translation_training
-    monkeypatch.setattr(translation_training, "prepare_data", lambda *args: pytest.fail("the corpus was read"))
+    from lib.training import loop
+    monkeypatch.setattr(loop, "prepare_data", lambda *args: pytest.fail("the corpus was read"))
     for missing, what in ((tmp_path / "missing.tsv", "does not exist"), (tmp_path, "is a folder")):
         with pytest.raises(FileNotFoundError, match=f"--extra-corpus .* {what}. Build it with 'python "
                                                     "tools/build_parallel_corpus.py'"):

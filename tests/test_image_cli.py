@@ -1,4 +1,4 @@
-"""Tests of the image scripts' command line (lib/image_cli.py, plot_attention_on_input.py,
+"""Tests of the image scripts' command line (lib/implicit/image_cli.py, plot_attention_on_input.py,
 plot_adversarial_example.py): a table of bad values, each refused with one clear line before the model loads, and the
 saliency script's maps against a hand computation on the real classifier."""
 import os
@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 import plot_adversarial_example
 import plot_attention_on_input
-from lib import cli, vision
+from lib import cli
+from lib.implicit import vision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = {"saliency": plot_attention_on_input, "adversarial": plot_adversarial_example}

@@ -14,11 +14,11 @@ import torch.nn as nn
 
 import run_translation
 from lib.checkpoint import load_checkpoint
-from lib.tokenizer import UNK, Vocabulary
+from lib.translation.tokenizer import UNK, Vocabulary
 from lib.transformer import TransformerModel
-from lib.translation import Translator
-from lib.training_config import model_kwargs, SHAPE_FIELDS, shape_of, TrainConfig
-from lib.training_data import prepare_data
+from lib.translation.translator import Translator
+from lib.training.config import model_kwargs, SHAPE_FIELDS, shape_of, TrainConfig
+from lib.training.data import prepare_data
 from tests.conftest import (SUBJECTS, VERBS, WHEN, expected_attention_state, expected_module_list, tiny_config,
                             train_recording)
 
@@ -230,7 +230,7 @@ def test_share_all_embeddings_needs_a_joint_vocabulary(tmp_path, single_process,
         TrainConfig(joint_vocab_size=3)
     with pytest.raises(ValueError, match="^--joint-vocab-size must be at least 0, got -1"):
         TrainConfig(joint_vocab_size=-1)
-    monkeypatch.setattr("lib.translation_training.train", lambda *args, **kwargs: pytest.fail("trained"))
+    monkeypatch.setattr("lib.training.loop.train", lambda *args, **kwargs: pytest.fail("trained"))
     args = run_translation.parse_args(["--train", "--share-all-embeddings", "--out-dir", str(tmp_path / "run")])
     with pytest.raises(ValueError, match=message):
         run_translation.train(args)

@@ -1,4 +1,4 @@
-"""Tests of lib/noising.py: word dropout replaces a binomially bounded fraction of the unprotected tokens, never a
+"""Tests of lib/translation/noising.py: word dropout replaces a binomially bounded fraction of the unprotected tokens, never a
 protected one, and is reproducible with a seeded generator."""
 import math
 import sys
@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from lib.noising import word_dropout
-from lib.tokenizer import END, PAD, START, UNK
+from lib.translation.noising import word_dropout
+from lib.translation.tokenizer import END, PAD, START, UNK
 
 PROTECTED = (PAD, START, END)
 

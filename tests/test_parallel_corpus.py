@@ -11,7 +11,7 @@ from collections import Counter
 import polib
 import pytest
 
-from lib.corpus import Pair, comparison_key, held_out_keys, is_held_out, split_of
+from lib.translation.corpus import Pair, comparison_key, held_out_keys, is_held_out, split_of
 from lib.debian_corpus import fetch
 from lib.debian_corpus.build import clean_pairs, merge, package_licence, SourceResult
 from lib.debian_corpus.cleaning import clean_pair, has_placeholder, repair, strip_accelerators

@@ -5,7 +5,7 @@ import re
 import pytest
 
 import plot_adversarial_example
-from lib import vision
+from lib.implicit import vision
 from tests.conftest import cli_outcome
 
 

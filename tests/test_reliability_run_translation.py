@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import run_translation
-from lib.translation import REPOSITORY, Translator
+from lib.translation.translator import REPOSITORY, Translator
 from tests.conftest import cli_outcome, random_translator, write_corpus
 
 # A tiny training run of the corpus of tests/conftest.py (2 steps, validated at step 2).
@@ -323,7 +323,7 @@ def test_the_log_agrees_with_last_pth_after_a_kill_between_their_writes(log_dama
 def test_a_signal_inside_a_step_ends_the_run_after_it_and_restores_the_handler(signum, tmp_path, single_process):
     """In-process: the step the signal arrives in completes, last.pth of that step is saved, the exception names the
     signal, and the signal's handler is the default again afterwards."""
-    from lib.translation_training import TrainingInterrupted
+    from lib.training.loop import TrainingInterrupted
     from tests.conftest import tiny_config, train_recording
     config = tiny_config(tmp_path, max_steps=40, eval_every=100)
     assert signal.getsignal(signum) is signal.SIG_DFL

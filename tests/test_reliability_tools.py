@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from lib.translation import REPOSITORY
+from lib.translation.translator import REPOSITORY
 from tests.conftest import cli_outcome
 
 GPU_SCRIPT = os.path.join(REPOSITORY, "tools", "train_on_gpu.sh")

@@ -10,13 +10,13 @@ import pytest
 import sacrebleu
 import torch
 
-import lib.training_config
-import lib.translation_training
+import lib.training.config
+import lib.training.loop
 import run_translation
-from lib.corpus import DING_PATH, read_tsv, split_corpus
-from lib.significance import paired_bootstrap
+from lib.translation.corpus import DING_PATH, read_tsv, split_corpus
+from lib.translation.significance import paired_bootstrap
 from lib.transformer import TransformerModel
-from lib.translation import SHIPPED_CHECKPOINT, Translator
+from lib.translation.translator import SHIPPED_CHECKPOINT, Translator
 from tests.conftest import corpus_and_translator, random_translator
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
@@ -82,13 +82,13 @@ def test_plot_draws_the_attention_behind_the_printed_beam_translation(setting, c
 
 
 def capture_training(monkeypatch, tmp_path):
-    """Run --train with lib.translation_training.train replaced: returns the dict that receives its arguments."""
+    """Run --train with lib.training.loop.train replaced: returns the dict that receives its arguments."""
     calls = {}
 
     def fake_train(config, resume=False, progress=True, overrides=None, force=False):
         calls.update(config=config, resume=resume, overrides=overrides)
         return []
-    monkeypatch.setattr(lib.translation_training, "train", fake_train)
+    monkeypatch.setattr(lib.training.loop, "train", fake_train)
     return calls
 
 
@@ -102,7 +102,7 @@ def test_training_overrides_are_the_flags_given_as_argparse_read_them(monkeypatc
     run_translation.main(run_translation.parse_args(flags))
     assert calls["resume"] and calls["overrides"] == {"max_steps": 1720, "lr_schedule": "linear", "out_dir": out_dir,
                                                       "device": "cpu", "amp": False, "compile": False}
-    defaults = lib.training_config.TrainConfig()
+    defaults = lib.training.config.TrainConfig()
     assert calls["config"] == dataclasses.replace(defaults, max_steps=1720, lr_schedule="linear", out_dir=out_dir)
     from_code = dict(calls)
     monkeypatch.setattr(sys, "argv", ["run_translation.py", *flags])
@@ -156,8 +156,8 @@ def test_ctrl_c_during_training_prints_how_to_resume_and_exits_130(monkeypatch, 
 
     def interrupted_train(config, resume=False, progress=True, overrides=None, force=False):
         raise Interrupted()
-    monkeypatch.setattr(lib.translation_training, "train", interrupted_train)
-    monkeypatch.setattr(lib.translation_training, "TrainingInterrupted", Interrupted, raising=False)
+    monkeypatch.setattr(lib.training.loop, "train", interrupted_train)
+    monkeypatch.setattr(lib.training.loop, "TrainingInterrupted", Interrupted, raising=False)
     args = run_translation.parse_args(["--train", "--device", "cpu", "--out-dir", str(tmp_path)])
     with pytest.raises(SystemExit) as exit:
         run_translation.run_main(run_translation.main, args)
@@ -327,7 +327,7 @@ def test_average_of_two_checkpoints_is_the_mean_of_their_weights(setting, tmp_pa
 
 
 def test_snapshots_keep_the_newest_few(setting, tmp_path):
-    from lib.translation_training import save_snapshot
+    from lib.training.loop import save_snapshot
     _, _, translator = setting
     for step in (250, 500, 750):
         kept = save_snapshot(translator, str(tmp_path), step, keep=2)
@@ -422,7 +422,7 @@ def test_curves_draws_a_runs_log(tmp_path, capsys):
 
 
 def test_runs_appended_to_one_log_are_drawn_end_to_end():
-    from lib.training_log import run_minutes
+    from lib.training.log import run_minutes
     first = [{"step": 250, "minutes": 5.0}, {"step": 500, "minutes": 10.0}]
     resumed = [{"step": 750, "minutes": 14.0}]  # --resume keeps counting steps and minutes
     second = [{"step": 250, "minutes": 4.0}, {"step": 500, "minutes": 9.0}]  # --init-from starts again at step 0

@@ -1,11 +1,11 @@
-"""Tests of lib/saliency.py: the label loss, saliency maps and SmoothGrad against hand computations with autograd."""
+"""Tests of lib/implicit/saliency.py: the label loss, saliency maps and SmoothGrad against hand computations with autograd."""
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lib.saliency import input_gradient, input_saliency, label_loss, label_mask, saliency_map, smoothgrad
+from lib.implicit.saliency import input_gradient, input_saliency, label_loss, label_mask, saliency_map, smoothgrad
 from tests.conftest import small_cnn
 
 

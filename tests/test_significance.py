@@ -1,10 +1,10 @@
-"""Tests of lib/significance.py: the paired bootstrap's resampled scores are sacrebleu's corpus scores of the
+"""Tests of lib/translation/significance.py: the paired bootstrap's resampled scores are sacrebleu's corpus scores of the
 resampled test sets, and its intervals and p-values behave as they must at the extremes."""
 import numpy as np
 import pytest
 import sacrebleu
 
-from lib.significance import bootstrap_indices, paired_bootstrap
+from lib.translation.significance import bootstrap_indices, paired_bootstrap
 
 REFERENCES = ["The cat sits on the mat.", "I like to drink coffee in the morning.", "Where is the railway station?",
               "We are going to Berlin by train tomorrow.", "The children are playing in the garden.",

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lib.corpus import read_tsv, split_corpus
+from lib.translation.corpus import read_tsv, split_corpus
 from tests.conftest import corpus_and_translator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

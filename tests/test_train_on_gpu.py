@@ -9,9 +9,9 @@ import pytest
 import sacrebleu
 import torch
 
-from lib.corpus import read_tsv, split_corpus
-from lib.significance import paired_bootstrap
-from lib.translation import REPOSITORY, Translator
+from lib.translation.corpus import read_tsv, split_corpus
+from lib.translation.significance import paired_bootstrap
+from lib.translation.translator import REPOSITORY, Translator
 from tests.conftest import random_translator, write_tsv
 
 

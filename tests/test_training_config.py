@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from lib.training_config import flag, TrainConfig
+from lib.training.config import flag, TrainConfig
 
 
 def test_every_field_has_a_help_text_and_a_range_or_kind():

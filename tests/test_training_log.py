@@ -1,11 +1,11 @@
-"""lib.training_log (reading a run's log.jsonl, the comparison table) and tools/compare_runs.py."""
+"""lib.training.log (reading a run's log.jsonl, the comparison table) and tools/compare_runs.py."""
 import importlib.util
 import json
 import os
 
 import pytest
 
-from lib.training_log import comparison_table, read_training_log, records_by_step
+from lib.training.log import comparison_table, read_training_log, records_by_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

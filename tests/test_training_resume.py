@@ -1,4 +1,4 @@
-"""Tests of stopping and resuming lib/translation_training.py's runs: a resumed run continues exactly as the
+"""Tests of stopping and resuming lib/training/loop.py's runs: a resumed run continues exactly as the
 uninterrupted one (after SIGKILL, after Ctrl-C raised inside a step, after a Ctrl-C signal), with every source of
 randomness on; what a resumed run may change and what it may not; the out-dir and STOP-file checks before any work."""
 import os
@@ -11,10 +11,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from lib import translation_training
+from lib.training import loop
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.training_config import RESUMABLE_FIELDS
-from lib.translation_training import TrainingInterrupted
+from lib.training.config import RESUMABLE_FIELDS
+from lib.training.loop import TrainingInterrupted
 from tests.conftest import tiny_config, train_recording
 
 # Every random thing a step does: dropout (embeddings, attention, feed-forward), attention and activation dropout,
@@ -80,7 +80,7 @@ def test_resume_after_sigkill_continues_exactly(tmp_path, single_process, uninte
     script = (
         "import os, signal, sys, torch\n"
         "torch.set_num_threads(1)\n"
-        "from lib import translation_training as t\n"
+        "from lib.training import loop as t\n"
         "from tests.conftest import train_recording\n"
         f"config = t.TrainConfig(**{asdict(config)!r})\n"
         "def die(step):\n"
@@ -146,7 +146,7 @@ def test_ctrl_c_signal_ends_the_run_after_the_step(tmp_path, single_process, uni
 
 def test_a_finished_run_resumed_without_more_steps_does_nothing(tmp_path, single_process):
     config = tiny_config(tmp_path, max_steps=4)
-    translation_training.train(config, progress=False)
+    loop.train(config, progress=False)
     before = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
     records, steps = train_recording(config, resume=True, overrides={})
     assert steps == [] and [record["step"] for record in records] == [4]
@@ -160,21 +160,21 @@ def test_a_finished_run_resumed_without_more_steps_does_nothing(tmp_path, single
 def finished_run(tmp_path, single_process):
     """A tiny run of 4 steps, finished: its config."""
     config = tiny_config(tmp_path, max_steps=4, eval_every=4)
-    translation_training.train(config, progress=False)
+    loop.train(config, progress=False)
     return config
 
 
 def no_data_preparation(monkeypatch):
     def refuse(*args):
         raise AssertionError("the corpus was read before the check")
-    monkeypatch.setattr(translation_training, "prepare_data", refuse)
+    monkeypatch.setattr(loop, "prepare_data", refuse)
 
 
 def test_fixed_settings_given_on_resume_are_an_error_naming_them(finished_run, monkeypatch):
     no_data_preparation(monkeypatch)
     last_path = os.path.join(finished_run.out_dir, "last.pth")
     with pytest.raises(ValueError) as caught:
-        translation_training.train(finished_run, resume=True, progress=False,
+        loop.train(finished_run, resume=True, progress=False,
                                    overrides={"embed_dim": 64, "lr": 0.5, "seed": 7, "max_steps": 8})
     message = str(caught.value)
     assert message.startswith(f"--embed-dim 64, --seed 7: fixed by the run's checkpoint {last_path} (--embed-dim 16, "
@@ -184,7 +184,7 @@ def test_fixed_settings_given_on_resume_are_an_error_naming_them(finished_run, m
 
 
 def test_fixed_settings_equal_to_the_saved_ones_are_accepted(finished_run):
-    records = translation_training.train(finished_run, resume=True, progress=False,
+    records = loop.train(finished_run, resume=True, progress=False,
                                          overrides={"embed_dim": 16, "seed": 0, "corpus": finished_run.corpus,
                                                     "max_steps": 8})
     assert [record["step"] for record in records] == [4, 8]
@@ -193,7 +193,7 @@ def test_fixed_settings_equal_to_the_saved_ones_are_accepted(finished_run):
 def test_resumable_settings_are_applied(finished_run):
     overrides = {"lr": 1e-3, "weight_decay": 0.05, "dropout": 0.2, "label_smoothing": 0.2, "max_steps": 6,
                  "eval_every": 2, "source_word_dropout": 0.1}
-    records = translation_training.train(finished_run, resume=True, progress=False, overrides=overrides)
+    records = loop.train(finished_run, resume=True, progress=False, overrides=overrides)
     assert [record["step"] for record in records] == [4, 6]
     last = load_checkpoint(os.path.join(finished_run.out_dir, "last.pth"))
     assert {name: last["config"][name] for name in overrides} == overrides
@@ -204,21 +204,21 @@ def test_resumable_settings_are_applied(finished_run):
 
 def test_resuming_keeps_the_runs_schedule(finished_run):
     with pytest.raises(ValueError, match="^--lr-schedule linear: fixed by the run's checkpoint"):
-        translation_training.train(finished_run, resume=True, progress=False,
+        loop.train(finished_run, resume=True, progress=False,
                                    overrides={"lr_schedule": "linear", "max_steps": 8})
 
 
 def test_an_unknown_override_is_an_error(finished_run):
     with pytest.raises(ValueError, match="unknown training setting.*max_step"):
-        translation_training.train(finished_run, resume=True, progress=False, overrides={"max_step": 8})
+        loop.train(finished_run, resume=True, progress=False, overrides={"max_step": 8})
 
 
 def test_without_overrides_the_whole_config_is_compared(tmp_path, finished_run):
     """The library call with a config alone: its fixed fields must match the run's, the others are applied."""
     longer = tiny_config(tmp_path, max_steps=6, eval_every=2)
-    assert [record["step"] for record in translation_training.train(longer, resume=True, progress=False)] == [4, 6]
+    assert [record["step"] for record in loop.train(longer, resume=True, progress=False)] == [4, 6]
     with pytest.raises(ValueError, match="^--num-heads 4: fixed by the run's checkpoint"):
-        translation_training.train(tiny_config(tmp_path, num_heads=4), resume=True, progress=False)
+        loop.train(tiny_config(tmp_path, num_heads=4), resume=True, progress=False)
 
 
 def test_resumable_fields_are_the_documented_set():
@@ -241,7 +241,7 @@ def test_a_checkpoint_from_before_the_recipe_options_resumes(finished_run):
     old["config"] = {name: value for name, value in old["config"].items() if name not in recipe}
     del old["rng_states"]
     save_atomic(old, last_path)
-    records = translation_training.train(finished_run, resume=True, progress=False, overrides={"max_steps": 6})
+    records = loop.train(finished_run, resume=True, progress=False, overrides={"max_steps": 6})
     assert [record["step"] for record in records] == [4, 6]
     assert load_checkpoint(last_path)["config"]["pre_norm"] is False
 
@@ -255,7 +255,7 @@ def test_an_out_dir_that_cannot_be_written_is_found_before_the_corpus_is_read(tm
     blocker.write_text("not a folder")
     config = tiny_config(tmp_path, out_dir=str(blocker / "run"))
     with pytest.raises(PermissionError, match=f"^--out-dir {blocker / 'run'} cannot be written"):
-        translation_training.train(config, progress=False)
+        loop.train(config, progress=False)
 
 
 def test_a_stop_file_left_in_the_out_dir_is_refused_before_the_corpus_is_read(finished_run, monkeypatch):
@@ -263,7 +263,7 @@ def test_a_stop_file_left_in_the_out_dir_is_refused_before_the_corpus_is_read(fi
     stop = os.path.join(finished_run.out_dir, "STOP")
     open(stop, "w").close()
     with pytest.raises(ValueError, match=f"^{stop} exists: it stopped the last run.*Delete it \\(rm {stop}\\)"):
-        translation_training.train(finished_run, resume=True, progress=False, overrides={"max_steps": 8})
+        loop.train(finished_run, resume=True, progress=False, overrides={"max_steps": 8})
     assert os.path.exists(stop)  # never deleted for the user
 
 
@@ -285,7 +285,7 @@ def test_max_minutes_ends_the_run_and_says_so(tmp_path, single_process, capsys, 
     """A clock that jumps 2 minutes at step 3 stops a run of --max-minutes 1 after that step."""
     config = tiny_config(tmp_path, max_steps=40, eval_every=100, max_minutes=1.0)
     now = [1000.0]
-    monkeypatch.setattr(translation_training.time, "time", lambda: now[0])
+    monkeypatch.setattr(loop.time, "time", lambda: now[0])
 
     def jump(step):
         if step == 3:

@@ -1,4 +1,4 @@
-"""Tests of lib/translation.py with a tiny random model and tiny SentencePiece vocabularies trained here; and the
+"""Tests of lib/translation/translator.py with a tiny random model and tiny SentencePiece vocabularies trained here; and the
 shipped checkpoint, when present."""
 import math
 import os
@@ -11,11 +11,11 @@ import sacrebleu
 import torch
 
 from lib.checkpoint import load_checkpoint
-from lib.corpus import Pair
-from lib.decoding import beam_search, greedy_decode, naive_greedy_decode
-from lib.tokenizer import PAD, START, Vocabulary
+from lib.translation.corpus import Pair
+from lib.translation.decoding import beam_search, greedy_decode, naive_greedy_decode
+from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
-from lib.translation import REPOSITORY, SHIPPED_CHECKPOINT, Translator, ordered_map
+from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator, ordered_map
 
 GERMAN = ["Ich habe morgen keine Zeit.", "Das Wetter ist heute schön.", "Wir gehen nach Hause.",
           "Der Hund schläft im Garten.", "Kannst du mir helfen?", "Sie liest ein Buch.", "Das Essen war sehr gut.",
@@ -278,7 +278,7 @@ def test_attention_follows_the_translation_it_returns(translator):
 
 def test_shipped_checkpoint_is_found_from_the_package():
     assert SHIPPED_CHECKPOINT == os.path.join(REPOSITORY, "data", "translator.pth")
-    assert os.path.isfile(os.path.join(REPOSITORY, "lib", "translation.py"))
+    assert os.path.isfile(os.path.join(REPOSITORY, "lib", "translation", "translator.py"))
 
 
 @pytest.mark.skipif(not os.path.isfile(SHIPPED_CHECKPOINT), reason="no shipped checkpoint in data/")

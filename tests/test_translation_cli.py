@@ -14,11 +14,11 @@ import numpy
 import pytest
 import torch
 
-import lib.translation_training
+import lib.training.loop
 import run_translation
 from lib.cli import run_main
-from lib.corpus import DING_PATH
-from lib.translation import REPOSITORY, SHIPPED_CHECKPOINT, Translator
+from lib.translation.corpus import DING_PATH
+from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator
 from tests.conftest import random_translator
 
 SCRIPT = os.path.join(REPOSITORY, "run_translation.py")
@@ -147,7 +147,7 @@ MAIN_CASES = [
 def test_main_refuses_bad_input_in_one_line(flags, message, files, capsys, monkeypatch):
     def never(*args, **options):
         raise AssertionError("training started despite bad input")
-    monkeypatch.setattr(lib.translation_training, "train", never)
+    monkeypatch.setattr(lib.training.loop, "train", never)
     args = run_translation.parse_args(expand(flags, files))
     with pytest.raises(SystemExit) as exit:
         run_main(run_translation.main, args)

@@ -1,4 +1,4 @@
-"""Tests of the pieces of lib/translation_training.py's training loop: seeded tiny runs against the numbers the loop
+"""Tests of the pieces of lib/training/loop.py's training loop: seeded tiny runs against the numbers the loop
 gave before it was split into pieces, one step against a hand-written AdamW step, the stop conditions, validation and
 saving, and the learning-rate schedules in closed form and in a run."""
 import json
@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib import translation_training
+from lib.training import loop
 from lib.checkpoint import load_checkpoint
-from lib.tokenizer import PAD
-from lib.training_config import build_model, learning_rate, TrainConfig
-from lib.training_data import collate, rank_batches
-from lib.distributed import Distributed
-from lib.translation_training import start_run, stop_reason, train_step, validate_and_save, Window
+from lib.translation.tokenizer import PAD
+from lib.training.config import build_model, learning_rate, TrainConfig
+from lib.training.data import collate, rank_batches
+from lib.training.distributed import Distributed
+from lib.training.loop import start_run, stop_reason, train_step, validate_and_save, Window
 from tests.conftest import tiny_config, train_recording
 
 # The numbers of the training loop as it was before the split into pieces (commit 0d97e15, this machine, one
@@ -128,7 +128,7 @@ def test_validate_and_save_writes_the_record_and_keeps_the_best(tmp_path, single
     config = tiny_config(tmp_path, keep_snapshots=2)
     state = start_run(config, Distributed())
     scores = iter([1.0, 0.5, 2.0])
-    monkeypatch.setattr(translation_training, "validate",
+    monkeypatch.setattr(loop, "validate",
                         lambda *args: {"valid_loss": 3.0, "valid_bleu": next(scores), "valid_chrf": 9.0})
     batches = rank_batches(state.data, config, 0, state.place)
     best_steps = []
@@ -203,7 +203,7 @@ def test_an_unknown_schedule_is_refused_when_the_config_is_made():
 def test_a_run_sets_the_optimizers_rate_from_its_schedule(tmp_path, single_process, schedule):
     """After max_steps the optimizer holds the rate of the last step: 0 for linear, lr * sqrt(warmup / 6) else."""
     config = tiny_config(tmp_path, lr_schedule=schedule, max_steps=6, eval_every=6)
-    translation_training.train(config, progress=False)
+    loop.train(config, progress=False)
     state = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
     expected = 0.0 if schedule == "linear" else 3e-3 * math.sqrt(2 / 6)
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(expected)

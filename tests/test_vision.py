@@ -1,4 +1,4 @@
-"""Tests of lib/vision.py: the offline classifier against the network it wraps and known photos, preprocessing
+"""Tests of lib/implicit/vision.py: the offline classifier against the network it wraps and known photos, preprocessing
 against hand computations, image loading."""
 import sys
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lib import vision
-from lib.saliency import input_gradient
+from lib.implicit import vision
+from lib.implicit.saliency import input_gradient
 
 
 @pytest.fixture(scope="module")

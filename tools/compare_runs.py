@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib.cli import check_figure_path, int_range, run_main  # noqa: E402
-from lib.training_log import comparison_table, read_training_log  # noqa: E402
+from lib.training.log import comparison_table, read_training_log  # noqa: E402
 
 
 def build_parser():

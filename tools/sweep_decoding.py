@@ -19,8 +19,8 @@ from lib.cli import check_readable_file, float_range, int_range, run_main, set_t
 
 def build_parser():
     """The command-line flags."""
-    from lib.decoding import LENGTH_PENALTY_RANGE
-    from lib.translation import SHIPPED_CHECKPOINT
+    from lib.translation.decoding import LENGTH_PENALTY_RANGE
+    from lib.translation.translator import SHIPPED_CHECKPOINT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
                         help="translator checkpoint (default: the shipped data/translator.pth)")
@@ -66,8 +66,8 @@ def sweep_table(scores):
 
 def main(args):
     """Print the table (cells BLEU / chrF) and the best setting. Returns the scores."""
-    from lib.corpus import read_corpus, split_corpus
-    from lib.translation import Translator
+    from lib.translation.corpus import read_corpus, split_corpus
+    from lib.translation.translator import Translator
     for path in args.average or [args.checkpoint]:
         check_readable_file(path, "--average" if args.average else "--checkpoint")
     if args.corpus is not None and args.corpus_format != "iwslt":  # iwslt: the prefix of a .de / .en file pair

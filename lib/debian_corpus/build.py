@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 
-from lib.corpus import is_held_out, is_sentence
+from lib.translation.corpus import is_held_out, is_sentence
 from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, gettext_pairs

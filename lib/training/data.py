@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lib.corpus import MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_held_out
-from lib.noising import word_dropout
-from lib.tokenizer import END, PAD, START, UNK, Vocabulary
+from lib.translation.corpus import MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_held_out
+from lib.translation.noising import word_dropout
+from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
 # The German "phrase" tag: <START>, which every vocabulary has and no German source otherwise holds (sources carry no
 # start token), so tagged runs need no new vocabulary and old checkpoints can resume with the tag.

@@ -1,5 +1,5 @@
 // The attention explorer's page script: draws the head view and the model view from the JSON in #attention-data
-// (its layout is described in lib/attention_explorer.py). Plain JavaScript, no libraries, nothing fetched.
+// (its layout is described in lib/explorer/page.py). Plain JavaScript, no libraries, nothing fetched.
 (function () {
   "use strict";
 

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from lib.tokenizer import END, PAD, START
+from lib.translation.tokenizer import END, PAD, START
 
 
 def _strip(sequence):

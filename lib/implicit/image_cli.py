@@ -7,8 +7,9 @@ check here raises ValueError or OSError with a message that names the flag, befo
 import os
 import statistics
 
-from lib import cli, vision
-from lib.adversarial import success_rate
+from lib import cli
+from lib.implicit import vision
+from lib.implicit.adversarial import success_rate
 
 MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller than about 150 rows of 3.6 inches
 
@@ -63,7 +64,7 @@ def check_image_args(args):
 
 
 def items_from_args(args, categories):
-    """The :class:`lib.vision.Item` list the image flags of :func:`add_image_arguments` select."""
+    """The :class:`lib.implicit.vision.Item` list the image flags of :func:`add_image_arguments` select."""
     check_image_args(args)
     items = []
     if args.photos or not (args.images or args.imagenet_dir):
@@ -84,7 +85,7 @@ def classifier_from_args(args, classifier=None):
 def format_attack_report(names, report, targeted=False):
     """The attack table (image, prediction before, after, L-inf in 1/255, fooled) and a summary line, as text.
 
-    ``report`` is the dict of :func:`lib.adversarial.evaluate_attack`; ``names`` one string per image.
+    ``report`` is the dict of :func:`lib.implicit.adversarial.evaluate_attack`; ``names`` one string per image.
     """
     width = max([len(name) for name in names] + [5])
     last = "reached target" if targeted else "fooled"

@@ -1,7 +1,7 @@
 """Saliency maps: where a classifier "looks", read off the gradient of its loss with respect to the input pixels.
 
 Implicit attention (Simonyan et al., 2014, https://arxiv.org/abs/1312.6034). Every function here, like every attack
-in :mod:`lib.adversarial`, takes ``(model, images, labels, ...)`` in that order: ``model`` maps images (batch,
+in :mod:`lib.implicit.adversarial`, takes ``(model, images, labels, ...)`` in that order: ``model`` maps images (batch,
 channels, height, width) to logits (batch, classes); ``labels`` are class indices (batch,) or a boolean mask (batch,
 classes) of classes that all count as the label. The loss is :func:`label_loss`, summed over the batch, so each
 image's gradient does not depend on the other images in the batch.

@@ -1,9 +1,9 @@
 """Adversarial examples: the input gradient turned against the network.
 
-All attacks take ``(model, images, labels, ...)`` like the saliency functions of :mod:`lib.saliency`: images (batch,
+All attacks take ``(model, images, labels, ...)`` like the saliency functions of :mod:`lib.implicit.saliency`: images (batch,
 channels, height, width) with pixels in [0, 1]; ``labels`` class indices (batch,), or a boolean mask (batch,
 num_classes) of classes that all count as the label (e.g. the five ImageNet cat classes for a cat photo). They work on
-the whole batch at once and return new images in [0, 1]. The loss is :func:`lib.saliency.label_loss`, -log of the
+the whole batch at once and return new images in [0, 1]. The loss is :func:`lib.implicit.saliency.label_loss`, -log of the
 label's probability (the cross-entropy for indices), summed over the batch, so each image's step does not depend on
 the others. Untargeted attacks raise that loss for ``labels`` (the true classes); with
 ``targeted=True`` they lower it (``labels`` are the classes to reach).
@@ -13,8 +13,8 @@ import numbers
 
 import torch
 
-from lib.saliency import check_batch, input_gradient, label_mask
-from lib.vision import top_k
+from lib.implicit.saliency import check_batch, input_gradient, label_mask
+from lib.implicit.vision import top_k
 
 
 def _check(images, labels, epsilon=None):
@@ -111,7 +111,7 @@ def success_rate(fooled, correct):
 
 def evaluate_attack(classifier, images, classes, method="pgd", epsilon=2 / 255, steps=10, scale=1.0, target=None,
                     batch_size=16):
-    """Attack a batch with a :class:`lib.vision.Classifier` and say, per image, whether the network was fooled.
+    """Attack a batch with a :class:`lib.implicit.vision.Classifier` and say, per image, whether the network was fooled.
 
     Args:
         images: (batch, 3, 224, 224) in [0, 1]; classes: per image, the class indices that count as correct, or None

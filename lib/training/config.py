@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from lib.cli import float_range, int_range
-from lib.corpus import FORMATS
+from lib.translation.corpus import FORMATS
 from lib.transformer import TransformerModel
 
 LR_SCHEDULES = ("inverse-sqrt", "linear")

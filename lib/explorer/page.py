@@ -2,7 +2,7 @@
 offline HTML page, with a head view (tokens in two columns joined by lines) and a model view (every layer and head
 as a small heatmap).
 
-The page is the template in ``lib/explorer_page/`` (HTML, CSS and JavaScript written for this project; nothing is
+The page is the template in ``lib/explorer/`` (HTML, CSS and JavaScript written for this project; nothing is
 fetched at run time) with the attention embedded as JSON in ``<script type="application/json" id="attention-data">``:
 
     {"title": str, "facts": [[label, text], ...], "scale": SCALE, "views": [view, ...]}
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import torch
 
-from lib.decoding import beam_search
-from lib.tokenizer import END, START
+from lib.translation.decoding import beam_search
+from lib.translation.tokenizer import END, START
 
 SCALE = 100_000  # weights are stored as round(weight * SCALE): 5 decimals, at most 5e-6 off
-PAGE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_page")
+PAGE_FOLDER = os.path.dirname(os.path.abspath(__file__))
 WORD_START = "\u2581"  # SentencePiece's mark of a piece that starts a word
 
 

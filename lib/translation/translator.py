@@ -14,13 +14,13 @@ import sacrebleu
 import torch
 
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.decoding import LENGTH_PENALTY_RANGE, beam_search
-from lib.tokenizer import PAD, START, Vocabulary
+from lib.translation.decoding import LENGTH_PENALTY_RANGE, beam_search
+from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
 CHECKPOINT_FORMAT = "attention-translator-1"
 # The repository's root (the folder above lib/): shipped files are found from here, whatever the working folder.
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_CHECKPOINT = os.path.join(REPOSITORY, "data", "translator.pth")
 
 

@@ -3,9 +3,9 @@ checkpoints, resuming, and torch.distributed data parallelism.
 
 The loop is built from small pieces, each testable on its own (read them in this order):
 
-- :class:`~lib.training_config.TrainConfig` (lib/training_config.py): every setting of a run, with its help text,
+- :class:`~lib.training.config.TrainConfig` (lib/training/config.py): every setting of a run, with its help text,
   range and whether a resumed run may change it; the learning-rate schedule; the model a config describes.
-- :func:`~lib.training_data.prepare_data` and :func:`~lib.training_data.epoch_batches` (lib/training_data.py): the
+- :func:`~lib.training.data.prepare_data` and :func:`~lib.training.data.epoch_batches` (lib/training/data.py): the
   corpus tokenized, and each epoch's length-bucketed batches.
 - :func:`start_run`: set-up or resume; returns the :class:`TrainingState` (model, optimizer, step, epoch, ...).
 - :func:`train_step`: one optimizer step on one batch (word dropout, learning rate, loss, clipping).
@@ -13,7 +13,7 @@ The loop is built from small pieces, each testable on its own (read them in this
 - :func:`validate_and_save`: validation record, log line, best.pth, snapshot, last.pth.
 - :func:`train`: the loop that ties them together (``_run``).
 
-Launched with ``torchrun`` (RANK / WORLD_SIZE in the environment; lib/distributed.py) it trains with
+Launched with ``torchrun`` (RANK / WORLD_SIZE in the environment; lib/training/distributed.py) it trains with
 DistributedDataParallel: ``gloo`` on the CPU, ``nccl`` on GPUs; every rank builds the same deterministic batches and
 takes every world_size-th one; rank 0 alone validates, writes checkpoints, logs and shows progress.
 """
@@ -33,16 +33,16 @@ from tqdm.auto import tqdm
 
 from lib.checkpoint import load_checkpoint, save_atomic
 from lib.cli import check_writable_folder
-from lib.distributed import Distributed, init_distributed
-from lib.run_folder import RunLock, check_new_run, clear_run
-from lib.tokenizer import PAD, Vocabulary
-from lib.training_config import (SHAPE_FIELDS, TrainConfig, build_model, flag, learning_rate, resumed_config,
+from lib.training.distributed import Distributed, init_distributed
+from lib.training.run_folder import RunLock, check_new_run, clear_run
+from lib.translation.tokenizer import PAD, Vocabulary
+from lib.training.config import (SHAPE_FIELDS, TrainConfig, build_model, flag, learning_rate, resumed_config,
                                  shape_of)
-from lib.training_data import (PreparedData, check_extra_corpus, collate, prepare_data, rank_batches,
+from lib.training.data import (PreparedData, check_extra_corpus, collate, prepare_data, rank_batches,
                                training_batch)
-from lib.training_log import append_record, reconcile_log
+from lib.training.log import append_record, reconcile_log
 from lib.transformer import TransformerModel
-from lib.translation import CHECKPOINT_FORMAT, Translator
+from lib.translation.translator import CHECKPOINT_FORMAT, Translator
 
 STOP_FILE = "STOP"
 LAST = "last.pth"
@@ -491,7 +491,7 @@ def train(config, resume=False, progress=True, overrides=None, force=False):
     validation BLEU), the ``keep_snapshots`` latest validated translators in ``out_dir/snapshots/`` (for checkpoint
     averaging) and ``out_dir/log.jsonl``. Returns the list of validation records.
     A new run refuses an ``out_dir`` that holds a run unless ``force``, which deletes that run's files once the new
-    run is set up. ``out_dir/run.lock`` (lib/run_folder.py) keeps a second process from writing the same run.
+    run is set up. ``out_dir/run.lock`` (lib/training/run_folder.py) keeps a second process from writing the same run.
     """
     place = init_distributed(config.device)
     try:
