@@ -306,7 +306,7 @@ def train(args):
     interrupted = getattr(loop, "TrainingInterrupted", KeyboardInterrupt)
     try:
         records = loop.train(config, resume=args.resume, progress=not args.no_progress,
-                                             overrides=overrides, force=args.force)
+                             overrides=overrides, force=args.force)
     except interrupted as error:  # Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129), as a shell reports them
         print(str(error) or "interrupted", file=sys.stderr)
         sys.exit(128 + getattr(error, "signum", 2))

@@ -1,7 +1,7 @@
 """The input gradient: the Jacobian of a loss with respect to the input (the exercise's ``calculate_jacobian``).
 
-Saliency maps and SmoothGrad, built on it, are in :mod:`lib.implicit.saliency`; adversarial examples in :mod:`lib.implicit.adversarial`.
-"""
+Saliency maps and SmoothGrad, built on it, are in :mod:`lib.implicit.saliency`; adversarial examples in
+:mod:`lib.implicit.adversarial`."""
 import torch
 
 

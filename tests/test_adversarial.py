@@ -1,4 +1,5 @@
-"""Tests of lib/implicit/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the script."""
+"""Tests of lib/implicit/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the
+script."""
 import sys
 
 import pytest

@@ -10,7 +10,7 @@ import torch
 
 import plot_attention
 from lib.explorer.page import (SCALE, page_data, render_page, translation_attention, translation_page_data,
-                                    word_numbers, write_page)
+                               word_numbers, write_page)
 from lib.counting import CountingConfig, CountingModel, make_counting_data, save_counting_model
 from lib.translation.decoding import beam_search, greedy_decode
 from lib.translation.tokenizer import START

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lib.explorer.page import (counting_page_data, page_data, translation_attention, translation_page_data,
-                                    word_numbers, write_page)
+                               word_numbers, write_page)
 from lib.counting import CountingModel, make_counting_data
 from lib.translation.translator import Translator
 

@@ -1,12 +1,13 @@
-"""Tests of lib/translation/corpus.py on hand-written Ding, tab-separated and IWSLT files; the Ding split when it is installed."""
+"""Tests of lib/translation/corpus.py on hand-written Ding, tab-separated and IWSLT files; the Ding split when it is
+installed."""
 import os
 import re
 import sys
 
 import pytest
 
-from lib.translation.corpus import (DING_PATH, SPLITS, Pair, clean_text, corpus_line, is_sentence, parse_ding_line, read_corpus,
-                        read_ding, read_iwslt, read_tsv, split_corpus, split_of)
+from lib.translation.corpus import (DING_PATH, SPLITS, Pair, clean_text, corpus_line, is_sentence, parse_ding_line,
+                                    read_corpus, read_ding, read_iwslt, read_tsv, split_corpus, split_of)
 
 
 def pairs_of(line):

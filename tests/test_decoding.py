@@ -1,7 +1,8 @@
-"""Tests of lib/translation/decoding.py on small random models: cached greedy decoding against the exercise's full recomputation;
-beam search against exhaustive search under the same length-normalised scoring, against a plain one-sentence
-reference (on Transformers and on a table model whose outputs end at varied lengths), and on constructed cases where
-the length penalty and the stopping rule decide the answer; the returned attention against a full forward pass."""
+"""Tests of lib/translation/decoding.py on small random models: cached greedy decoding against the exercise's full
+recomputation; beam search against exhaustive search under the same length-normalised scoring, against a plain
+one-sentence reference (on Transformers and on a table model whose outputs end at varied lengths), and on constructed
+cases where the length penalty and the stopping rule decide the answer; the returned attention against a full forward
+pass."""
 import itertools
 import math
 import sys
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from lib.translation.decoding import (_repeating_tokens, beam_search, block_repeated_ngrams_, exercise_greedy_decode,
-                          gnmt_length_penalty, greedy_decode, naive_greedy_decode)
+                                      gnmt_length_penalty, greedy_decode, naive_greedy_decode)
 from lib.translation.tokenizer import END, PAD, START
 from lib.transformer import TransformerModel
 
@@ -126,9 +127,9 @@ def transformer_next_log_probs(model):
 
 
 def reference_beam_search(next_log_probs, row, beam_size, max_steps, alpha, n=0):
-    """Beam search as lib/translation/decoding.py describes it, for one sentence, in plain Python: END extensions (and, at the
-    last step, all of them) go aside as finished, the best unfinished ones fill the beam, and the search stops when
-    no unfinished one can beat the best finished one."""
+    """Beam search as lib/translation/decoding.py describes it, for one sentence, in plain Python: END extensions (and,
+    at the last step, all of them) go aside as finished, the best unfinished ones fill the beam, and the search stops
+    when no unfinished one can beat the best finished one."""
     live, best = [([], 0.0)], (float("-inf"), [])
     for step in range(max_steps):
         extensions = []

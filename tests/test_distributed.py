@@ -70,7 +70,7 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
     hook = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: optimizers.append(optimizer))
     try:
         records = loop.train(TrainConfig(**config_values), resume=resume, progress=False,
-                                             overrides=overrides)
+                             overrides=overrides)
     finally:
         loop.save_atomic, translator_module.save_atomic, loop.translation_loss = originals
         hook.remove()

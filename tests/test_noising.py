@@ -1,5 +1,5 @@
-"""Tests of lib/translation/noising.py: word dropout replaces a binomially bounded fraction of the unprotected tokens, never a
-protected one, and is reproducible with a seeded generator."""
+"""Tests of lib/translation/noising.py: word dropout replaces a binomially bounded fraction of the unprotected tokens,
+never a protected one, and is reproducible with a seeded generator."""
 import math
 import sys
 

@@ -1,4 +1,5 @@
-"""Tests of lib/implicit/saliency.py: the label loss, saliency maps and SmoothGrad against hand computations with autograd."""
+"""Tests of lib/implicit/saliency.py: the label loss, saliency maps and SmoothGrad against hand computations with
+autograd."""
 import sys
 
 import pytest

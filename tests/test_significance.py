@@ -1,5 +1,5 @@
-"""Tests of lib/translation/significance.py: the paired bootstrap's resampled scores are sacrebleu's corpus scores of the
-resampled test sets, and its intervals and p-values behave as they must at the extremes."""
+"""Tests of lib/translation/significance.py: the paired bootstrap's resampled scores are sacrebleu's corpus scores of
+the resampled test sets, and its intervals and p-values behave as they must at the extremes."""
 import numpy as np
 import pytest
 import sacrebleu

@@ -175,7 +175,7 @@ def test_fixed_settings_given_on_resume_are_an_error_naming_them(finished_run, m
     last_path = os.path.join(finished_run.out_dir, "last.pth")
     with pytest.raises(ValueError) as caught:
         loop.train(finished_run, resume=True, progress=False,
-                                   overrides={"embed_dim": 64, "lr": 0.5, "seed": 7, "max_steps": 8})
+                   overrides={"embed_dim": 64, "lr": 0.5, "seed": 7, "max_steps": 8})
     message = str(caught.value)
     assert message.startswith(f"--embed-dim 64, --seed 7: fixed by the run's checkpoint {last_path} (--embed-dim 16, "
                               "--seed 0), so a resumed run cannot change them.")
@@ -185,8 +185,8 @@ def test_fixed_settings_given_on_resume_are_an_error_naming_them(finished_run, m
 
 def test_fixed_settings_equal_to_the_saved_ones_are_accepted(finished_run):
     records = loop.train(finished_run, resume=True, progress=False,
-                                         overrides={"embed_dim": 16, "seed": 0, "corpus": finished_run.corpus,
-                                                    "max_steps": 8})
+                         overrides={"embed_dim": 16, "seed": 0, "corpus": finished_run.corpus,
+                                    "max_steps": 8})
     assert [record["step"] for record in records] == [4, 8]
 
 
@@ -205,7 +205,7 @@ def test_resumable_settings_are_applied(finished_run):
 def test_resuming_keeps_the_runs_schedule(finished_run):
     with pytest.raises(ValueError, match="^--lr-schedule linear: fixed by the run's checkpoint"):
         loop.train(finished_run, resume=True, progress=False,
-                                   overrides={"lr_schedule": "linear", "max_steps": 8})
+                   overrides={"lr_schedule": "linear", "max_steps": 8})
 
 
 def test_an_unknown_override_is_an_error(finished_run):

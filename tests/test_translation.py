@@ -1,5 +1,5 @@
-"""Tests of lib/translation/translator.py with a tiny random model and tiny SentencePiece vocabularies trained here; and the
-shipped checkpoint, when present."""
+"""Tests of lib/translation/translator.py with a tiny random model and tiny SentencePiece vocabularies trained here; and
+the shipped checkpoint, when present."""
 import math
 import os
 import sys

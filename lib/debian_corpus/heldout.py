@@ -1,8 +1,7 @@
 """Ding's held-out sentences (valid and test splits), kept out of the new text so that they stay held out.
 
-Sides are compared as lib.translation.corpus.comparison_key gives them, with case, punctuation and spacing ignored: "Wie bitte?"
-equals "wie bitte" (lib.translation.corpus.is_held_out).
-"""
+Sides are compared as lib.translation.corpus.comparison_key gives them, with case, punctuation and spacing ignored: "Wie
+bitte?" equals "wie bitte" (lib.translation.corpus.is_held_out)."""
 
 
 def ding_heldout_keys(path=None):

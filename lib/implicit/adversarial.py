@@ -1,13 +1,12 @@
 """Adversarial examples: the input gradient turned against the network.
 
-All attacks take ``(model, images, labels, ...)`` like the saliency functions of :mod:`lib.implicit.saliency`: images (batch,
-channels, height, width) with pixels in [0, 1]; ``labels`` class indices (batch,), or a boolean mask (batch,
+All attacks take ``(model, images, labels, ...)`` like the saliency functions of :mod:`lib.implicit.saliency`: images
+(batch, channels, height, width) with pixels in [0, 1]; ``labels`` class indices (batch,), or a boolean mask (batch,
 num_classes) of classes that all count as the label (e.g. the five ImageNet cat classes for a cat photo). They work on
-the whole batch at once and return new images in [0, 1]. The loss is :func:`lib.implicit.saliency.label_loss`, -log of the
-label's probability (the cross-entropy for indices), summed over the batch, so each image's step does not depend on
-the others. Untargeted attacks raise that loss for ``labels`` (the true classes); with
-``targeted=True`` they lower it (``labels`` are the classes to reach).
-"""
+the whole batch at once and return new images in [0, 1]. The loss is :func:`lib.implicit.saliency.label_loss`, -log of
+the label's probability (the cross-entropy for indices), summed over the batch, so each image's step does not depend on
+the others. Untargeted attacks raise that loss for ``labels`` (the true classes); with ``targeted=True`` they lower it
+(``labels`` are the classes to reach)."""
 import math
 import numbers
 
