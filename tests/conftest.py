@@ -142,11 +142,11 @@ def corpus_and_translator(folder, pairs, vocab_size, **shape):
     return str(corpus), str(checkpoint), translator
 
 
-# ---- the Transformer's parameters, created by hand in INTERFACE.md's order ----
+# ---- the Transformer's parameters, created by hand in the exercise's order (docs/interface.md) ----
 
 
 def expected_attention_state(prefix, embed_dim):
-    """A MultiHeadAttention's parameters as INTERFACE.md creates them (draws from the global RNG)."""
+    """A MultiHeadAttention's parameters as the exercise creates them (draws from the global RNG)."""
     state = {f"{prefix}.{name}": torch.randn(embed_dim, embed_dim) * 1e-2
              for name in ("W_query", "W_key", "W_value", "W_output")}
     norm = nn.LayerNorm(embed_dim)
