@@ -407,8 +407,8 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("alpha", [-10.0, -1.0, 0.0, 0.6, 1.2, 10.0])
 @pytest.mark.parametrize("length", [1, 7, 49, 10 ** 4, 10 ** 12])
 def test_the_length_penalty_is_finite_and_positive_for_every_accepted_alpha(alpha, length):
-    """A huge alpha (1000) must not overflow. Inside the accepted range the penalty is GNMT's ((5 + length) / 6) ** alpha
-    wherever that stays within e ** +-80, and e ** +-80 beyond; never inf, 0 or an OverflowError."""
+    """A huge alpha (1000) must not overflow. Inside the accepted range the penalty is GNMT's ((5 + length) / 6) **
+    alpha wherever that stays within e ** +-80, and e ** +-80 beyond; never inf, 0 or an OverflowError."""
     from lib.translation.decoding import LENGTH_PENALTY_RANGE, MAX_LOG_PENALTY, gnmt_length_penalty
     assert LENGTH_PENALTY_RANGE[0] <= alpha <= LENGTH_PENALTY_RANGE[1]
     penalty = gnmt_length_penalty(length, alpha)

@@ -161,8 +161,8 @@ def test_the_parameter_count_in_closed_form(enc_layers, dec_layers, pre_norm):
 
 
 def test_the_other_parameters_keep_their_creation_order():
-    """Seed 0: every parameter equals one drawn by hand in the exercise's order (docs/interface.md) with the decoder's input Linear left
-    out (it draws nothing) and decoder_output_bias (zeros) in place of decoder_final_dense."""
+    """Seed 0: every parameter equals one drawn by hand in the exercise's order (docs/interface.md) with the decoder's
+    input Linear left out (it draws nothing) and decoder_output_bias (zeros) in place of decoder_final_dense."""
     layers, hidden = 2, 2 * EMBED
     torch.manual_seed(0)
     expected = {f"enc_input_dense.{name}": value for name, value in nn.Linear(VOCAB, EMBED).state_dict().items()}

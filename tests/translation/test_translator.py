@@ -292,7 +292,7 @@ def test_shipped_checkpoint_translates_as_the_plain_loop_does():
 
 @pytest.mark.skipif(not os.path.isfile(SHIPPED_CHECKPOINT), reason="no shipped checkpoint in data/")
 def test_shipped_checkpoint_carries_the_decoding_chosen_on_the_valid_split():
-    """docs/translation-experiments.md, 'The long run': beam 8 with length penalty 1.2 was the best on the valid split."""
+    """Beam 8 with length penalty 1.2 was the best on the valid split (docs/translation-experiments.md)."""
     assert Translator.load().decoding == {"beam": 8, "length_penalty": 1.2}
 
 
