@@ -5,8 +5,8 @@ idle machine and beside a busy one-core job (``python -c "while True: pass"``), 
 The file holds N lines cycled from the German side of the corpus's valid split. Prints one line per run (wall
 seconds, sentences per second, and the CPU seconds the run used: on a machine shared with other work, lines / CPU
 seconds of a one-thread run estimates its idle speed) and the ratios 2 threads / 1 thread and busy / idle; the
-script's default (run_translation.MOST_DEFAULT_THREADS) was chosen from them. Needs a trained translator
-(default: the shipped data/translator.pth).
+script's default (MOST_DEFAULT_THREADS of lib/translation/commands.py) was chosen from them. Needs a trained
+translator (default: the shipped data/translator.pth).
 
     python benchmarks/translate_file_speed.py [--lines 10000] [--threads 1 2] [--conditions idle busy]
 """

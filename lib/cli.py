@@ -6,6 +6,7 @@ line on stderr, through :func:`run_main`.
 import argparse
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -44,6 +45,40 @@ def float_range(low=None, high=None, low_open=False, high_open=False):
         return value
     parse.__name__ = "number"
     return parse
+
+
+def device_name(text):
+    """An argparse ``type``: cpu, cuda or cuda:N."""
+    if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+class FlagTable:
+    """Flags added through :meth:`add` to a parser made with ``argument_default=argparse.SUPPRESS``: the parsed
+    arguments hold only the flags given, so :meth:`parse` can tell which they were before it fills in the defaults."""
+
+    def __init__(self):
+        self.option = {}  # dest -> its first option string, in the order added (that of --help)
+        self.defaults = {}
+
+    def add(self, group, *names, default=argparse.SUPPRESS, **options):
+        """``group.add_argument(*names, **options)``; ``default`` is set after parsing when the flag is not given
+        (argparse.SUPPRESS: left absent). Help texts name the default themselves (no %(default)s)."""
+        action = group.add_argument(*names, **options)
+        self.option[action.dest] = action.option_strings[0]
+        self.defaults[action.dest] = default
+        return action
+
+    def parse(self, parser, argv=None):
+        """(parsed arguments with the defaults filled in, {dest: option string} of the flags given in --help's
+        order) for ``argv`` (None: sys.argv)."""
+        args = parser.parse_args(argv)
+        given = {dest: option for dest, option in self.option.items() if dest in vars(args)}
+        for dest, default in self.defaults.items():
+            if dest not in given and default is not argparse.SUPPRESS:
+                setattr(args, dest, default)
+        return args, given
 
 
 def check_readable_file(path, flag):

@@ -3,7 +3,8 @@ threads mostly wait for each other), the default ImageNet classifier loaded once
 not part of a torchrun group.
 
 Shared helpers (import them: ``from tests.conftest import tiny_config``): a tiny tab-separated corpus and a tiny
-training run of lib/training/loop.py, and a run that records each step's batch and loss."""
+training run of lib/training/loop.py, a run that records each step's batch and loss, and run_translation.py's
+main on a tiny translator (with a fixture of files of every wrong kind)."""
 import pytest
 import torch
 import torch.nn as nn
@@ -175,3 +176,50 @@ def cli_outcome(parse_args, main, argv, capsys):
         code, message = (exit.code, "") if isinstance(exit.code, int) or exit.code is None else (1, str(exit.code))
     captured = capsys.readouterr()
     return code or 0, captured.out + captured.err + message
+
+
+# ---- run_translation.py on a tiny random translator (tests of the script and of lib/translation/commands.py) -------
+
+NOUNS = [("Haus", "house"), ("Auto", "car"), ("Buch", "book"), ("Boot", "boat"), ("Bild", "picture"),
+         ("Zimmer", "room"), ("Fenster", "window"), ("Glas", "glass"), ("Dach", "roof"), ("Bett", "bed")]
+COLOURS = [("rot", "red"), ("blau", "blue"), ("alt", "old"), ("neu", "new"), ("klein", "small"), ("groß", "big"),
+           ("sauber", "clean"), ("teuer", "expensive"), ("billig", "cheap"), ("leer", "empty"), ("warm", "warm"),
+           ("kalt", "cold"), ("hell", "bright"), ("dunkel", "dark"), ("schön", "beautiful")]
+
+
+@pytest.fixture(scope="session")
+def bad_input_files(tmp_path_factory):
+    """{name: path}: a good corpus ("corpus") and translator ("translator"), and files of every wrong kind: random
+    bytes, text, Latin-1, a corpus without sentences, numpy objects, a file to keep ("existing": b"keep"), a file
+    where a folder belongs, a damaged training log ("log"), and their "folder"."""
+    import numpy
+    folder = tmp_path_factory.mktemp("bad_input")
+    pairs = [(f"Das {german} ist {colour}.", f"The {english} is {colour_en}.")
+             for german, english in NOUNS for colour, colour_en in COLOURS]
+    names = {"corpus": "corpus.tsv", "translator": "translator.pth", "random": "random.bin", "notes": "notes.txt",
+             "latin1": "latin1.txt", "phrases": "phrases.tsv", "numpy": "numpy.pth", "existing": "existing.pth",
+             "file": "a file", "log": "log"}
+    paths = {name: folder / file_name for name, file_name in names.items()}
+    paths["corpus"].write_text("".join(f"{german}\t{english}\n" for german, english in pairs), encoding="utf-8")
+    random_translator(pairs, 60, max_len=16, embed_dim=8, enc_layers=1, dec_layers=1,
+                      num_heads=2).save(str(paths["translator"]))
+    paths["random"].write_bytes(bytes((7 * i + 3) % 256 for i in range(4096)))
+    paths["notes"].write_text("Ich sehe 3 Hunde.\nthis is text, not weights\n", encoding="utf-8")
+    paths["latin1"].write_bytes("Das Haus ist rot.\tThe house is red.\nDas Haus ist schön.\tx\n".encode("latin-1"))
+    paths["phrases"].write_text("Haus\thouse\nrotes Auto\tred car\n", encoding="utf-8")  # no full sentences
+    torch.save({"array": numpy.zeros(3)}, paths["numpy"])
+    paths["existing"].write_bytes(b"keep")
+    paths["file"].write_text("not a folder")
+    paths["log"].mkdir()
+    (paths["log"] / "log.jsonl").write_text("{not json\n")
+    paths["folder"] = folder
+    return {name: str(path) for name, path in paths.items()}
+
+
+def run_translation_with(setting, *flags):
+    """run_translation.main on ``flags`` with the checkpoint and tsv corpus of ``setting`` ((corpus, checkpoint,
+    translator)), figures not shown."""
+    import run_translation
+    corpus, checkpoint, _ = setting
+    run_translation.main(run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format",
+                                                     "tsv", "--no-show", *flags]))

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from lib.cli import check_readable_file, check_writable_file, check_writable_folder, float_range, int_range, run_main
+from lib.cli import (FlagTable, check_readable_file, check_writable_file, check_writable_folder, device_name,
+                     float_range, int_range, run_main)
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,6 +54,38 @@ def test_parser_reports_the_flag_and_the_bound(capsys):
         parser.parse_args(["--lr", "-1"])
     assert exit_info.value.code == 2
     assert "argument --lr: must be above 0, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, ok", [("cpu", True), ("cuda", True), ("cuda:0", True), ("cuda:12", True),
+                                      ("gpu", False), ("cuda:", False), ("cuda:x", False), ("CPU", False), ("", False)])
+def test_device_name_is_cpu_cuda_or_cuda_n(text, ok):
+    if ok:
+        assert device_name(text) == text
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"must be cpu, cuda or cuda:N, got {text!r}"):
+            device_name(text)
+
+
+def flag_table_parser():
+    table = FlagTable()
+    parser = argparse.ArgumentParser(prog="demo", argument_default=argparse.SUPPRESS)
+    group = parser.add_argument_group("things")
+    table.add(group, "--plot", action="store_true", default=False)
+    table.add(group, "--batch-size", type=int_range(1), default=64)
+    table.add(group, "--max-steps", type=int_range(1))  # no default: absent unless given
+    table.add(parser, "--amp", action=argparse.BooleanOptionalAction, default=None)
+    return table, parser
+
+
+def test_flag_table_tells_the_flags_given_in_the_order_added_and_fills_in_the_defaults():
+    table, parser = flag_table_parser()
+    args, given = table.parse(parser, ["--max-step", "5", "--no-amp", "--plot"])  # abbreviated
+    assert given == {"plot": "--plot", "max_steps": "--max-steps", "amp": "--amp"}
+    assert vars(args) == {"plot": True, "max_steps": 5, "amp": False, "batch_size": 64}
+    args, given = table.parse(parser, ["--batch-size", "64"])  # given with the default's value: still given
+    assert given == {"batch_size": "--batch-size"} and vars(args) == {"batch_size": 64, "plot": False, "amp": None}
+    args, given = table.parse(parser, [])
+    assert given == {} and vars(args) == {"plot": False, "batch_size": 64, "amp": None}
 
 
 def test_readable_file_checks(tmp_path):

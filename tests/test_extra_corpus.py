@@ -99,7 +99,7 @@ def test_epoch_batches_draw_extra_per_epoch_pairs(tmp_path):
     fitting = len(prepare_data(tiny_config(tmp_path, extra_corpus=path), vocabularies).train_extra)
     assert 2 <= fitting < len(EXTRA)  # --max-len 16 leaves some out
     assert count(tiny_config(tmp_path, extra_corpus=path, extra_per_epoch=1)) == (1, base + 1)
-    assert count(tiny_config(tmp_path, extra_corpus=path, extra_per_epoch=0)) == (fitting, base + fitting)
+    assert count(tiny_config(tmp_path, extra_corpus=path, extra_per_epoch=None)) == (fitting, base + fitting)
     assert count(tiny_config(tmp_path, extra_corpus=path, extra_per_epoch=9)) == (fitting, base + fitting)
     # Without an extra corpus the batches are exactly those of a run that never had the option.
     assert epoch_batches(plain, tiny_config(tmp_path), 3) == epoch_batches(

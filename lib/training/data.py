@@ -52,7 +52,7 @@ def read_extra(config, splits):
     ``config.extra_sources`` and without the held-out sentences of ``splits``."""
     if not config.extra_corpus:
         return []
-    sources = [name.strip() for name in config.extra_sources.split(",") if name.strip()]
+    sources = [name.strip() for name in (config.extra_sources or "").split(",") if name.strip()]
     return without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
 
 
