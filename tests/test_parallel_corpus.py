@@ -346,6 +346,7 @@ def test_the_script_builds_the_tsv_from_debs_and_removes_held_out_sentences(deb_
     sources = tmp_path / "sources.tsv"
     sources.write_text("demo-data\tgames\tgettext\n")
     out = tmp_path / "corpus" / "out.tsv"
+    out.parent.mkdir()  # a missing folder of --out is refused, not made
     command = [sys.executable, SCRIPT, "--sources", str(sources), "--deb-dir", deb_dir, "--cache-dir",
                str(tmp_path / "cache"), "--out", str(out), "--ding", ding, "--jobs", "1", "--no-progress"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)

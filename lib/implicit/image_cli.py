@@ -7,7 +7,7 @@ check here raises ValueError or OSError with a message that names the flag, befo
 import os
 import statistics
 
-from lib import cli
+from lib import cli, files
 from lib.implicit import vision
 from lib.implicit.adversarial import success_rate
 
@@ -49,7 +49,7 @@ def add_max_plot_argument(parser, default):
 def check_image_args(args):
     """Check the paths among the shared flags (``--weights``, ``--images``, ``--imagenet-dir``) before any work."""
     if args.weights is not None:
-        cli.check_readable_file(args.weights, "--weights")
+        files.check_input(args.weights, "--weights", seekable=True)
     for path in args.images or ():
         if not os.path.exists(path):
             raise FileNotFoundError(f"--images {path} does not exist; give image files or folders of images")
@@ -63,14 +63,27 @@ def check_image_args(args):
         raise ValueError("--samples needs --imagenet-dir (the folder the samples are taken from)")
 
 
-def items_from_args(args, categories):
-    """The :class:`lib.implicit.vision.Item` list the image flags of :func:`add_image_arguments` select."""
+def figure_path(args, default):
+    """Check ``--out`` (``default`` when not given) before any work and return the figure's path: a file name in an
+    existing folder (the default's folder is made), with an extension matplotlib writes, that is none of the input
+    images (a figure never replaces the image it shows)."""
+    given = args.out is not None
+    path = files.check_output(args.out if given else default, "--out", make_folder=not given)
+    path = cli.check_figure_path(path)
+    return files.check_output(path, "--out", inputs=[image for image in args.images or ()
+                                                     if os.path.isfile(image)], make_folder=not given)
+
+
+def items_from_args(args, categories, exclude=()):
+    """The :class:`lib.implicit.vision.Item` list the image flags of :func:`add_image_arguments` select; files in
+    folders that are the same file as one of ``exclude`` (the script's figure) are skipped, so that a figure saved
+    among the images is never analysed as one of them."""
     check_image_args(args)
     items = []
     if args.photos or not (args.images or args.imagenet_dir):
         items += vision.photo_items(args.photos or args.default_photos, categories)
     if args.images:
-        items += vision.file_items(args.images)
+        items += vision.file_items(args.images, exclude)
     if args.imagenet_dir:
         items += vision.imagenet_items(args.imagenet_dir, args.samples or args.default_samples, categories)
     return items

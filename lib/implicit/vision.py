@@ -260,11 +260,49 @@ def photo_items(names, categories):
     return items
 
 
+MAX_PIXELS = 40_000_000  # an image's width x height, read from its header before it is decoded
+MAX_ASPECT = 20  # longer side / shorter side: resizing the short side to 256 must not make a huge image
+
+
+def check_image_size(width, height, name):
+    """Raise a ValueError naming ``name`` when an image of ``width`` x ``height`` pixels is too large to decode or
+    too elongated to resize (resizing a 1x5000 image's short side to 256 would make 256x1,280,000 pixels)."""
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{name} is {width}x{height} pixels, more than {MAX_PIXELS // 1_000_000} megapixels; "
+                         f"give a smaller copy")
+    if max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+        raise ValueError(f"{name} is {width}x{height} pixels, more than {MAX_ASPECT}:1 between its sides; crop it "
+                         f"closer to a square")
+
+
+def _to_rgb(image):
+    """A decoded PIL image -> RGB; 16- and 32-bit integer greyscale is scaled to 8 bits, not clipped."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        import numpy as np
+        from PIL import Image
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) <= 65535 else float(array.max())
+        array = np.clip(np.rint(array * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(array).convert("RGB")
+    return image.convert("RGB")
+
+
 def _open_image(path):
+    """Open an image file as RGB: its size is checked from the header first, and images far larger than needed
+    are reduced while decoding (JPEG draft) or right after, so memory stays bounded."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            check_image_size(*image.size, path)
+            target = 2 * RESIZE  # the short side after reduction stays at least twice what preprocessing needs
+            factor = min(image.size) // target
+            if factor >= 2 and image.format == "JPEG":
+                image.draft("RGB", (image.size[0] // factor, image.size[1] // factor))
+                factor = min(image.size) // target
+            image.load()
+            if factor >= 2:
+                return _to_rgb(image.reduce(factor))
+            return _to_rgb(image)
     except UnidentifiedImageError:
         raise ValueError(f"Cannot read {path} as an image: not an image file, or a format PIL does not know "
                          f"(give {', '.join(IMAGE_EXTENSIONS)})") from None
@@ -274,17 +312,21 @@ def _open_image(path):
         raise ValueError(f"Cannot read {path} as an image: {error.strerror or error}") from None
 
 
-def _image_files(folder):
+def _image_files(folder, exclude=()):
+    """Image files in ``folder``, sorted, without those that are the same file as one of ``exclude``."""
+    from lib.files import same_file
     return sorted(os.path.join(folder, file) for file in os.listdir(folder)
-                  if file.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, file)))
+                  if file.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, file))
+                  and not any(same_file(os.path.join(folder, file), other) for other in exclude))
 
 
-def file_items(paths):
-    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name)."""
+def file_items(paths, exclude=()):
+    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name); files
+    of a folder that are the same file as one of ``exclude`` (the script's own outputs) are skipped."""
     items = []
     for path in paths:
         if os.path.isdir(path):
-            files = _image_files(path)
+            files = _image_files(path, exclude)
             if not files:
                 raise FileNotFoundError(f"The folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
         elif os.path.isfile(path):
