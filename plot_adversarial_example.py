@@ -13,6 +13,7 @@ from lib.cli import float_range, int_range, run_main
 
 MAX_EPSILON = 255  # in 1/255: a budget of the whole pixel range; more cannot be meant
 MAX_STEPS = 1000
+MAX_SCALE = 1e6  # the step is clipped to the pixel range anyway; a larger factor changes nothing
 
 
 def build_parser():
@@ -26,9 +27,9 @@ def build_parser():
                              f"pixel range; default 2)")
     parser.add_argument("--steps", type=int_range(1, MAX_STEPS), default=10,
                         help=f"pgd: number of steps, 1 to {MAX_STEPS} (default 10)")
-    parser.add_argument("--scale", type=float_range(0, low_open=True), default=1.0,
-                        help="gradient: factor (above 0) on the input gradient of the summed cross-entropy "
-                             "(default 1)")
+    parser.add_argument("--scale", type=float_range(0, MAX_SCALE, low_open=True), default=1.0,
+                        help=f"gradient: factor (above 0, at most {MAX_SCALE:g}) on the input gradient of the summed "
+                             "cross-entropy (default 1)")
     parser.add_argument("--target", metavar="CLASS",
                         help="targeted attack: ImageNet class name (e.g. 'goldfish') or index 0..999 to reach")
     image_cli.add_max_plot_argument(parser, 4)

