@@ -539,3 +539,121 @@ def test_mozilla_pairs_fluent_and_properties_messages_by_id(tmp_path):
 def test_the_mozilla_archives_are_recognised_by_path(path, read):
     from lib.debian_corpus.mozilla import LANGUAGE_PACK
     assert bool(LANGUAGE_PACK.search(path)) == read
+
+
+# --- the builder's gates: inputs, outputs, failures and stops ---
+
+def run_builder(tmp_path, *flags):
+    """Run the builder with a tiny Ding file and --no-progress; returns the CompletedProcess."""
+    ding, _ = ding_with_heldout(tmp_path / "ding.txt")
+    defaults = {"--cache-dir": str(tmp_path / "cache"), "--ding": ding, "--jobs": "1"}
+    for flag, value in defaults.items():
+        if flag not in flags:
+            flags += (flag, value)
+    return subprocess.run([sys.executable, SCRIPT, *flags, "--no-progress"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def one_error_line(result):
+    """The one line the builder ended with; checks that there is no traceback."""
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_failed_source_keeps_the_old_corpus_and_fails(tmp_path):
+    sources = tmp_path / "sources.tsv"
+    sources.write_text("demo-data\tgames\tgettext\n")
+    out = tmp_path / "out.tsv"
+    out.write_text("Guter Satz.\tGood sentence.\tgames\tdemo-data\n")
+    (tmp_path / "empty").mkdir()
+    result = run_builder(tmp_path, "--sources", str(sources), "--out", str(out), "--deb-dir", str(tmp_path / "empty"))
+    assert "1 of 1 sources failed" in one_error_line(result)
+    assert f"kept {out} as it was" in result.stdout
+    assert out.read_text() == "Guter Satz.\tGood sentence.\tgames\tdemo-data\n"
+
+
+@pytest.mark.parametrize("case, words", [
+    ("empty sources", "lists no package"),
+    ("utf-16 sources", "must be a plain UTF-8 text file"),
+    ("gzip sources", "must be a plain UTF-8 text file"),
+    ("out is the sources", "is also an input"),
+    ("out is a shipped file", "a file the project ships in data/"),
+    ("out in a missing folder", "does not exist; make it first"),
+    ("missing ding", "--ding"),
+    ("ding is a folder", "--ding"),
+])
+def test_a_request_that_cannot_work_is_refused_in_one_line_before_any_download(tmp_path, case, words):
+    import gzip
+    sources = tmp_path / "sources.tsv"
+    line = "demo-data\tgames\tgettext\n"
+    content = {"empty sources": b"# nothing\n", "utf-16 sources": line.encode("utf-16"),
+               "gzip sources": gzip.compress(line.encode())}.get(case, line.encode())
+    sources.write_bytes(content)
+    out = {"out is the sources": str(sources), "out is a shipped file": os.path.join(ROOT, "data", "everyday.tsv"),
+           "out in a missing folder": str(tmp_path / "no" / "out.tsv")}.get(case, str(tmp_path / "out.tsv"))
+    flags = ["--sources", str(sources), "--out", out, "--deb-dir", str(tmp_path)]
+    if case in ("missing ding", "ding is a folder"):
+        flags += ["--ding", str(tmp_path / "nonexistent" / "de-en") if case == "missing ding" else str(tmp_path)]
+    assert words in one_error_line(run_builder(tmp_path, *flags))
+    assert sources.read_bytes() == content and not os.path.exists(tmp_path / "cache" / "debs")
+
+
+def test_the_advice_for_a_missing_dictionary_names_the_builders_own_flag(tmp_path, monkeypatch):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_parallel_corpus", SCRIPT)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "DING", str(tmp_path / "not-installed"))
+    args = tool.build_parser().parse_args(["--out", str(tmp_path / "out.tsv"), "--cache-dir", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="--ding PATH") as caught:
+        tool.main(args)
+    assert "--corpus" not in str(caught.value)
+
+
+def test_every_number_flag_of_the_builder_has_an_upper_bound():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_parallel_corpus", SCRIPT)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    parser = tool.build_parser()
+    flags = [action.option_strings[0] for action in parser._actions
+             if getattr(action.type, "__name__", "") in ("integer", "number")]
+    assert flags == ["--jobs"]
+    for flag in flags:
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, str(10 ** 15)])
+
+
+def test_the_builder_drops_pairs_whose_side_is_an_everyday_sentence():
+    from lib.debian_corpus.build import EVERYDAY, everyday_keys
+    from lib.translation.corpus import read_tsv
+    first = read_tsv(EVERYDAY)[0]
+    result = result_of("demo", [(first.german, "Something else entirely."), ("Etwas ganz anderes.", first.english),
+                                ("Ein roter Apfel", "One red apple")])
+    rows, removed = merge([result], (set(), set()), everyday_keys())
+    assert [row[:2] for row in rows] == [("Ein roter Apfel", "One red apple")]
+    assert removed["an everyday sentence"] == 2
+
+
+def test_a_member_over_the_size_limit_is_skipped_with_a_warning(deb_dir, tmp_path, monkeypatch, capsys):
+    from lib.debian_corpus.build import unpack_patterns
+    monkeypatch.setattr(fetch, "MAX_MEMBER", 100)  # the catalogue is larger than 100 bytes, the copyright not
+    wanted = unpack_patterns([Source("demo-data", "games", "gettext")])["demo-data"]
+    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), str(tmp_path / "unpacked"), wanted)
+    assert "demo.mo" not in " ".join(written)
+    assert "usr/share/locale/de/LC_MESSAGES/demo.mo is skipped" in capsys.readouterr().err
+
+
+def kill_myself(job):
+    """A job whose worker dies as the out-of-memory killer would end it."""
+    import signal
+    if job == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return job
+
+
+def test_a_worker_killed_by_the_system_ends_the_build_with_one_line():
+    from lib.debian_corpus.build import run_jobs
+    with pytest.raises(RuntimeError, match="worker process of 'unpack' died"):
+        run_jobs(kill_myself, [0, 1, 2], 2, "unpack", "package")
+    assert run_jobs(kill_myself, [0, 2], 2, "unpack", "package") == [0, 2]

