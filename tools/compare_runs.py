@@ -52,10 +52,7 @@ def parse_run(text):
 def read_run(path):
     """The records of a run's folder or log file (lib.training.log.read_training_log); standard input (``-``,
     /dev/stdin), a pipe or a FIFO is read once into a temporary file first."""
-    if os.path.isdir(path):
-        return read_training_log(path)
-    files.check_input(path, "RUN")
-    if files.is_stdin(path) or not os.path.isfile(path):
+    if files.is_stdin(path) or (os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path)):
         with files.open_input(path, "RUN") as stream, tempfile.TemporaryDirectory() as folder:
             copy = os.path.join(folder, "log.jsonl")
             with open(copy, "w", encoding="utf-8") as handle:
@@ -66,13 +63,14 @@ def read_run(path):
 
 def main(args):
     """Print the table, save the figure. Returns the table."""
-    runs = {}
+    runs, paths = {}, []
     for text in args.runs:
         label, folder = parse_run(text)
+        paths.append(folder)
         if label in runs:
             raise ValueError(f"two runs are labelled {label!r}: name them apart with LABEL=FOLDER")
         runs[label] = read_run(folder)
-    figure_path = check_figure_path(files.check_output(args.figure, "--figure", inputs=args.runs,
+    figure_path = check_figure_path(files.check_output(args.figure, "--figure", inputs=paths,
                                                        make_folder=args.figure == DEFAULT_FIGURE), "--figure")
     from lib.plot import finish_figure, show_run_comparison
     table = comparison_table(runs)

@@ -15,7 +15,7 @@ import plot_attention_on_input
 from lib import cli
 from lib.implicit import vision
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = {"saliency": plot_attention_on_input, "adversarial": plot_adversarial_example}
 
 # (flags, what the one-line message must contain); {folder}, {text}, {empty}, {missing}, {image} are paths made per
