@@ -29,7 +29,8 @@ def add_image_arguments(parser, default_photos, default_samples):
     group = parser.add_argument_group("images (default: scikit-image photos " + ", ".join(default_photos) + ")")
     group.add_argument("--photos", nargs="+", metavar="NAME", choices=list(vision.PHOTO_CLASSES) + ["all"],
                        help=f"scikit-image photos to use: {', '.join(vision.PHOTO_CLASSES)}, or all")
-    group.add_argument("--images", nargs="+", metavar="PATH", help="image files or folders of images")
+    group.add_argument("--images", nargs="+", metavar="PATH",
+                       help="image files or folders of images; - reads one image from standard input")
     group.add_argument("--imagenet-dir", metavar="DIR",
                        help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
     group.add_argument("--samples", nargs="+", type=cli.int_range(0, MAX_SAMPLE), metavar="N",
@@ -53,7 +54,7 @@ def check_image_args(args):
     if args.weights is not None:
         files.check_input(args.weights, "--weights", seekable=True)
     for path in args.images or ():
-        if not os.path.exists(path):
+        if not files.is_stdin(path) and not os.path.exists(path):
             raise FileNotFoundError(f"--images {path} does not exist; give image files or folders of images")
     if args.imagenet_dir is not None:
         if os.path.isfile(args.imagenet_dir):

