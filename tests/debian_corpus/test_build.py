@@ -233,3 +233,21 @@ def test_a_worker_killed_by_the_system_ends_the_build_with_one_line():
     with pytest.raises(RuntimeError, match="worker process of 'unpack' died"):
         run_jobs(kill_myself, [0, 1, 2], 2, "unpack", "package")
     assert run_jobs(kill_myself, [0, 2], 2, "unpack", "package") == [0, 2]
+
+
+def test_ctrl_c_ends_the_workers_with_the_build():
+    import signal
+    import sys
+    import time
+    code = ("import sys, time\nfrom lib.debian_corpus.build import run_jobs\nprint('started', flush=True)\n"
+            "try:\n    run_jobs(time.sleep, [60, 60, 60], 2, 'unpack', 'package')\n"
+            "except KeyboardInterrupt:\n    sys.exit('interrupted')\n")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "started\n"
+    time.sleep(3)  # the workers have started their jobs
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - started < 20  # not after the 60-second jobs
+    assert err.strip() == "interrupted", err  # no traceback from a worker
