@@ -9,10 +9,11 @@ import argparse
 
 from lib import plot
 from lib.implicit import adversarial, image_cli, vision
-from lib.cli import check_figure_path, float_range, int_range, run_main
+from lib.cli import float_range, int_range, run_main
 
 MAX_EPSILON = 255  # in 1/255: a budget of the whole pixel range; more cannot be meant
 MAX_STEPS = 1000
+MAX_SCALE = 1e6  # the step is clipped to the pixel range anyway; a larger factor changes nothing
 
 
 def build_parser():
@@ -26,9 +27,9 @@ def build_parser():
                              f"pixel range; default 2)")
     parser.add_argument("--steps", type=int_range(1, MAX_STEPS), default=10,
                         help=f"pgd: number of steps, 1 to {MAX_STEPS} (default 10)")
-    parser.add_argument("--scale", type=float_range(0, low_open=True), default=1.0,
-                        help="gradient: factor (above 0) on the input gradient of the summed cross-entropy "
-                             "(default 1)")
+    parser.add_argument("--scale", type=float_range(0, MAX_SCALE, low_open=True), default=1.0,
+                        help=f"gradient: factor (above 0, at most {MAX_SCALE:g}) on the input gradient of the summed "
+                             "cross-entropy (default 1)")
     parser.add_argument("--target", metavar="CLASS",
                         help="targeted attack: ImageNet class name (e.g. 'goldfish') or index 0..999 to reach")
     image_cli.add_max_plot_argument(parser, 4)
@@ -50,10 +51,10 @@ def caption(predictions):
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
     image_cli.check_image_args(args)  # every flag is checked before the images and the model are loaded
-    path = check_figure_path(f"results/adversarial_{args.attack}.png" if args.out is None else args.out)
+    path = image_cli.figure_path(args, f"results/adversarial_{args.attack}.png")
     categories = vision.imagenet_categories()
     target = None if args.target is None else vision.class_index(args.target, categories)
-    items = image_cli.items_from_args(args, categories)
+    items = image_cli.items_from_args(args, categories, exclude=[path])
     classifier = image_cli.classifier_from_args(args, classifier)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     report = adversarial.evaluate_attack(classifier, images, classes, args.attack, epsilon=args.epsilon / 255,

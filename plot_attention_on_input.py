@@ -10,7 +10,7 @@ import torch
 
 from lib import plot
 from lib.implicit import image_cli, saliency, vision
-from lib.cli import check_figure_path, float_range, int_range, run_main
+from lib.cli import float_range, int_range, run_main
 
 MAX_SAMPLES = 1000
 
@@ -49,8 +49,8 @@ def caption(name, classes, predictions, categories):
 def main(args, classifier=None):
     """Run the script with parsed ``args``; ``classifier`` reuses an already loaded one (else --model is loaded)."""
     image_cli.check_image_args(args)  # every flag is checked before the images and the model are loaded
-    path = check_figure_path(f"results/saliency_{args.method}.png" if args.out is None else args.out)
-    items = image_cli.items_from_args(args, vision.imagenet_categories())
+    path = image_cli.figure_path(args, f"results/saliency_{args.method}.png")
+    items = image_cli.items_from_args(args, vision.imagenet_categories(), exclude=[path])
     classifier = image_cli.classifier_from_args(args, classifier)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     with torch.no_grad():

@@ -1,30 +1,19 @@
 """Atomic checkpoint writing and safe loading with errors that say what to do."""
 import os
 import re
-import tempfile
 import warnings
 
 import torch
 
+from lib.files import atomic_output
+
 
 def save_atomic(obj, path):
-    """torch.save ``obj`` to ``path`` via a temporary file in the same folder, so a crash never leaves half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    """torch.save ``obj`` to ``path`` via a temporary file in the same folder (lib.files.atomic_output), so a crash
+    never leaves half a file; the folder is made if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_output(path, "wb", suffix=".pth") as file:
+        torch.save(obj, file)
 
 
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")

@@ -16,10 +16,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from lib.cli import check_readable_file, check_writable_file, check_writable_folder, int_range, run_main  # noqa: E402
+from lib import files  # noqa: E402
+from lib.cli import check_writable_folder, int_range, run_main  # noqa: E402
 from lib.debian_corpus.build import ALIGNERS, build  # noqa: E402
+from lib.debian_corpus.fetch import require_tool  # noqa: E402
 from lib.debian_corpus.report import summary_lines, write_tables  # noqa: E402
 from lib.debian_corpus.sources import DEFAULT_SOURCES, read_sources  # noqa: E402
+from lib.translation.corpus import DING_PATH as DING  # noqa: E402
+
+DEFAULT_OUT = ".corpus/debian-de-en.tsv"
 
 
 def build_parser():
@@ -30,7 +35,7 @@ def build_parser():
     parser.add_argument("--cache-dir", default=".corpus/debian",
                         help="where downloaded packages and their unpacked files are kept between runs "
                              "(default: %(default)s)")
-    parser.add_argument("--out", default=".corpus/debian-de-en.tsv",
+    parser.add_argument("--out", default=DEFAULT_OUT,
                         help="the corpus tsv to write; the tables go beside it, with .sources.md (by source) and "
                              ".packages.tsv (by package) in place of .tsv (default: %(default)s)")
     parser.add_argument("--sources", default=DEFAULT_SOURCES,
@@ -50,13 +55,20 @@ def build_parser():
 
 
 def main(args):
-    """Check the flags, build, print a summary."""
-    check_readable_file(args.sources, "--sources")
-    check_writable_file(args.out, "--out")
+    """Check the flags, build, print a summary; a build where a source failed keeps --out as it was and fails."""
+    files.check_input(args.sources, "--sources")
+    files.check_output(args.out, "--out", inputs=[args.sources], make_folder=args.out == DEFAULT_OUT)
     check_writable_folder(args.cache_dir, "--cache-dir")
     if args.deb_dir and not os.path.isdir(args.deb_dir):
         raise FileNotFoundError(f"--deb-dir {args.deb_dir} is not a folder")
+    if args.ding is not None:
+        files.check_input(args.ding, "--ding", seekable=True)
+    elif not os.path.exists(DING):
+        raise FileNotFoundError(f"the Ding dictionary is not installed at {DING}: install it (sudo apt-get install "
+                                f"trans-de-en) or give its file with --ding PATH")
     sources = read_sources(args.sources, ALIGNERS)
+    if not sources:
+        raise ValueError(f"--sources {args.sources} lists no package; give a file with lines 'package kind align'")
     if args.only:
         kinds = sorted({source.kind for source in sources})
         unknown = sorted(set(args.only) - set(kinds))
@@ -64,13 +76,24 @@ def main(args):
             raise ValueError(f"--only {' '.join(unknown)}: {args.sources} has no such kind; its kinds are "
                              f"{', '.join(kinds)}")
         sources = [source for source in sources if source.kind in args.only]
+    require_tool("dpkg-deb")  # checked before any download
     progress_bar = None
     if not args.no_progress:
         from tqdm import tqdm
         progress_bar = tqdm
-    report = build(sources, args.cache_dir, args.out, args.jobs, args.deb_dir, args.ding, progress_bar)
-    write_tables(report, args.out)
+    try:
+        report = build(sources, args.cache_dir, args.out, args.jobs, args.deb_dir, args.ding, progress_bar)
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out} was left as it was; the packages fetched and unpacked so far stay in "
+              f"{args.cache_dir} for the next run", file=sys.stderr)
+        sys.exit(130)
+    if "failed" not in report:
+        write_tables(report, args.out)
     print("\n".join(summary_lines(report, args.out)))
+    if "failed" in report:
+        raise RuntimeError(f"{report['failed']} of {len(sources)} sources failed" if report["failed"] else
+                           "no pair was left after cleaning")
+    return report
 
 
 if __name__ == "__main__":

@@ -10,11 +10,15 @@ Runs that shared a machine did different amounts of work per minute, so they are
 import argparse
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
+from lib import files  # noqa: E402
 from lib.cli import check_figure_path, int_range, run_main  # noqa: E402
 from lib.training.log import comparison_table, read_training_log  # noqa: E402
+
+DEFAULT_FIGURE = "results/run_comparison.png"
 
 
 def build_parser():
@@ -23,7 +27,7 @@ def build_parser():
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a run's folder (its --out-dir) or its log.jsonl file; LABEL=PATH names it in the "
                              "table and legend (default: the folder's or file's name)")
-    parser.add_argument("--figure", default="results/run_comparison.png",
+    parser.add_argument("--figure", default=DEFAULT_FIGURE,
                         help="where the curves are saved (default: %(default)s)")
     parser.add_argument("--mark-step", type=int_range(0, 10 ** 9), action="append", default=[],
                         help="draw a dotted line at this step, e.g. where a second leg of training starts "
@@ -45,15 +49,29 @@ def parse_run(text):
     return label, folder
 
 
+def read_run(path):
+    """The records of a run's folder or log file (lib.training.log.read_training_log); standard input (``-``,
+    /dev/stdin), a pipe or a FIFO is read once into a temporary file first."""
+    if files.is_stdin(path) or (os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path)):
+        with files.open_input(path, "RUN") as stream, tempfile.TemporaryDirectory() as folder:
+            copy = os.path.join(folder, "log.jsonl")
+            with open(copy, "w", encoding="utf-8") as handle:
+                handle.write(stream.read())
+            return read_training_log(copy)
+    return read_training_log(path)
+
+
 def main(args):
     """Print the table, save the figure. Returns the table."""
-    runs = {}
+    runs, paths = {}, []
     for text in args.runs:
         label, folder = parse_run(text)
+        paths.append(folder)
         if label in runs:
             raise ValueError(f"two runs are labelled {label!r}: name them apart with LABEL=FOLDER")
-        runs[label] = read_training_log(folder)
-    figure_path = check_figure_path(args.figure, "--figure")
+        runs[label] = read_run(folder)
+    figure_path = check_figure_path(files.check_output(args.figure, "--figure", inputs=paths,
+                                                       make_folder=args.figure == DEFAULT_FIGURE), "--figure")
     from lib.plot import finish_figure, show_run_comparison
     table = comparison_table(runs)
     print(table)

@@ -14,7 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from lib.cli import check_readable_file, float_range, int_range, run_main, set_threads  # noqa: E402
+from lib import files  # noqa: E402
+from lib.cli import float_range, int_range, run_main, set_threads  # noqa: E402
 
 
 def build_parser():
@@ -69,9 +70,9 @@ def main(args):
     from lib.translation.corpus import read_corpus, split_corpus
     from lib.translation.translator import Translator
     for path in args.average or [args.checkpoint]:
-        check_readable_file(path, "--average" if args.average else "--checkpoint")
+        files.check_input(path, "--average" if args.average else "--checkpoint", seekable=True)
     if args.corpus is not None and args.corpus_format != "iwslt":  # iwslt: the prefix of a .de / .en file pair
-        check_readable_file(args.corpus, "--corpus")
+        files.check_input(args.corpus, "--corpus", seekable=True)
     set_threads(1)  # one torch thread per batch; --threads batches at once
     translator = Translator.average(args.average) if args.average else Translator.load(args.checkpoint)
     pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))["valid"]

@@ -1,16 +1,19 @@
-"""The corpus build: fetch the packages of the sources, align and clean each source, remove duplicates and Ding's
-held-out sentences, write one tsv (german, english, source, package) and the table per source."""
+"""The corpus build: fetch the packages of the sources, align and clean each source, remove duplicates, Ding's
+held-out sentences and the sentences of data/everyday.tsv, write one tsv (german, english, source, package) and the
+table per source."""
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import Pool
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
-from lib.translation.corpus import is_held_out, is_sentence
+from lib.files import REPOSITORY, atomic_output
+from lib.translation.corpus import held_out_keys, is_held_out, is_sentence, read_corpus, read_tsv, split_corpus
 from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, gettext_pairs
-from lib.debian_corpus.heldout import ding_heldout_keys
 from lib.debian_corpus.libreoffice_help import HELP_PAGE as LIBREOFFICE_HELP_PAGE, libreoffice_help_pairs
 from lib.debian_corpus.html_docs import ENGLISH_PAGE as HTML_ENGLISH_PAGE, GERMAN_PAGE as HTML_GERMAN_PAGE
 from lib.debian_corpus.html_docs import html_docs_pairs
@@ -139,17 +142,46 @@ def fetch_sources(patterns, cache_dir, deb_dir=None, progress_bar=None):
     return deb_dir, missing
 
 
+EVERYDAY = os.path.join(REPOSITORY, "data", "everyday.tsv")  # the everyday dev set, never trained on
+
+
+def ding_heldout_keys(path=None):
+    """Keys (lib.translation.corpus.held_out_keys) of Ding's valid and test sentences (the dictionary at ``path``,
+    None: the installed one): kept out of the new text so that they stay held out."""
+    splits = split_corpus(read_corpus(path, "ding", sentences_only=True))
+    return held_out_keys(splits["valid"] + splits["test"])
+
+
+def everyday_keys(path=EVERYDAY):
+    """Keys (lib.translation.corpus.held_out_keys) of the sentences of data/everyday.tsv."""
+    return held_out_keys(read_tsv(path))
+
+
+def _ignore_interrupt():
+    """Worker start: Ctrl-C goes to the main process, which ends the workers (no traceback from each of them)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_jobs(function, work, jobs, description, unit, progress_bar=None):
-    """[function(job) for job in work], in order, on ``jobs`` processes, with a progress bar."""
+    """[function(job) for job in work], in order, on ``jobs`` processes, with a progress bar. A worker that dies
+    (e.g. killed by the out-of-memory killer) raises RuntimeError; Ctrl-C ends the workers with the build."""
     bar = progress_bar(total=len(work), desc=description, unit=unit) if progress_bar else None
     results = []
     try:
         if jobs > 1 and len(work) > 1:
-            with Pool(jobs) as pool:
-                for result in pool.imap(function, work, chunksize=1):
+            executor = ProcessPoolExecutor(jobs, initializer=_ignore_interrupt)
+            try:
+                for result in executor.map(function, work):
                     results.append(result)
                     if bar:
                         bar.update()
+            except BrokenProcessPool:
+                raise RuntimeError(f"a worker process of '{description}' died (killed, perhaps for lack of "
+                                   f"memory); try --jobs 1, or free memory") from None
+            finally:
+                for process in list((executor._processes or {}).values()):  # ends workers still busy (Ctrl-C)
+                    process.terminate()
+                executor.shutdown(wait=True, cancel_futures=True)
         else:
             for job in work:
                 results.append(function(job))
@@ -174,10 +206,11 @@ def process_sources(sources, cache_dir, deb_dir, jobs=2, progress_bar=None):
     return results, errors
 
 
-def merge(results, heldout_keys):
+def merge(results, heldout_keys, everyday=(set(), set())):
     """One list of (german, english, kind, package) from the sources' pairs: exact duplicates once; a German with
     several Englishes keeps the most frequent (the first seen among equals); pairs whose German or English side is a
-    held-out sentence removed. Returns (rows, counts of what was removed)."""
+    held-out sentence (``heldout_keys``) or an everyday sentence (``everyday``, keys alike) removed. Returns (rows,
+    counts of what was removed)."""
     counts, origin = Counter(), {}
     for result in results:
         for pair in result.pairs:
@@ -193,19 +226,18 @@ def merge(results, heldout_keys):
         if is_held_out(german, english, heldout_keys):
             removed["held out by Ding"] += 1
             continue
+        if is_held_out(german, english, everyday):
+            removed["an everyday sentence"] += 1
+            continue
         rows.append((german, english) + origin[(german, english)])
     return rows, removed
 
 
 def write_tsv(rows, path):
-    """Write rows atomically (a temporary file renamed over ``path``): a reader never sees a partial file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
+    """Write rows atomically (lib.files.atomic_output): a reader never sees a partial file."""
+    with atomic_output(path) as handle:
         for row in rows:
             handle.write("\t".join(row) + "\n")
-    os.replace(temporary, path)
 
 
 def statistics(rows):
@@ -222,11 +254,24 @@ def statistics(rows):
 
 
 def build(sources, cache_dir, out, jobs=2, deb_dir=None, ding_path=None, progress_bar=None):
-    """The whole build; returns a report dict (rows written, per-source results, removals, missing packages)."""
+    """The whole build; returns a report dict (rows written, per-source results, removals, missing packages).
+
+    Raises RuntimeError, leaving ``out`` as it was, when no source was selected, a source failed (a package not
+    fetched or unpacked, an aligner's error) or no pair is left."""
+    if not sources:
+        raise ValueError("no source selected: the list of sources is empty; nothing to build")
+    heldout = ding_heldout_keys(ding_path)  # the dictionary is read before any download
+    everyday = everyday_keys()
     deb_dir, missing = fetch_sources(unpack_patterns(sources), cache_dir, deb_dir, progress_bar)
     missing_set = set(missing)
     present = [source for source in sources if not missing_set.intersection(source.packages)]
     results, unpack_errors = process_sources(present, cache_dir, deb_dir, jobs, progress_bar)
-    rows, removed = merge(results, ding_heldout_keys(ding_path))
+    rows, removed = merge(results, heldout, everyday)
+    report = {"rows": rows, "results": results, "removed": removed, "missing": missing,
+              "unpack_errors": unpack_errors}
+    failed = len(sources) - len(present) + sum(bool(result.error) for result in results)
+    if failed or not rows:
+        report["failed"] = failed
+        return report
     write_tsv(rows, out)
-    return {"rows": rows, "results": results, "removed": removed, "missing": missing, "unpack_errors": unpack_errors}
+    return report

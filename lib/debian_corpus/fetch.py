@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 
 NOT_DEBIAN = ("{tool} is missing: the corpus builder downloads and unpacks Debian packages and needs apt-get and "
@@ -16,6 +17,7 @@ NOT_DEBIAN = ("{tool} is missing: the corpus builder downloads and unpacks Debia
 DISK_MARGIN = 200 * 2 ** 20  # bytes kept free besides the downloads
 BATCH = 25  # packages per apt-get call
 DONE_MARKER = ".unpacked"
+MAX_MEMBER = 64 * 2 ** 20  # bytes: a member larger than this is not a translation file worth reading whole
 
 
 def require_tool(tool):
@@ -126,6 +128,10 @@ def unpack(deb, destination, wanted):
                     continue
                 if member.issym():
                     target, content = os.path.join(destination, name + ".link"), member.linkname.encode()
+                elif member.isfile() and member.size > MAX_MEMBER:
+                    print(f"warning: {deb}: {name} is skipped, {member.size / 2 ** 20:.0f} MiB is more than the "
+                          f"{MAX_MEMBER // 2 ** 20} MiB a translation file may have", file=sys.stderr)
+                    continue
                 elif member.isfile():
                     target, content = os.path.join(destination, name), archive.extractfile(member).read()
                 else:

@@ -1,6 +1,7 @@
 """The table per source (Markdown, by kind) and per package (tsv) that accompany the corpus tsv."""
 import os
 
+from lib.files import atomic_output
 from lib.debian_corpus.build import statistics
 
 
@@ -39,9 +40,9 @@ def write_tables(report, out):
     """Write the Markdown table by kind and the tsv by package (with licence) beside ``out``."""
     markdown_path, packages_path = table_paths(out)
     stats = statistics(report["rows"])
-    with open(markdown_path, "w", encoding="utf-8") as handle:
+    with atomic_output(markdown_path) as handle:
         handle.write(markdown_table(report))
-    with open(packages_path, "w", encoding="utf-8") as handle:
+    with atomic_output(packages_path) as handle:
         handle.write("package\tsource\tpairs\tfull_sentences\tgerman_tokens\tenglish_tokens\traw_entries\tlicence\n")
         packages = {}  # (kind, package) -> [raw entries of all its sources, licence or error]
         for result in report["results"]:
@@ -61,6 +62,8 @@ def summary_lines(report, out):
             dropped[reason] = dropped.get(reason, 0) + count
     errors = [result for result in report["results"] if result.error]
     lines = [markdown_table(report),
+             f"kept {out} as it was: {len(report['rows']):,} pairs were built, but not written, since a source "
+             "failed or no pair was left" if "failed" in report else
              f"wrote {len(report['rows']):,} pairs to {out}; tables: {', '.join(table_paths(out))}",
              "dropped by rule: " + ", ".join(f"{reason} {count:,}" for reason, count in
                                              sorted(dropped.items(), key=lambda item: -item[1])),

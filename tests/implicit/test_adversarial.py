@@ -1,5 +1,4 @@
-"""Tests of lib/implicit/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model, the
-script."""
+"""Tests of lib/implicit/adversarial.py: FGSM and PGD against captum, bounds, targeted attacks, the real model."""
 import sys
 
 import pytest
@@ -126,27 +125,6 @@ def test_pgd_fools_the_default_model_at_2_over_255(classifier):
     for name, row, before, after in zip(names, rows, report["before"], report["after"]):
         assert row.split() == [name, *before[0][0][:20].split(), f"{before[0][1]:.2f}", *after[0][0][:20].split(),
                                f"{after[0][1]:.2f}", "2.0", "yes"]
-
-
-def test_adversarial_script_prints_the_table_and_draws(classifier, tmp_path, capsys):
-    import plot_adversarial_example
-    parser = plot_adversarial_example.build_parser()
-    out = tmp_path / "adversarial.png"
-    report = plot_adversarial_example.main(parser.parse_args(
-        ["--photos", "coffee", "--attack", "fgsm", "--epsilon", "4", "--target", "goldfish", "--no-show",
-         "--out", str(out)]), classifier)
-    printed = capsys.readouterr().out
-    assert "FGSM, epsilon 4/255, target 'goldfish'" in printed and "reached target" in printed
-    # --epsilon is in 1/255: the script's attack is the library's FGSM of 4/255 towards class 1 (goldfish)
-    _, images, _ = vision.batch_from_items(classifier, vision.photo_items(["coffee"], classifier.categories))
-    expected = fgsm(classifier.model, images, torch.tensor([1]), 4 / 255, targeted=True)
-    assert torch.equal(report["adversarial"], expected)
-    torch.testing.assert_close(report["linf"], torch.tensor([4.0]))
-    with open(out, "rb") as file:
-        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="Unknown ImageNet class 'goldfsh'"):
-        plot_adversarial_example.main(parser.parse_args(["--target", "goldfsh", "--no-show", "--out", str(out)]),
-                                      classifier)
 
 
 if __name__ == "__main__":
