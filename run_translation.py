@@ -27,9 +27,9 @@ TRANSLATING = ("test", "text", "input", "eval", "export")
 # none (--device, --threads, --no-show, --no-progress, the corpus). TrainConfig's own flags are --train's alone.
 ONLY_WITH = {"line": ("test",), "plot": ("test", "text"), "layer": ("test", "text"), "html": ("test", "text"),
              "split": ("test", "eval"), "compare": ("eval",), "bootstrap_samples": ("eval",), "checkpoint": TRANSLATING,
-             "average": TRANSLATING,
-             "beam": TRANSLATING, "length_penalty": TRANSLATING, "no_repeat_ngram": ("test", "text", "input", "eval"),
-             "batch_size": ("input", "eval"), "figures_dir": ("test", "text", "curves"), "force": ("train", "export"),
+             "average": TRANSLATING, "beam": TRANSLATING, "length_penalty": TRANSLATING,
+             "no_repeat_ngram": ("test", "text", "input", "eval"), "batch_size": ("input", "eval"),
+             "figures_dir": ("test", "text", "curves"), "force": ("train", "export", "test", "text"),
              "resume": ("train",), "amp": ("train",), "compile": ("train",), "out_dir": ("train", "curves")}
 
 
@@ -102,8 +102,8 @@ def build_parser(table=None):
         help="folder for figures (--plot, --curves; default results)")
     add(use, "--no-show", action="store_true", default=False, help="save figures without opening a window")
     add(use, "--force", action="store_true", default=False,
-        help="with --export: overwrite an existing PATH; with --train: start over in an --out-dir that holds a run, "
-             "deleting its last.pth, best.pth, log.jsonl and snapshots/")
+        help="with --export or --html FILE: overwrite an existing file; with --train: start over in an --out-dir that "
+             "holds a run, deleting its last.pth, best.pth, log.jsonl and snapshots/")
     data = parser.add_argument_group("corpus")
     add(data, "--corpus", help="corpus file (default: the installed Ding dictionary /usr/share/trans/de-en); for "
                                "iwslt the common prefix of the .de/.en files, e.g. train.tags.de-en")

@@ -223,8 +223,9 @@ def test_text_prints_the_translation_and_writes_the_page(setting, capsys, tmp_pa
 
 def test_page_of_averaged_checkpoints_names_them(setting, tmp_path):
     _, checkpoint, _ = setting
-    path = tmp_path / "page.html"
-    run(setting, "--text", SENTENCE, "--average", checkpoint, checkpoint, "--html", str(path))
+    path, copy = tmp_path / "page.html", tmp_path / "copy.pth"
+    copy.write_bytes(open(checkpoint, "rb").read())
+    run(setting, "--text", SENTENCE, "--average", checkpoint, str(copy), "--html", str(path))
     facts = dict(page_data(path.read_text(encoding="utf-8"))["facts"])
     assert facts["Model"].startswith("average of 2 checkpoints: Transformer")
     assert facts["Model's training"] == "average of 2 checkpoints"  # their steps are not known

@@ -21,6 +21,7 @@ the cached step-by-step decoding computed for that hypothesis (tests/test_attent
 import html
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -261,10 +262,10 @@ def render_page(data):
     """The HTML page (a string) for a page-data object: the template with its CSS, JavaScript and the data inlined."""
     page = _read_template("page.html")
     embedded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
-    for marker, text in (("/*STYLE*/", _read_template("style.css")), ("/*SCRIPT*/", _read_template("explorer.js")),
-                         ("__TITLE__", html.escape(data["title"])), ("__DATA__", embedded)):
-        page = page.replace(marker, text, 1)
-    return page
+    parts = {"/*STYLE*/": _read_template("style.css"), "/*SCRIPT*/": _read_template("explorer.js"),
+             "__TITLE__": html.escape(data["title"]), "__DATA__": embedded}
+    # One pass over the template: text put in (a sentence, a title) is never searched for another marker.
+    return re.sub("|".join(re.escape(marker) for marker in parts), lambda match: parts[match.group(0)], page)
 
 
 def page_data(page):
@@ -274,12 +275,11 @@ def page_data(page):
 
 
 def write_page(data, path):
-    """Write the page for ``data`` to ``path`` (folders created). Returns its size in bytes."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    """Write the page for ``data`` to ``path`` (folders created) through a temporary file, or in place where ``path``
+    is not a regular file (/dev/stdout). Returns its size in bytes."""
+    from lib.files import atomic_output
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     text = render_page(data).encode("utf-8")
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    with open(temporary, "wb") as file:
+    with atomic_output(path, "wb") as file:
         file.write(text)
-    os.replace(temporary, path)
     return len(text)

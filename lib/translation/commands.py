@@ -9,8 +9,8 @@ import sys
 import warnings
 from dataclasses import fields
 
-from lib.cli import (check_new_file, check_readable_file, check_writable_file, check_writable_folder, discard_stdout,
-                     set_threads)
+from lib.cli import check_writable_folder, discard_stdout, set_threads
+from lib.files import check_input, check_output, is_stdin, same_file
 from lib.training.config import TrainConfig, native_bfloat16
 
 # Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
@@ -116,31 +116,64 @@ def check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split, --input. Sets
     the default --html path. Returns the number of lines of an --input FILE (else None)."""
     from lib.translation.corpus import scan_input
-    if args.export is not None:
-        check_new_file(args.export, "--export", args.force)
+    models = args.average or [args.checkpoint]
+    for path in models:
+        flag = "--average" if args.average else "--checkpoint"
+        if not is_stdin(path) and not os.path.lexists(path):
+            raise FileNotFoundError(f"{flag} {path} does not exist: give a translator checkpoint (e.g. "
+                                    "results/translation/best.pth, or leave it out for the shipped one), or train "
+                                    "one with 'python run_translation.py --train'")
+        check_input(path, flag, seekable=True)
+    twice = sorted({path for path in models if sum(same_file(path, other) for other in models) > 1})
+    if twice:
+        raise ValueError(f"--average lists {', '.join(twice)} more than once, so it would weigh more than the others; "
+                         "give each checkpoint once")
     if args.compare is not None:
-        check_readable_file(args.compare, "--compare")
+        check_input(args.compare, "--compare", seekable=True)
+    if args.export is not None:
+        check_output(args.export, "--export", force=args.force, inputs=models + [args.compare])
     if args.eval and (args.split == "train" or args.split == "all" and not own_corpus(args)):
         raise ValueError(f"--eval scores held-out sentences: --split valid or test, not {args.split} (whose pairs "
                          "the model trained on); --split all only with a --corpus of your own, e.g. --corpus "
                          "data/everyday.tsv --corpus-format tsv")
     if (args.test or args.eval) and hasattr(args, "corpus") and setting(args, "corpus_format") != "iwslt":
-        check_readable_file(args.corpus, "--corpus")
+        check_input(args.corpus, "--corpus", seekable=True)
     if args.text is not None and not args.text.strip():
         raise ValueError('--text is empty: give a German sentence, e.g. --text "Ich habe heute keine Zeit."')
     if args.html is not None:
         default = f"attention_explorer_line{args.line}.html" if args.test else "attention_explorer_text.html"
-        args.html = args.html or os.path.join(args.figures_dir, default)
-        check_writable_file(args.html, "--html")
+        if args.html:  # a file the user named: kept unless --force
+            check_output(args.html, "--html", force=args.force, inputs=models)
+        else:  # the script's own output in --figures-dir, replaced by each run
+            args.html = os.path.join(args.figures_dir, default)
+            check_output(args.html, "--html", inputs=models, make_folder=True)
     if (args.test or args.text is not None) and args.plot:
         check_writable_folder(args.figures_dir, "--figures-dir")
-    if args.input == "-" and sys.stdin is None:
-        raise ValueError("--input -: standard input is closed; pipe text into it (echo 'Guten Morgen.' | python "
-                         "run_translation.py --input -) or give --input FILE")
-    if args.input is not None and args.input != "-":
-        check_readable_file(args.input, "--input")
-        return scan_input(args.input)
-    return None
+    if args.input is None:
+        return None
+    if is_stdin(args.input):
+        args.input = "-"
+        if sys.stdin is None:
+            raise ValueError("--input -: standard input is closed; pipe text into it (echo 'Guten Morgen.' | python "
+                             "run_translation.py --input -) or give --input FILE")
+        return None
+    check_input(args.input, "--input")
+    if not os.path.isfile(args.input):  # a FIFO or a device: read once, as it comes
+        return None
+    if _is_standard_output(args.input):
+        raise ValueError(f"--input {args.input} is also standard output (e.g. '>> {args.input}'): the translations "
+                         "would be read back as input without end; write them to another file")
+    return scan_input(args.input)
+
+
+def _is_standard_output(path):
+    """Whether standard output is the file ``path`` (as with ``>> path``)."""
+    try:
+        output = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real standard output (e.g. captured by a test)
+        return False
+    given = os.stat(path)
+    return (output.st_dev, output.st_ino) == (given.st_dev, given.st_ino)
 
 
 def load_translator(args):
