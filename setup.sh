@@ -30,7 +30,7 @@ fi
 "$PYTHON" -m pip install --disable-pip-version-check -q -r requirements.txt
 
 # Debian packages, installed only when missing: the dictionary, and a headless Chromium with its driver for the
-# attention explorer's browser tests (tests/test_attention_explorer_browser.py).
+# attention explorer's browser tests (tests/explorer/test_page_browser.py).
 packages=""
 if [ ! -f /usr/share/trans/de-en ]; then packages="trans-de-en"; fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

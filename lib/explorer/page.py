@@ -16,7 +16,7 @@ Translation: the target side of decoder self-attention and cross-attention is la
 position *produces* (so "dog -> Hund" reads "while producing 'dog' it looked at 'Hund'"); the keys of decoder
 self-attention are the decoder's inputs (<START> and the tokens produced before). The weights are those of one
 teacher-forced pass over the translation returned by the decoding (greedy or beam search), which are the weights that
-the cached step-by-step decoding computed for that hypothesis (tests/test_attention_explorer.py checks both).
+the cached step-by-step decoding computed for that hypothesis (tests/explorer/test_page.py checks both).
 """
 import html
 import json

@@ -9,6 +9,8 @@ import pytest
 from lib.translation.corpus import (DING_PATH, SPLITS, Pair, clean_text, corpus_line, is_sentence, parse_ding_line,
                                     read_corpus, read_ding, read_iwslt, read_tsv, split_corpus, split_of)
 
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def pairs_of(line):
     return [(pair.german, pair.english) for pair in parse_ding_line(line)]
@@ -117,8 +119,7 @@ def test_the_everyday_test_set_is_not_in_the_dictionary():
     none of its German sentences may be a dictionary entry, compared without case and punctuation."""
     def normal(text):
         return " ".join(re.sub(r"[^\w ]", " ", text.lower()).split())
-    everyday = read_tsv(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
-                        "everyday.tsv"))
+    everyday = read_tsv(os.path.join(REPOSITORY, "data", "everyday.tsv"))
     assert len(everyday) >= 400 and all(pair.sentence for pair in everyday)
     dictionary = {normal(pair.german) for pair in read_corpus(DING_PATH)}
     assert [pair.german for pair in everyday if normal(pair.german) in dictionary] == []

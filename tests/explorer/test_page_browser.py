@@ -2,7 +2,7 @@
 it loads from a file:// URL without console errors, and what it draws follows the layer, the heads and the token
 pointed at, with the weights of its embedded JSON.
 
-./setup.sh installs Debian's chromium and chromium-driver; where they are missing (outside CI) the tests are skipped
+./setup.sh --with-browser installs Debian's chromium and chromium-driver; where they are missing (outside CI) the tests are skipped
 with a message saying how to install them. In CI (environment variable CI set) a missing browser fails the tests.
 """
 import os
@@ -18,7 +18,7 @@ from lib.counting import CountingModel, make_counting_data
 from lib.translation.translator import Translator
 
 TEXT = "Ich habe heute keine Zeit."
-INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh, or 'apt-get install chromium "
+INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh --with-browser, or 'apt-get install chromium "
            "chromium-driver' and 'pip install selenium'")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

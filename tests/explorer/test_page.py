@@ -1,6 +1,6 @@
 """Tests of the attention explorer (lib/explorer/page.py, run_translation.py --text/--html, plot_attention.py
 --html): the page's numbers are the model's, rows sum to 1 where they should, the causal mask shows, bad input is
-refused before any work. The page's behaviour in a real browser is tested in tests/test_attention_explorer_browser.py.
+refused before any work. The page's behaviour in a real browser is tested in tests/explorer/test_page_browser.py.
 """
 import math
 import os
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import plot_attention
+import run_translation
 from lib.explorer.page import (SCALE, page_data, render_page, translation_attention, translation_page_data,
                                word_numbers, write_page)
 from lib.counting import CountingConfig, CountingModel, make_counting_data, save_counting_model
@@ -16,7 +17,6 @@ from lib.translation.decoding import beam_search, greedy_decode
 from lib.translation.tokenizer import START
 from lib.translation.translator import Translator
 from tests.conftest import corpus_and_translator, random_translator
-from tests.test_run_translation import run
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 SENTENCE = "Ich sehe 17 Katzen."
@@ -27,6 +27,13 @@ def make_pairs():
     """300 made-up sentence pairs: 'Ich sehe 7 Hunde.' -> 'I see 7 dogs.'."""
     return [(f"Ich sehe {number} {german}.", f"I see {number} {english}.")
             for number in range(60) for german, english in ANIMALS]
+
+
+def run(setting, *flags):
+    """run_translation.py with ``flags`` on the setting's tsv corpus and checkpoint, figures not shown."""
+    corpus, checkpoint, _ = setting
+    run_translation.main(run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format",
+                                                     "tsv", "--no-show", *flags]))
 
 
 @pytest.fixture(scope="module")
