@@ -2,8 +2,9 @@
 it loads from a file:// URL without console errors, and what it draws follows the layer, the heads and the token
 pointed at, with the weights of its embedded JSON.
 
-./setup.sh --with-browser installs Debian's chromium and chromium-driver; where they are missing (outside CI) the tests are skipped
-with a message saying how to install them. In CI (environment variable CI set) a missing browser fails the tests.
+./setup.sh --with-browser installs Debian's chromium and chromium-driver; where they are missing (outside CI) the
+tests are skipped with a message saying how to install them. In CI (environment variable CI set) a missing browser
+fails the tests.
 """
 import os
 import shutil
