@@ -1,5 +1,6 @@
 """tools/train_on_gpu.sh, run on the CPU with a tiny corpus and model: it trains, exports the float16 translator and
-writes OUT/valid.txt, whose lines are --eval --compare's for that translator against BASELINE."""
+writes OUT/valid.txt, whose lines are --eval --compare's for that translator against BASELINE on the valid split of
+the corpus it trained on."""
 import os
 import shutil
 import subprocess
@@ -16,7 +17,11 @@ from tests.conftest import random_translator, write_tsv
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="train_on_gpu.sh is a bash script")
-def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path):
+@pytest.mark.parametrize("corpus_given", ["environment", "flags"])
+def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path, corpus_given):
+    """The corpus from CORPUS/CORPUS_FORMAT with absolute paths, or from the training flags --corpus/--corpus-format
+    with paths relative to the calling folder (OUT and BASELINE too): either way the translator is scored on the
+    valid split of the corpus it trained on (not on the dictionary, which is made missing)."""
     pairs = [(f"Ich sehe {number} {german}.", f"I see {number} {english}.") for number in range(60)
              for german, english in (("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"))]
     corpus = tmp_path / "tiny.tsv"
@@ -24,13 +29,22 @@ def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path):
     baseline = tmp_path / "baseline.pth"
     random_translator(pairs, 60, std=0.6, max_len=32, embed_dim=8, enc_layers=1, dec_layers=1,
                       num_heads=2).save(str(baseline))
-    environment = dict(os.environ, CORPUS=str(corpus), CORPUS_FORMAT="tsv", BASELINE=str(baseline),
-                       PYTHON=sys.executable, PYTHONPATH=REPOSITORY)
+    environment = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=REPOSITORY,
+                       DING_DICTIONARY=str(tmp_path / "no-dictionary"))
     flags = ["--max-steps", "2", "--eval-every", "1", "--de-vocab-size", "60", "--en-vocab-size", "60",
              "--embed-dim", "8", "--enc-layers", "1", "--dec-layers", "1", "--num-heads", "2", "--max-len", "32",
              "--batch-tokens", "300", "--threads", "1"]
-    result = subprocess.run(["bash", os.path.join(REPOSITORY, "tools", "train_on_gpu.sh"), str(tmp_path / "out"),
-                             "1", *flags], capture_output=True, text=True, env=environment, cwd=tmp_path)
+    if corpus_given == "environment":
+        environment.update(CORPUS=str(corpus), CORPUS_FORMAT="tsv", BASELINE=str(baseline))
+        out, shown_baseline = str(tmp_path / "out"), str(baseline)
+    else:
+        environment.pop("CORPUS", None)
+        environment.pop("CORPUS_FORMAT", None)
+        environment["BASELINE"] = shown_baseline = "baseline.pth"
+        flags += ["--corpus", "tiny.tsv", "--corpus-format=tsv"]
+        out = "out"
+    result = subprocess.run(["bash", os.path.join(REPOSITORY, "tools", "train_on_gpu.sh"), out, "1", *flags],
+                            capture_output=True, text=True, env=environment, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     exported = torch.load(tmp_path / "out" / "translator.pth", weights_only=True)
     assert exported["info"]["step"] in (1, 2)  # the run's best.pth
@@ -43,7 +57,7 @@ def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path):
     comparison = paired_bootstrap(references, baseline_hypotheses, hypotheses)
     lines = (tmp_path / "out" / "valid.txt").read_text().splitlines()
     assert lines == [f"{len(valid)} valid sentences, greedy",
-                     f"baseline {baseline}: BLEU {comparison['BLEU'].baseline:.2f} "
+                     f"baseline {shown_baseline}: BLEU {comparison['BLEU'].baseline:.2f} "
                      f"chrF {comparison['chrF'].baseline:.2f}",
                      "gain over the baseline, paired bootstrap of 1000 resamples: "
                      f"{comparison['BLEU'].describe()}; {comparison['chrF'].describe()}",
