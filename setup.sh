@@ -81,8 +81,8 @@ if [ ! -f "$dictionary" ]; then
     else
         echo "Note: the German-English dictionary is not installed ($debian_dictionary is missing)."
     fi
-    echo "  It is needed for training a translator and for run_translation.py --split all; translating, the shipped"
-    echo "  held-out sentences (--test, --eval) and the attention explorer work without it."
+    echo "  It is needed for training a translator and for run_translation.py --split train or all; translating, the"
+    echo "  shipped held-out sentences (--test, --eval) and the attention explorer work without it."
     if command -v apt-get >/dev/null; then
         echo "  To get it: sudo apt-get install trans-de-en (then leave DING_DICTIONARY unset), or"
     else

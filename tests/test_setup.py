@@ -97,7 +97,7 @@ def test_setup_without_apt_get_or_sudo_installs_the_python_packages_and_notes_th
     assert result.stderr == ""
     note = result.stdout
     assert f"Note: DING_DICTIONARY={tmp_path / 'no-dictionary'} names no file" in note
-    assert "training a translator and for run_translation.py --split all" in note
+    assert "training a translator and for run_translation.py --split train or all" in note
     assert "download de-en.txt from the Ding project at TU Chemnitz and set DING_DICTIONARY=" in note
     assert "apt-get" not in note  # not on this system
     assert "browser tests will be skipped; ./setup.sh --with-browser installs them" in note

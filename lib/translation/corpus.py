@@ -37,9 +37,9 @@ def missing_dictionary_message(path=None):
     path = path or dictionary_path()
     where = (f"{DICTIONARY_VARIABLE}={path} names no file" if os.environ.get(DICTIONARY_VARIABLE) == path
              else f"{path} is missing")
-    return (f"The German-English Ding dictionary is not installed ({where}); training and --split all need it (the "
-            "held-out valid and test sentences are shipped in data/). Give it in one of three ways: --corpus PATH; "
-            f"the environment variable {DICTIONARY_VARIABLE}=PATH; or Debian's path {DING_PATH} ('sudo apt-get "
+    return (f"The German-English Ding dictionary is not installed ({where}); training, --split train and --split all "
+            "need it (the held-out valid and test sentences ship in data/). Give it in one of three ways: --corpus "
+            f"PATH; the environment variable {DICTIONARY_VARIABLE}=PATH; or Debian's path {DING_PATH} ('sudo apt-get "
             "install trans-de-en' on Debian/Ubuntu). Elsewhere download de-en.txt from the Ding project at TU "
             "Chemnitz (dict.tu-chemnitz.de) and give its path. A corpus of your own: --corpus PATH --corpus-format "
             "tsv|iwslt.")

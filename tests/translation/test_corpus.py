@@ -278,7 +278,7 @@ def test_training_and_the_whole_corpus_without_the_dictionary_name_every_way_to_
     with pytest.raises(FileNotFoundError) as raised:
         call()
     message = str(raised.value)
-    assert f"{no_dictionary} is missing" in message and "training and --split all need it" in message
+    assert f"{no_dictionary} is missing" in message and "training, --split train and --split all need it" in message
     for way in ("--corpus PATH", "DING_DICTIONARY=PATH", "apt-get install trans-de-en", "de-en.txt",
                 "Ding project at TU Chemnitz"):
         assert way in message
