@@ -6,8 +6,8 @@ Held-out (valid, test) pairs are full sentences only.
 
 The Ding dictionary is the file DING_DICTIONARY names (an environment variable), else Debian's DING_PATH (package
 trans-de-en). Without it the held-out sentences still come: data/ding_valid.tsv and data/ding_test.tsv ship them
-(``read_shipped_splits``), so translating and scoring them work anywhere; training and ``--split all`` need the
-dictionary itself.
+(``read_shipped_splits``), so translating and scoring them work anywhere; training and the train and all splits need
+the dictionary itself.
 """
 import gzip
 import hashlib
