@@ -1,4 +1,5 @@
 @echo off
+setlocal
 rem Run the test suite, then the style check; fail if either fails. Uses .venv's Python when there is one.
 cd /d "%~dp0"
 set PYTHON=python

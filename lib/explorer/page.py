@@ -16,7 +16,10 @@ Translation: the target side of decoder self-attention and cross-attention is la
 position *produces* (so "dog -> Hund" reads "while producing 'dog' it looked at 'Hund'"); the keys of decoder
 self-attention are the decoder's inputs (<START> and the tokens produced before). The weights are those of one
 teacher-forced pass over the translation returned by the decoding (greedy or beam search), which are the weights that
-the cached step-by-step decoding computed for that hypothesis (tests/test_attention_explorer.py checks both).
+the cached step-by-step decoding computed for that hypothesis (tests/explorer/test_page.py checks both).
+
+In a Jupyter notebook, ``explore(translator, german)`` returns an ``ExplorerView``, which the notebook shows inline: the
+same page in a sandboxed frame.
 """
 import html
 import json
@@ -283,3 +286,52 @@ def write_page(data, path):
     with atomic_output(path, "wb") as file:
         file.write(text)
     return len(text)
+
+
+# ---- notebooks -------------------------------------------------------------------------------------------------
+
+
+class ExplorerView:
+    """The explorer page of a page-data object ``data`` shown inline by Jupyter (``_repr_html_``): the whole page in an
+    isolated frame, ``<iframe sandbox="allow-scripts" srcdoc="...">``, so that its scripts and styles run apart from the
+    notebook's. ``height``: the frame's height in CSS pixels."""
+
+    def __init__(self, data, height=760):
+        self.data = data
+        self.height = height
+
+    def page(self):
+        """The page's HTML (a string), as ``write_page`` writes it."""
+        return render_page(self.data)
+
+    def _repr_html_(self):
+        return (f'<iframe sandbox="allow-scripts" title="{html.escape(self.data["title"])}" '
+                f'style="width: 100%; height: {int(self.height)}px; border: 1px solid #ccc" '
+                f'srcdoc="{html.escape(self.page(), quote=True)}"></iframe>')
+
+    def save(self, path):
+        """Write the page to ``path``, to open in a browser. Returns its size in bytes."""
+        return write_page(self.data, path)
+
+
+def _decoding_description(beam, length_penalty, no_repeat_ngram):
+    """'greedy' or 'beam 4, length penalty 1.2', with the n-gram blocking if any."""
+    text = "greedy" if beam == 1 else f"beam {beam}, length penalty {length_penalty:g}"
+    return text + (f", no repeated {no_repeat_ngram}-grams" if no_repeat_ngram else "")
+
+
+def explore(translator, german, beam=None, length_penalty=None, no_repeat_ngram=0, reference=None,
+            name="translator", height=760):
+    """The explorer of ``translator``'s translation of the sentence ``german`` for a notebook: an ExplorerView.
+
+    beam, length_penalty: the decoding (None: the translator's stored one); reference: an English reference to score
+    the translation against; name: what the page calls the model (e.g. its checkpoint's file)."""
+    if not german.strip():
+        raise ValueError('the sentence is empty: give a German sentence, e.g. "Ich habe heute keine Zeit."')
+    check_source_length(translator, german, "the sentence")
+    decoding = dict(translator.decoding, **{key: value for key, value in
+                                            (("beam", beam), ("length_penalty", length_penalty)) if value is not None})
+    result = translation_attention(translator, german, beam=decoding["beam"],
+                                   length_penalty=decoding["length_penalty"], no_repeat_ngram=no_repeat_ngram)
+    description = _decoding_description(decoding["beam"], decoding["length_penalty"], no_repeat_ngram)
+    return ExplorerView(translation_page_data(result, translator, name, description, reference), height)

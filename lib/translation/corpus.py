@@ -3,6 +3,11 @@
 Every reader returns a list of ``Pair``s in file order; ``split_of`` assigns each pair to train / valid / test by a hash
 of its German side, so the split never changes between runs or machines and the same German never lands in two splits.
 Held-out (valid, test) pairs are full sentences only.
+
+The Ding dictionary is the file DING_DICTIONARY names (an environment variable), else Debian's DING_PATH (package
+trans-de-en). Without it the held-out sentences still come: data/ding_valid.tsv and data/ding_test.tsv ship them
+(``read_shipped_splits``), so translating and scoring them work anywhere; training and the train and all splits need
+the dictionary itself.
 """
 import gzip
 import hashlib
@@ -12,14 +17,32 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-DING_PATH = "/usr/share/trans/de-en"
+DING_PATH = "/usr/share/trans/de-en"  # where Debian's package trans-de-en installs the dictionary
+DICTIONARY_VARIABLE = "DING_DICTIONARY"  # an environment variable naming the dictionary file elsewhere
 FORMATS = ("ding", "tsv", "iwslt")
 SPLITS = ("train", "valid", "test")
 HELD_OUT_PER_MILLE = 50  # 5% of the full sentences each for valid and test: about 1000 pairs each with Ding
+DATA_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data")
+SHIPPED_SPLITS = {name: os.path.join(DATA_FOLDER, f"ding_{name}.tsv") for name in ("valid", "test")}
 
-MISSING_DING = (f"The German-English dictionary is not installed ({DING_PATH} is missing). Install it with "
-                "'sudo apt-get install trans-de-en' (Debian/Ubuntu; ./setup.sh does this), or pass "
-                "--corpus PATH --corpus-format tsv|iwslt for a corpus of your own.")
+
+def dictionary_path():
+    """The Ding dictionary file read when no corpus is given: $DING_DICTIONARY when set, else DING_PATH."""
+    return os.environ.get(DICTIONARY_VARIABLE) or DING_PATH
+
+
+def missing_dictionary_message(path=None):
+    """What is missing (the dictionary file ``path``, None: dictionary_path()), what needs it and the three ways to
+    give it."""
+    path = path or dictionary_path()
+    where = (f"{DICTIONARY_VARIABLE}={path} names no file" if os.environ.get(DICTIONARY_VARIABLE) == path
+             else f"{path} is missing")
+    return (f"The German-English Ding dictionary is not installed ({where}); training, --split train and --split all "
+            "need it (the held-out valid and test sentences ship in data/). Give it in one of three ways: --corpus "
+            f"PATH; the environment variable {DICTIONARY_VARIABLE}=PATH; or Debian's path {DING_PATH} ('sudo apt-get "
+            "install trans-de-en' on Debian/Ubuntu). Elsewhere download de-en.txt from the Ding project at TU "
+            "Chemnitz (dict.tu-chemnitz.de) and give its path. A corpus of your own: --corpus PATH --corpus-format "
+            "tsv|iwslt.")
 
 
 @dataclass(frozen=True)
@@ -146,11 +169,13 @@ def _lines(path, description):
         raise not_utf8_error(path, description) from None
 
 
-def read_ding(path=DING_PATH, sentences_only=False):
-    """All aligned pairs (or only the full sentences) of the Ding dictionary file, in file order, without
-    duplicates."""
+def read_ding(path=None, sentences_only=False):
+    """All aligned pairs (or only the full sentences) of the Ding dictionary file ``path`` (None: dictionary_path()),
+    in file order, without duplicates."""
+    default = path is None or path == DING_PATH
+    path = dictionary_path() if path is None else path
     if not os.path.isfile(path) and not os.path.isdir(path):
-        raise FileNotFoundError(MISSING_DING if path == DING_PATH else f"No Ding dictionary file at {path}.")
+        raise FileNotFoundError(missing_dictionary_message(path) if default else f"No Ding dictionary file at {path}.")
     pairs, seen, entries, text_lines = [], set(), 0, 0
     for line in _lines(path, "Ding dictionary file"):
         entries += " :: " in line
@@ -208,14 +233,19 @@ def read_iwslt(path):
 
 
 def read_corpus(path=None, corpus_format="ding", sentences_only=False):
-    """Read a corpus in one of FORMATS; ``path`` None means the installed Ding dictionary.
+    """Read a corpus in one of FORMATS; ``path`` None means the Ding dictionary (dictionary_path()).
 
-    sentences_only: keep only full sentences (all that the valid and test splits hold), which reads faster.
+    sentences_only: keep only full sentences (all that the valid and test splits hold), which reads faster. Where
+    the dictionary is not installed, ``path`` None with sentences_only gives the shipped valid and test sentences
+    (read_shipped_splits), whose splits are the dictionary's; without sentences_only it raises FileNotFoundError.
     """
     if corpus_format not in FORMATS:
         raise ValueError(f"corpus format must be one of {FORMATS}, got {corpus_format!r}")
     if corpus_format == "ding":
-        return read_ding(path or DING_PATH, sentences_only)
+        if path is None and sentences_only and not os.path.exists(dictionary_path()):
+            shipped = read_shipped_splits()
+            return shipped["valid"] + shipped["test"]
+        return read_ding(path, sentences_only)
     if path is None:
         raise ValueError(f"--corpus PATH is needed with --corpus-format {corpus_format}")
     if os.path.isdir(path):
@@ -237,6 +267,24 @@ def split_of(pair):
     if bucket < 2 * HELD_OUT_PER_MILLE:
         return "valid"
     return "train"
+
+
+def read_shipped_splits():
+    """The dictionary's valid and test sentences as shipped in data/ (SHIPPED_SPLITS): {"valid": [Pair, ...],
+    "test": [...]}, each in dictionary order, as split_corpus(read_corpus(dictionary, sentences_only=True)) gives
+    them. The files hold german<TAB>english lines; lines starting with # are comments."""
+    splits = {}
+    for name, path in SHIPPED_SPLITS.items():
+        splits[name] = []
+        for number, line in enumerate(_lines(path, "shipped split"), 1):
+            if line.startswith("#") or not line.strip():
+                continue
+            columns = line.rstrip("\r\n").split("\t")
+            if len(columns) != 2 or not all(columns):
+                raise ValueError(f"{path}:{number}: expected 'german<TAB>english', got {line.strip()!r}; restore the "
+                                 "file from the repository")
+            splits[name].append(Pair(columns[0], columns[1], True))
+    return splits
 
 
 def split_corpus(pairs):

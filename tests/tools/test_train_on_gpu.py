@@ -1,5 +1,7 @@
-"""tools/train_on_gpu.sh: each row as (arguments, exit code, a fragment of what is printed); a row may prepare its
-folder and check afterwards that nothing was overwritten."""
+"""tools/train_on_gpu.sh: run on the CPU with a tiny corpus and model, it trains, exports the float16 translator and
+writes OUT/valid.txt, whose lines are --eval --compare's for that translator against BASELINE on the valid split of
+the corpus it trained on; refused calls as rows of (arguments, exit code, a fragment of what is printed), each checking
+that nothing of an earlier call was overwritten."""
 import os
 import re
 import shutil
@@ -7,8 +9,13 @@ import subprocess
 import sys
 
 import pytest
+import sacrebleu
+import torch
 
-from lib.translation.translator import REPOSITORY
+from lib.translation.corpus import read_tsv, split_corpus
+from lib.translation.significance import paired_bootstrap
+from lib.translation.translator import REPOSITORY, Translator
+from tests.conftest import random_translator, write_tsv
 
 GPU_SCRIPT = os.path.join(REPOSITORY, "tools", "train_on_gpu.sh")
 
@@ -48,3 +55,57 @@ def test_train_on_gpu_rows(name, arguments, setup, code, message, tmp_path):
     assert "Traceback" not in result.stderr
     if (tmp_path / "out").exists():
         earlier_call_kept(tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="train_on_gpu.sh is a bash script")
+@pytest.mark.parametrize("corpus_given", ["environment", "flags"])
+def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path, corpus_given):
+    """The corpus from CORPUS/CORPUS_FORMAT with absolute paths, or from the training flags --corpus/--corpus-format
+    with paths relative to the calling folder (OUT and BASELINE too): either way the translator is scored on the
+    valid split of the corpus it trained on (not on the dictionary, which is made missing)."""
+    pairs = [(f"Ich sehe {number} {german}.", f"I see {number} {english}.") for number in range(60)
+             for german, english in (("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"))]
+    corpus = tmp_path / "tiny.tsv"
+    write_tsv(corpus, pairs)
+    baseline = tmp_path / "baseline.pth"
+    random_translator(pairs, 60, std=0.6, max_len=32, embed_dim=8, enc_layers=1, dec_layers=1,
+                      num_heads=2).save(str(baseline))
+    environment = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=REPOSITORY,
+                       DING_DICTIONARY=str(tmp_path / "no-dictionary"))
+    flags = ["--max-steps", "2", "--eval-every", "1", "--de-vocab-size", "60", "--en-vocab-size", "60",
+             "--embed-dim", "8", "--enc-layers", "1", "--dec-layers", "1", "--num-heads", "2", "--max-len", "32",
+             "--batch-tokens", "300", "--threads", "1"]
+    if corpus_given == "environment":
+        environment.update(CORPUS=str(corpus), CORPUS_FORMAT="tsv", BASELINE=str(baseline))
+        out, shown_baseline = str(tmp_path / "out"), str(baseline)
+    else:
+        environment.pop("CORPUS", None)
+        environment.pop("CORPUS_FORMAT", None)
+        environment["BASELINE"] = shown_baseline = "baseline.pth"
+        flags += ["--corpus", "tiny.tsv", "--corpus-format=tsv"]
+        out = "out"
+    result = subprocess.run(["bash", os.path.join(REPOSITORY, "tools", "train_on_gpu.sh"), out, "1", *flags],
+                            capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    exported = torch.load(tmp_path / "out" / "translator.pth", weights_only=True)
+    assert exported["info"]["step"] in (1, 2)  # the run's best.pth
+    assert {value.dtype for value in exported["model"].values() if value.is_floating_point()} == {torch.float16}
+    trained = Translator.load(str(tmp_path / "out" / "translator.pth"))
+    valid = split_corpus(read_tsv(str(corpus)))["valid"]
+    references = [pair.english for pair in valid]
+    hypotheses = trained.translate([pair.german for pair in valid])
+    baseline_hypotheses = Translator.load(str(baseline)).translate([pair.german for pair in valid])
+    comparison = paired_bootstrap(references, baseline_hypotheses, hypotheses)
+    lines = (tmp_path / "out" / "valid.txt").read_text().splitlines()
+    assert lines == [f"{len(valid)} valid sentences, greedy",
+                     f"baseline {shown_baseline}: BLEU {comparison['BLEU'].baseline:.2f} "
+                     f"chrF {comparison['chrF'].baseline:.2f}",
+                     "gain over the baseline, paired bootstrap of 1000 resamples: "
+                     f"{comparison['BLEU'].describe()}; {comparison['chrF'].describe()}",
+                     f"BLEU {sacrebleu.corpus_bleu(hypotheses, [references]).score:.2f} "
+                     f"chrF {sacrebleu.corpus_chrf(hypotheses, [references]).score:.2f}"]
+    assert result.stdout.endswith("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))

@@ -1,16 +1,18 @@
 """Tests of the attention explorer (lib/explorer/page.py, run_translation.py --text/--html, plot_attention.py
 --html): the page's numbers are the model's, rows sum to 1 where they should, the causal mask shows, bad input is
-refused before any work. The page's behaviour in a real browser is tested in tests/test_attention_explorer_browser.py.
+refused before any work. The page's behaviour in a real browser is tested in tests/explorer/test_page_browser.py.
 """
 import math
 import os
+from html.parser import HTMLParser
 
 import pytest
 import torch
 
 import plot_attention
-from lib.explorer.page import (SCALE, page_data, render_page, translation_attention, translation_page_data,
-                               word_numbers, write_page)
+import run_translation
+from lib.explorer.page import (SCALE, explore, page_data, render_page, translation_attention,
+                               translation_page_data, word_numbers, write_page)
 from lib.counting import CountingConfig, CountingModel, make_counting_data, save_counting_model
 from lib.translation.decoding import beam_search, greedy_decode
 from lib.translation.tokenizer import START
@@ -258,6 +260,73 @@ def test_text_longer_than_the_model_takes_names_the_limit(setting):
     long_text = " ".join(f"Ich sehe {number} Katzen." for number in range(20))
     with pytest.raises(ValueError, match=r"--text has \d+ tokens; this model takes at most 24 \(its max_len\)"):
         run(setting, "--text", long_text)
+
+
+# ---- notebooks: ExplorerView, explore() --------------------------------------------------------------------------
+
+
+class _Elements(HTMLParser):
+    """Every start tag of an HTML text, as (tag, {attribute: value}), values unescaped by Python's parser."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+
+    def handle_starttag(self, tag, attributes):
+        self.elements.append((tag, dict(attributes)))
+
+
+def elements(text):
+    parser = _Elements()
+    parser.feed(text)
+    parser.close()
+    return parser.elements
+
+
+def test_notebook_view_is_one_sandboxed_frame_holding_the_whole_page(setting):
+    _, _, translator = setting
+    view = explore(translator, SENTENCE, beam=3, reference="I see 17 cats.", name="animals.pth", height=500)
+    inline = view._repr_html_()
+    assert elements(inline) == [("iframe", {"sandbox": "allow-scripts", "title": f"Attention: {SENTENCE}",
+                                            "style": "width: 100%; height: 500px; border: 1px solid #ccc",
+                                            "srcdoc": render_page(view.data)})]
+    facts = dict(view.data["facts"])
+    assert facts["Translation"] == translator.translate([SENTENCE], beam=3)[0]
+    assert facts["Reference"] == "I see 17 cats." and facts["Model"].startswith("animals.pth: Transformer")
+    assert facts["Decoding"].startswith("beam 3, length penalty 1;")
+    expected = translation_attention(translator, SENTENCE, beam=3)
+    assert torch.equal(page_weights(view.data, "cross"),
+                       page_weights(translation_page_data(expected, translator, "animals.pth", "beam 3"), "cross"))
+
+
+def test_notebook_view_decodes_as_the_translator_stores_by_default_and_saves_the_page(setting, tmp_path):
+    _, checkpoint, _ = setting
+    translator = Translator.load(checkpoint)
+    translator.info["decoding"] = {"beam": 2, "length_penalty": 0.5}
+    view = explore(translator, SENTENCE, no_repeat_ngram=2)
+    facts = dict(view.data["facts"])
+    assert facts["Decoding"].startswith("beam 2, length penalty 0.5, no repeated 2-grams;")
+    assert facts["Translation"] == translator.translate([SENTENCE], beam=2, length_penalty=0.5, no_repeat_ngram=2)[0]
+    path = tmp_path / "page.html"
+    assert view.save(str(path)) == path.stat().st_size and path.read_text(encoding="utf-8") == view.page()
+
+
+def test_a_hostile_sentence_stays_text_inside_the_frames_attribute(shipped):
+    hostile = 'Er sagte "</script><img src=x onerror=alert(1)>" und \'ging\'.'
+    inline = explore(shipped, hostile, beam=1)._repr_html_()
+    assert [tag for tag, _ in elements(inline)] == ["iframe"]  # no element escapes the attribute
+    assert "<" not in inline[1:inline.rindex("</iframe>")]
+    frame_page = elements(inline)[0][1]["srcdoc"]
+    assert [tag for tag, _ in elements(frame_page)].count("script") == 2  # the page's data, then its code
+    assert "img" not in [tag for tag, _ in elements(frame_page)]  # the sentence ends neither the data nor the title
+
+
+def test_notebook_view_refuses_an_empty_or_too_long_sentence(setting):
+    _, _, translator = setting
+    with pytest.raises(ValueError, match='the sentence is empty: give a German sentence, e.g. "Ich habe'):
+        explore(translator, " ")
+    with pytest.raises(ValueError, match="the sentence has .* tokens; this model takes at most 24"):
+        explore(translator, " ".join(["Katzen"] * 30))
 
 
 # ---- plot_attention.py --html (the counting model) -------------------------------------------------------------

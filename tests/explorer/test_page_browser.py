@@ -1,9 +1,11 @@
 """The attention explorer's page in a real headless browser (Chromium, driven by selenium through chromedriver):
 it loads from a file:// URL without console errors, and what it draws follows the layer, the heads and the token
-pointed at, with the weights of its embedded JSON.
+pointed at, with the weights of its embedded JSON; inline in a notebook's output (ExplorerView) it draws the same in
+its sandboxed frame, and a hostile sentence stays text.
 
-./setup.sh installs Debian's chromium and chromium-driver; where they are missing (outside CI) the tests are skipped
-with a message saying how to install them. In CI (environment variable CI set) a missing browser fails the tests.
+./setup.sh --with-browser installs Debian's chromium and chromium-driver; where they are missing (outside CI) the
+tests are skipped with a message saying how to install them. In CI (environment variable CI set) a missing browser
+fails the tests.
 """
 import os
 import shutil
@@ -12,13 +14,13 @@ import tempfile
 import pytest
 import torch
 
-from lib.explorer.page import (counting_page_data, page_data, translation_attention, translation_page_data,
-                               word_numbers, write_page)
+from lib.explorer.page import (counting_page_data, explore, page_data, translation_attention,
+                               translation_page_data, word_numbers, write_page)
 from lib.counting import CountingModel, make_counting_data
 from lib.translation.translator import Translator
 
 TEXT = "Ich habe heute keine Zeit."
-INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh, or 'apt-get install chromium "
+INSTALL = ("no headless Chromium for the browser tests: run ./setup.sh --with-browser, or 'apt-get install chromium "
            "chromium-driver' and 'pip install selenium'")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -225,3 +227,57 @@ def test_counting_page_shows_each_sequence(driver, tmp_path):
     click(driver, '#entry-choice button[data-entry="2"]')
     assert_same_lines(drawn_lines(driver), expected_lines(data, "counting", 2, [0]))
     assert "Sequence 3: " + " ".join(map(str, digits[2].tolist())) in driver.find_element("id", "caption").text
+
+
+# ---- inline in a notebook (ExplorerView) --------------------------------------------------------------------------
+
+
+def load_notebook_output(driver, folder, view):
+    """Open a file standing in for a notebook's output cell, which holds ``view._repr_html_()``, and switch into the
+    view's frame once its page is ready. Returns the console errors (none expected); the caller switches back."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    path = folder / "notebook.html"
+    path.write_text('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Notebook</title></head>'
+                    f'<body><div class="output_html">{view._repr_html_()}</div></body></html>', encoding="utf-8")
+    driver.get_log("browser")
+    driver.get("file://" + str(path))
+    frames = driver.find_elements("css selector", "iframe")
+    assert len(frames) == 1 and frames[0].get_attribute("sandbox") == "allow-scripts"
+    driver.switch_to.frame(frames[0])
+    WebDriverWait(driver, 10).until(
+        lambda driver: driver.find_element("css selector", "body").get_attribute("data-ready") == "true")
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_notebook_view_draws_the_page_in_its_frame(driver, tmp_path):
+    view = explore(Translator.load(), TEXT, beam=1, reference="I have no time today.")
+    data = view.data
+    try:
+        assert load_notebook_output(driver, tmp_path, view) == []
+        facts = driver.find_element("id", "facts").text
+        assert "I have no time today." in facts and dict(data["facts"])["Translation"] in facts
+        assert_same_lines(drawn_lines(driver), expected_lines(data, "cross", 2, range(4)))
+        queries = driver.find_elements("css selector", "#query-column .token")
+        assert [query.text for query in queries] == data["views"][2]["entries"][2]["queries"]
+        click(driver, '#entry-choice button[data-entry="0"]')  # the page answers inside the sandbox
+        assert_same_lines(drawn_lines(driver), expected_lines(data, "cross", 0, range(4)))
+    finally:
+        driver.switch_to.default_content()
+    assert driver.title == "Notebook"  # the page's title stays inside the frame
+
+
+def test_notebook_view_shows_a_hostile_sentence_as_text(driver, tmp_path):
+    from selenium.common.exceptions import NoAlertPresentException
+    hostile = 'Er sagte "</script><img src=x onerror=alert(1)>" und \'ging\'.'
+    view = explore(Translator.load(), hostile, beam=1)
+    try:
+        assert load_notebook_output(driver, tmp_path, view) == []
+        assert driver.execute_script("return document.images.length") == 0
+        sentence = dict(view.data["facts"])["Sentence"]
+        assert '"</script><img src' in sentence  # what the model saw, unknown characters as <UNK>
+        assert sentence in driver.find_element("id", "facts").text
+    finally:
+        driver.switch_to.default_content()
+    assert driver.execute_script("return document.images.length + document.querySelectorAll('script').length") == 0
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text

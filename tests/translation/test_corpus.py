@@ -6,8 +6,16 @@ import sys
 
 import pytest
 
-from lib.translation.corpus import (DING_PATH, SPLITS, Pair, clean_text, corpus_line, is_sentence, parse_ding_line,
-                                    read_corpus, read_ding, read_iwslt, read_tsv, split_corpus, split_of)
+import run_translation
+from lib.explorer.page import page_data
+from lib.translation import corpus
+from lib.translation.corpus import (DICTIONARY_VARIABLE, DING_PATH, SHIPPED_SPLITS, SPLITS, Pair, clean_text,
+                                    corpus_line, is_sentence, parse_ding_line, read_corpus, read_ding, read_iwslt,
+                                    read_shipped_splits, read_tsv, split_corpus, split_of)
+from lib.translation.translator import SHIPPED_CHECKPOINT
+from tests.conftest import random_translator
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def pairs_of(line):
@@ -117,8 +125,7 @@ def test_the_everyday_test_set_is_not_in_the_dictionary():
     none of its German sentences may be a dictionary entry, compared without case and punctuation."""
     def normal(text):
         return " ".join(re.sub(r"[^\w ]", " ", text.lower()).split())
-    everyday = read_tsv(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
-                        "everyday.tsv"))
+    everyday = read_tsv(os.path.join(REPOSITORY, "data", "everyday.tsv"))
     assert len(everyday) >= 400 and all(pair.sentence for pair in everyday)
     dictionary = {normal(pair.german) for pair in read_corpus(DING_PATH)}
     assert [pair.german for pair in everyday if normal(pair.german) in dictionary] == []
@@ -223,6 +230,103 @@ def test_missing_dictionary_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(os.path, "isfile", lambda path: False)
     with pytest.raises(FileNotFoundError, match="apt-get install trans-de-en"):
         read_ding()
+
+
+# ---- finding the dictionary; the shipped held-out splits ----------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isfile(DING_PATH), reason="the Ding dictionary (trans-de-en) is not installed")
+def test_the_shipped_splits_are_the_dictionarys_held_out_splits():
+    """data/ding_valid.tsv and data/ding_test.tsv hold exactly the pairs, in order, that the installed dictionary's
+    split gives (so the shipped translator's held-out sentences are the same with or without it)."""
+    computed = split_corpus(read_corpus(DING_PATH, sentences_only=True))
+    shipped = read_shipped_splits()
+    assert set(shipped) == {"valid", "test"}
+    assert shipped["valid"] == computed["valid"] and shipped["test"] == computed["test"]
+    assert 2000 <= len(shipped["valid"]) + len(shipped["test"]) <= 2500
+
+
+def test_the_shipped_split_files_carry_the_ding_licence_notice():
+    for path in SHIPPED_SPLITS.values():
+        with open(path, encoding="utf-8") as file:
+            header = "".join(line for line in file if line.startswith("#"))
+        assert "Frank Richter" in header and "TU Chemnitz" in header and "trans-de-en" in header
+        assert "GNU General Public License, version 2 or (at your option) any later version" in header
+
+
+@pytest.fixture
+def no_dictionary(monkeypatch, tmp_path):
+    """The Debian path made a missing file and DING_DICTIONARY unset. Returns the missing path."""
+    missing = str(tmp_path / "no-dictionary")
+    monkeypatch.setattr(corpus, "DING_PATH", missing)
+    monkeypatch.delenv(DICTIONARY_VARIABLE, raising=False)
+    return missing
+
+
+def test_without_the_dictionary_the_held_out_splits_come_from_the_shipped_files(no_dictionary):
+    shipped = read_shipped_splits()
+    assert split_corpus(read_corpus(sentences_only=True)) == {"train": [], **shipped}
+    assert corpus_line(7, "test") == (shipped["test"][6], len(shipped["test"]), False)
+    assert corpus_line(len(shipped["valid"]), "valid")[0] == shipped["valid"][-1]
+    with pytest.raises(ValueError, match=f"between 1 and {len(shipped['test'])}"):
+        corpus_line(len(shipped["test"]) + 1, "test")
+
+
+@pytest.mark.parametrize("call", [lambda: read_corpus(), lambda: read_ding(), lambda: corpus_line(1, "train"),
+                                  lambda: corpus_line(1, "all")])
+def test_training_and_the_whole_corpus_without_the_dictionary_name_every_way_to_give_it(no_dictionary, call):
+    with pytest.raises(FileNotFoundError) as raised:
+        call()
+    message = str(raised.value)
+    assert f"{no_dictionary} is missing" in message and "training, --split train and --split all need it" in message
+    for way in ("--corpus PATH", "DING_DICTIONARY=PATH", "apt-get install trans-de-en", "de-en.txt",
+                "Ding project at TU Chemnitz"):
+        assert way in message
+    assert "\n" not in message
+
+
+def test_the_environment_variable_names_the_dictionary(no_dictionary, monkeypatch, tmp_path):
+    path = tmp_path / "de-en.txt"
+    path.write_text("# Version :: test\nHund {m} :: dog\nIch habe heute keine Zeit. :: I have no time today.\n",
+                    encoding="utf-8")
+    monkeypatch.setenv(DICTIONARY_VARIABLE, str(path))
+    assert read_corpus() == [Pair("Hund", "dog", False),
+                             Pair("Ich habe heute keine Zeit.", "I have no time today.", True)]
+    assert read_corpus(sentences_only=True) == [Pair("Ich habe heute keine Zeit.", "I have no time today.", True)]
+    monkeypatch.setenv(DICTIONARY_VARIABLE, str(tmp_path / "elsewhere"))
+    with pytest.raises(FileNotFoundError, match=f"DING_DICTIONARY={tmp_path / 'elsewhere'} names no file"):
+        read_corpus()
+
+
+def test_a_damaged_shipped_split_says_so(monkeypatch, tmp_path):
+    damaged = tmp_path / "ding_test.tsv"
+    damaged.write_text("# comment\nDas ist gut.\tThat is good.\nonly one column\n", encoding="utf-8")
+    monkeypatch.setitem(SHIPPED_SPLITS, "test", str(damaged))
+    with pytest.raises(ValueError, match=r"ding_test.tsv:3: expected 'german<TAB>english'.*restore the file"):
+        read_shipped_splits()
+
+
+@pytest.mark.skipif(not os.path.isfile(SHIPPED_CHECKPOINT), reason="no shipped translator")
+def test_the_headline_runs_without_the_dictionary(no_dictionary, capsys, tmp_path):
+    """run_translation.py --test --line=7 --html with the shipped translator on a machine without the dictionary."""
+    page = tmp_path / "explorer.html"
+    run_translation.main(run_translation.parse_args(["--test", "--line=7", "--html", str(page), "--no-show"]))
+    lines = capsys.readouterr().out.splitlines()
+    pair = read_shipped_splits()["test"][6]
+    assert lines[:3] == [f"Line 7 of the test split ({len(read_shipped_splits()['test'])} pairs)",
+                         f"German:      {pair.german}", f"Reference:   {pair.english}"]
+    assert dict(page_data(page.read_text(encoding="utf-8"))["facts"])["Reference"] == pair.english
+
+
+def test_scoring_runs_on_the_shipped_valid_split_without_the_dictionary(no_dictionary, capsys, tmp_path):
+    valid = read_shipped_splits()["valid"]
+    checkpoint = str(tmp_path / "tiny.pth")
+    random_translator([(pair.german, pair.english) for pair in valid], 200, max_len=12, embed_dim=8, enc_layers=1,
+                      dec_layers=1, num_heads=2).save(checkpoint)
+    run_translation.main(run_translation.parse_args(["--eval", "--split", "valid", "--checkpoint", checkpoint,
+                                                     "--beam", "1", "--batch-size", "256", "--threads", "1"]))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{len(valid)} valid sentences, greedy" and lines[-1].startswith("BLEU ")
 
 
 if __name__ == "__main__":
