@@ -18,7 +18,7 @@ def _random_qkv(batch=3, n_queries=4, n_keys=6, d=5, d_v=7, dtype=torch.float32,
 
 
 def test_reference_values_through_counting_model():
-    """INTERFACE.md: seed 0, CountingModel(2, 1, 2), then x = rand(2, 1, 2)."""
+    """The exercise's seeded check: seed 0, CountingModel(2, 1, 2), then x = rand(2, 1, 2)."""
     torch.manual_seed(0)
     model = CountingModel(2, 1, 2)
     x = torch.rand(2, 1, 2)
