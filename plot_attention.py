@@ -15,7 +15,6 @@ from lib.plot import finish_figure, plot_counting_attention
 
 MAX_COUNT = 20  # heatmaps in one figure; more are unreadable (and slow to draw)
 MAX_ROWS = 200  # heatmap rows (sequences x digits) in one figure, for models with large vocabularies
-RENAMED = {"--model": "--checkpoint", "--samples": "--count"}
 
 
 def build_parser():
@@ -36,19 +35,12 @@ def build_parser():
                              "the positions of every sequence, to FILE (default: --out with .html, e.g. "
                              "results/attention.html); see docs/attention-explorer.md")
     parser.add_argument("--no-show", action="store_true", help="only save the figure, even where a display exists")
-    for old, new in RENAMED.items():
-        parser.add_argument(old, dest=f"renamed_{old[2:]}", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def parse_args(argv=None):
-    """Parse the command line (``argv``: list of strings, None: ``sys.argv``); old flag names are refused."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    for old, new in RENAMED.items():
-        if getattr(args, f"renamed_{old[2:]}") is not None:
-            parser.error(f"{old} was renamed {new}")
-    return args
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``)."""
+    return build_parser().parse_args(argv)
 
 
 def main(args):
