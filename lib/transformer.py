@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from lib.attention import attention_function
 from lib.checks import check_probability, check_range
 
-SIZES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "num_heads", "ffn_dim")  # whole numbers >= 1
-LAYER_COUNTS = ("enc_layers", "dec_layers")  # whole numbers >= 0
+_SIZES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "num_heads", "ffn_dim")  # whole numbers >= 1
+_LAYER_COUNTS = ("enc_layers", "dec_layers")  # whole numbers >= 0
 
 
 def _check_options(**options):
@@ -28,9 +28,9 @@ def _check_options(**options):
     share_all_embeddings needs one vocabulary size for both languages.
     """
     for name, value in options.items():
-        if name in SIZES and value is not None:
+        if name in _SIZES and value is not None:
             check_range(name, value, 1, integer=True)
-        elif name in LAYER_COUNTS:
+        elif name in _LAYER_COUNTS:
             check_range(name, value, 0, integer=True)
         elif name.endswith(("dropout", "layerdrop")) and value is not None:
             check_probability(name, value, allow_one=name == "decoder_layerdrop")
@@ -146,10 +146,15 @@ class MultiHeadAttention(nn.Module):
 class TransformerModel(nn.Module):
     """German-to-English Transformer with the exercise's layout and parameter order.
 
-    Inputs are one-hot floats (batch, length, vocab), as in the exercise, or token ids (batch, length). With the
-    defaults the model is the exercise's; each option below is off by default, and its literature is in the recipe
-    table of docs/translation.md ('Training your own').
+    Inputs are one-hot floats (batch, length, vocab), as in the exercise, or token ids (batch, length).
 
+    en_vocab_size, de_vocab_size: the English (target) and German (source) vocabulary sizes.
+    max_len: source positions; the decoder's input has max_len + 1 (a start token in front).
+    embed_dim, num_heads: the model's width and its attention heads (embed_dim divisible by num_heads).
+    enc_layers, dec_layers: encoder and decoder layers (0 or more).
+
+    With the defaults the model is the exercise's. Each option below is off by default; for the literature behind
+    them see docs/translation.md, 'Training your own'.
     dropout: on the embeddings, the attention outputs and the feed-forward outputs.
     attention_dropout: on the attention weights (None: same as dropout).
     activation_dropout: after the ReLU inside the feed-forward.
