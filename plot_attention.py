@@ -15,7 +15,6 @@ from lib.plot import finish_figure, plot_counting_attention
 
 MAX_COUNT = 20  # heatmaps in one figure; more are unreadable (and slow to draw)
 MAX_ROWS = 200  # heatmap rows (sequences x digits) in one figure, for models with large vocabularies
-RENAMED = {"--model": "--checkpoint", "--samples": "--count"}
 
 
 def build_parser():
@@ -36,39 +35,24 @@ def build_parser():
                              "the positions of every sequence, to FILE (default: --out with .html, e.g. "
                              "results/attention.html); see docs/attention-explorer.md")
     parser.add_argument("--no-show", action="store_true", help="only save the figure, even where a display exists")
-    for old, new in RENAMED.items():
-        parser.add_argument(old, dest=f"renamed_{old[2:]}", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def parse_args(argv=None):
-    """Parse the command line (``argv``: list of strings, None: ``sys.argv``); old flag names are refused."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    for old, new in RENAMED.items():
-        if getattr(args, f"renamed_{old[2:]}") is not None:
-            parser.error(f"{old} was renamed {new}")
-    return args
+    """Parse the command line (``argv``: list of strings, None: ``sys.argv``)."""
+    return build_parser().parse_args(argv)
 
 
 def main(args):
-    """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps. Returns the path."""
-    if args.html is not None:
+    """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps and, with --html, the
+    explorer page. Returns the figure's path."""
+    if args.html is not None:  # checked before any work
         args.html = args.html or os.path.splitext(args.out)[0] + ".html"
         check_writable_file(args.html, "--html")
     model, config = load_counting_model(args.checkpoint)
-    if args.count * config.vocab_size > MAX_ROWS:
-        raise ValueError(f"--count {args.count} would draw {args.count * config.vocab_size} heatmap rows for this "
-                         f"model's {config.vocab_size} digits; use --count {max(1, MAX_ROWS // config.vocab_size)} "
-                         "or fewer")
-    if not os.path.basename(args.out):  # "results/": a folder, named as such
-        raise IsADirectoryError(f"--out {args.out} names a folder; give a file name, e.g. {args.out}attention.png")
-    args.out = check_figure_path(args.out, "--out")
-    one_hot, digits, counts = make_counting_data(args.count, config.sequence_length, config.vocab_size,
-                                                 torch.Generator().manual_seed(args.seed))
-    with torch.no_grad():
-        logits, weights = model(one_hot)
-    predicted = logits.argmax(dim=-1)
+    check_rows(args.count, config.vocab_size)
+    args.out = figure_path(args.out)
+    digits, weights, predicted, counts = attend(model, config, args.count, args.seed)
     figure = plot_counting_attention(weights, digits, predicted, counts,
                                      title=f"Counting attention ({config.activation})")
     finish_figure(figure, args.out, show=not args.no_show)
@@ -80,6 +64,30 @@ def main(args):
                           args.html)
         print(f"Attention explorer ({size / 1024:.0f} KB) saved to {args.html}: open it in a web browser")
     return args.out
+
+
+def check_rows(count, vocab_size):
+    """Refuse ``count`` sequences when their heatmap rows (a row per digit) would not fit one figure."""
+    if count * vocab_size > MAX_ROWS:
+        raise ValueError(f"--count {count} would draw {count * vocab_size} heatmap rows for this model's {vocab_size} "
+                         f"digits; use --count {max(1, MAX_ROWS // vocab_size)} or fewer")
+
+
+def figure_path(out):
+    """The checked --out path of the figure (``.png`` added to a name without an extension)."""
+    if not os.path.basename(out):  # "results/": a folder, named as such
+        raise IsADirectoryError(f"--out {out} names a folder; give a file name, e.g. {out}attention.png")
+    return check_figure_path(out, "--out")
+
+
+def attend(model, config, count, seed):
+    """Run the model on ``count`` fresh sequences drawn with ``seed``. Returns (digits (count, sequence_length),
+    weights (count, vocab_size, sequence_length), predicted and true counts (count, vocab_size))."""
+    one_hot, digits, counts = make_counting_data(count, config.sequence_length, config.vocab_size,
+                                                 torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        logits, weights = model(one_hot)
+    return digits, weights, logits.argmax(dim=-1), counts
 
 
 if __name__ == "__main__":

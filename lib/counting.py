@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from lib.attention import ACTIVATIONS, attention_function
 from lib.checkpoint import load_checkpoint, save_atomic
+from lib.checks import check_range
 
 # Limits of CountingConfig's fields (checked when one is made, so the library and train.py refuse the same values).
 # Sequences of up to 20 digits train to test accuracy 0.999-1.0 with the exercise's settings (seeds 0 and 1);
@@ -49,8 +50,9 @@ PARAMETER_NAMES = ("query", "norm.weight", "norm.bias", "key.weight", "key.bias"
 class CountingModel(nn.Module):
     """Count the occurrences of each of ``vocab_size`` digits in a sequence of ``sequence_length`` digits.
 
-    Parameter creation order is the exercise's (seeded results depend on it). ``activation`` picks the attention's
-    squashing function: "sigmoid" (the exercise) or "softmax" (its bonus question).
+    hidden: width of the queries, keys and values.
+    activation: the attention's squashing function, "sigmoid" (the exercise's) or "softmax" (its bonus question).
+    Parameters are created in the exercise's order (its seeded values depend on it).
     """
 
     def __init__(self, vocab_size, sequence_length, hidden, activation="sigmoid"):
@@ -69,14 +71,27 @@ class CountingModel(nn.Module):
         Returns (logits over counts (batch, vocab_size, sequence_length + 1),
         attention weights (batch, vocab_size, sequence_length)).
         """
-        if x.dim() != 3 or x.shape[-1] != self.query.shape[1]:
-            raise ValueError(f"x must be one-hot (batch, sequence_length, {self.query.shape[1]}), "
-                             f"got shape {tuple(x.shape)}")
-        query = self.query.expand(x.shape[0], -1, -1)  # the same values as repeat, without the copy
+        _check_input(x, vocab_size=self.query.shape[1])
+        query = _query_for_each_item(self.query, x.shape[0])
         keys = self.key(x)
         values = self.value(x)
         attended, weights = attention_function(query, keys, values, self.hidden, activation=self.activation)
         return self.out(self.norm(attended + query)), weights
+
+
+def _check_input(x, vocab_size):
+    """Raise a ValueError unless ``x`` has the shape of one-hot sequences (batch, sequence_length, vocab_size)."""
+    if x.dim() != 3 or x.shape[-1] != vocab_size:
+        raise ValueError(f"x must be one-hot (batch, sequence_length, {vocab_size}), got shape {tuple(x.shape)}")
+
+
+def _query_for_each_item(query, batch_size):
+    """The shared query (1, vocab, hidden) repeated over the batch without a copy: (batch, vocab, hidden).
+
+    The same values as ``query.repeat(batch_size, 1, 1)``; ``attention_function`` sees the stride-0 batch and takes
+    one matrix product for all items instead of a batched one.
+    """
+    return query.expand(batch_size, -1, -1)
 
 
 def make_counting_data(num_samples, sequence_length, vocab_size, generator=None):
@@ -93,47 +108,48 @@ def make_counting_data(num_samples, sequence_length, vocab_size, generator=None)
 
 @dataclass
 class CountingConfig:
-    """The exercise's training configuration; values outside ``LIMITS`` raise a ValueError."""
-    sequence_length: int = 10
-    vocab_size: int = 3
-    hidden: int = 8
-    batch_size: int = 256
-    steps: int = 2500
-    lr: float = 1e-2
-    patience: int = 250
-    seed: int = 0
-    activation: str = "sigmoid"
-    test_samples: int = 320
+    """The exercise's training configuration (the defaults); values outside ``LIMITS`` raise a ValueError."""
+    sequence_length: int = 10  # digits per sequence
+    vocab_size: int = 3  # distinct digits, 0 to vocab_size - 1
+    hidden: int = 8  # width of the queries, keys and values
+    batch_size: int = 256  # sequences per training step, drawn fresh for each step
+    steps: int = 2500  # training steps
+    lr: float = 1e-2  # Adam's learning rate
+    patience: int = 250  # ReduceLROnPlateau's patience in steps, stepped on the training loss
+    seed: int = 0  # seed of the weights and the training data; the test sequences use seed + 1
+    activation: str = "sigmoid"  # the attention's squashing function: "sigmoid" or "softmax"
+    test_samples: int = 320  # fresh test sequences
     num_threads: int = 1  # torch threads while training; the model is tiny, so one avoids threading overhead (0: keep)
 
     def __post_init__(self):
-        for name, (low, high) in LIMITS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                hint = " (longer sequences do not train to a useful accuracy)" if name == "sequence_length" else ""
-                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}{hint}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr <= MAX_LR:
-            raise ValueError(f"lr must be a number above 0 and at most {MAX_LR:g}, got {self.lr!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        _check_config(self)
+
+
+def _check_config(config):
+    """Raise a ValueError naming the first field of ``config`` outside ``LIMITS`` (or lr, activation)."""
+    for name, (low, high) in LIMITS.items():
+        try:
+            check_range(name, getattr(config, name), low, high, integer=True)
+        except ValueError as error:
+            hint = " (longer sequences do not train to a useful accuracy)" if name == "sequence_length" else ""
+            raise ValueError(f"{error}{hint}") from None
+    check_range("lr", config.lr, 0, MAX_LR, low_open=True)
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {config.activation!r}")
 
 
 def counting_loss(logits, counts):
     """Mean cross-entropy over the counts: logits (batch, vocab, sequence_length + 1), counts (batch, vocab) long.
 
-    Equal to ``F.cross_entropy(logits.reshape(-1, classes), counts.reshape(-1))`` (tested); the log-softmax runs over
-    the classes laid out as rows (dim 0 of the transposed logits) because torch's CPU kernel over a short last
-    dimension (11 classes) is about eight times slower, a tenth of a training step.
+    Equal to ``F.cross_entropy(logits.reshape(-1, classes), counts.reshape(-1))`` (tested).
     """
-    flat = logits.reshape(-1, logits.shape[-1])
-    return F.nll_loss(torch.log_softmax(flat.T, dim=0).T, counts.reshape(-1))
+    return F.nll_loss(_log_softmax_over_short_rows(logits.reshape(-1, logits.shape[-1])), counts.reshape(-1))
 
 
-def counting_accuracy(model, one_hot, counts):
-    """Fraction of (sequence, digit) pairs whose count the model predicts exactly."""
-    with torch.no_grad():
-        logits, _ = model(one_hot)
-    return (logits.argmax(dim=-1) == counts).float().mean().item()
+def _log_softmax_over_short_rows(flat):
+    """``torch.log_softmax(flat, dim=-1)`` for (rows, classes), computed on the transpose over dim 0: torch's CPU
+    kernel over a short last dimension (11 classes) is about eight times slower, a tenth of a training step."""
+    return torch.log_softmax(flat.T, dim=0).T
 
 
 def counting_test_data(config):
@@ -143,11 +159,17 @@ def counting_test_data(config):
 
 
 def evaluate_counting_model(model, config):
-    """Test loss and accuracy of ``model`` on ``counting_test_data(config)``."""
+    """Test loss and accuracy (floats) of ``model`` on ``counting_test_data(config)``."""
     one_hot, _, counts = counting_test_data(config)
+    logits = _logits_without_gradients(model, one_hot)
+    return counting_loss(logits, counts).item(), (logits.argmax(dim=-1) == counts).float().mean().item()
+
+
+def _logits_without_gradients(model, one_hot):
+    """``model(one_hot)``'s logits (batch, vocab, sequence_length + 1) without recording the autograd graph."""
     with torch.no_grad():
         logits, _ = model(one_hot)
-    return counting_loss(logits, counts).item(), (logits.argmax(dim=-1) == counts).float().mean().item()
+    return logits
 
 
 def counting_batches(config, generator, chunk_numbers=2 ** 20):
@@ -165,7 +187,7 @@ def counting_batches(config, generator, chunk_numbers=2 ** 20):
 
 
 @contextmanager
-def _cpu_settings(num_threads):
+def _few_threads_and_no_denormals(num_threads):
     """Use ``num_threads`` torch threads (0: keep) and flush denormal floats to zero; restore both afterwards."""
     previous_threads = torch.get_num_threads()
     if num_threads > 0:
@@ -184,11 +206,10 @@ def train_counting_model(config=CountingConfig(), progress=True):
 
     Returns (model, final training loss, test accuracy on ``config.test_samples`` fresh sequences).
     """
-    with _cpu_settings(config.num_threads):
+    with _few_threads_and_no_denormals(config.num_threads):
         torch.manual_seed(config.seed)
         model = CountingModel(config.vocab_size, config.sequence_length, config.hidden, activation=config.activation)
-        # fused: torch's one-kernel Adam (the same rule as the default, tested), a quarter of its per-step overhead
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        optimizer = _fused_adam(model.parameters(), config.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=config.patience)
         batches = counting_batches(config, torch.Generator().manual_seed(config.seed))
         bar = tqdm(batches, total=config.steps, desc="training", disable=not progress)
@@ -205,6 +226,12 @@ def train_counting_model(config=CountingConfig(), progress=True):
                 bar.set_postfix(loss=f"{loss:.4f}")
         _, accuracy = evaluate_counting_model(model, config)
     return model, loss, accuracy
+
+
+def _fused_adam(parameters, lr):
+    """``torch.optim.Adam`` as torch's one-kernel variant: the same update rule (tested), a quarter of the default's
+    per-step overhead."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True)
 
 
 def save_counting_model(model, config, path):

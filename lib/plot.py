@@ -20,6 +20,7 @@ def finish_figure(figure, path=None, show=True):
 
 
 def _has_display():
+    """Whether ``plt.show()`` would open a window: an interactive backend and a screen (or Windows)."""
     backend = matplotlib.get_backend().lower()
     has_screen = os.name == "nt" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return "agg" not in backend and has_screen

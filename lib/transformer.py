@@ -14,32 +14,49 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lib.attention import attention_function
+from lib.checks import check_probability, check_range
+
+_SIZES = ("en_vocab_size", "de_vocab_size", "max_len", "embed_dim", "num_heads", "ffn_dim")  # whole numbers >= 1
+_LAYER_COUNTS = ("enc_layers", "dec_layers")  # whole numbers >= 0
 
 
-def _check_probability(name, value, allow_one=False):
-    """Raise a ValueError unless ``value`` is a probability in [0, 1) (or [0, 1] with ``allow_one``)."""
-    if not isinstance(value, (int, float)) or not (0.0 <= value < 1.0 or (allow_one and value == 1.0)):
-        bound = "1]" if allow_one else "1)"
-        raise ValueError(f"{name} must be a probability in [0, {bound}, got {value!r}")
+def _check_options(**options):
+    """Raise a ValueError naming the first of the given constructor ``options`` that is out of range.
+
+    Sizes are whole numbers >= 1 (``ffn_dim`` may be None), layer counts >= 0, dropouts probabilities in [0, 1)
+    (None: not given), ``decoder_layerdrop`` in [0, 1]; embed_dim must split into num_heads heads, and
+    share_all_embeddings needs one vocabulary size for both languages.
+    """
+    for name, value in options.items():
+        if name in _SIZES and value is not None:
+            check_range(name, value, 1, integer=True)
+        elif name in _LAYER_COUNTS:
+            check_range(name, value, 0, integer=True)
+        elif name.endswith(("dropout", "layerdrop")) and value is not None:
+            check_probability(name, value, allow_one=name == "decoder_layerdrop")
+    if options["embed_dim"] % options["num_heads"]:
+        raise ValueError(f"embed_dim {options['embed_dim']} must be divisible by num_heads {options['num_heads']}")
+    if options.get("share_all_embeddings") and options["en_vocab_size"] != options["de_vocab_size"]:
+        raise ValueError(f"share_all_embeddings needs one vocabulary for both languages, but en_vocab_size is "
+                         f"{options['en_vocab_size']} and de_vocab_size {options['de_vocab_size']}: give both the "
+                         "same size (train a joint vocabulary), or leave share_all_embeddings off")
 
 
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention with a residual connection to the query and a LayerNorm.
 
     Projections multiply from the right (``query @ W_query``); head h uses columns h*d_head:(h+1)*d_head.
-    Post-norm (the exercise's, default): ``layer_norm(query + attention(query, key, value))``. Pre-norm:
-    ``query + attention(layer_norm(query), ...)``, where key and value are normalised too when they are the query
-    tensor itself (self-attention) and used as given otherwise (cross-attention to the encoder's output).
-    dropout: on the output before the residual; attention_dropout (None: same as dropout): on the weights.
+    Post-norm (the exercise's, default): ``layer_norm(query + attention(query, key, value))``.
+
+    dropout: on the output, before the residual.
+    attention_dropout: on the attention weights (None: same as dropout).
+    pre_norm: ``query + attention(layer_norm(query), ...)``; key and value are normalised too when they are the query
+    tensor itself (self-attention), used as given otherwise (cross-attention to the encoder's output).
     """
 
     def __init__(self, num_heads, embed_dim, dropout=0.0, attention_dropout=None, pre_norm=False):
         super().__init__()
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
-        _check_probability("dropout", dropout)
-        if attention_dropout is not None:
-            _check_probability("attention_dropout", attention_dropout)
+        _check_options(num_heads=num_heads, embed_dim=embed_dim, dropout=dropout, attention_dropout=attention_dropout)
         self.num_heads = num_heads
         self.embed_dim = embed_dim
         self.dropout = dropout
@@ -127,31 +144,28 @@ class MultiHeadAttention(nn.Module):
 
 
 class TransformerModel(nn.Module):
-    """German-to-English Transformer with the exercise's layout (see INTERFACE.md).
+    """German-to-English Transformer with the exercise's layout and parameter order.
 
-    Inputs may be one-hot floats (batch, length, vocab) as in the exercise, or token ids (batch, length).
-    With the defaults below the model, its parameters and their creation order are the exercise's. Options:
+    Inputs are one-hot floats (batch, length, vocab), as in the exercise, or token ids (batch, length).
 
-    - dropout: on embeddings, attention outputs and feed-forward outputs; attention_dropout (None: same as
-      dropout) on the attention weights; activation_dropout after the ReLU inside the feed-forward.
-    - decoder_layerdrop: in training, each decoder layer is skipped with this probability (Fan et al. 2019,
-      "Reducing Transformer Depth on Demand with Structured Dropout"); never in evaluation.
-    - pre_norm: ``x + sublayer(LayerNorm(x))`` for attention and feed-forward, and a final LayerNorm on the encoder's
-      and the decoder's outputs (``enc_final_norm``, ``dec_final_norm``, created after all other parameters).
-    - tie_embeddings: the output projection is the decoder's input embedding, ``logits = h @ dec_input_dense.weight
-      + decoder_output_bias`` (Press & Wolf 2017); ``decoder_final_dense`` is then not created and
-      ``decoder_output_bias`` (zeros, en_vocab_size) takes its place in the creation order.
-    - share_all_embeddings: the encoder's input embedding, the decoder's input embedding and the output projection
-      are one tensor (Press & Wolf 2017; Nguyen & Salazar 2019), for a vocabulary shared by both languages: it
-      implies tie_embeddings and needs de_vocab_size == en_vocab_size. ``dec_input_dense`` is then the encoder's
-      module ``enc_input_dense`` (its weight and its bias), not a new one: the decoder's Linear(en_vocab_size,
-      embed_dim) is not created and draws no random numbers; all other parameters are created in the usual order,
-      with ``decoder_output_bias`` in place of ``decoder_final_dense``. ``state_dict()`` still lists the weights
-      under both names (one tensor), so checkpoints load into a model built from their config.
-    - ffn_dim: the feed-forward's hidden width (None: 2 * embed_dim, the exercise's).
-    - scale_embeddings: token embeddings (``W x + b``) are multiplied by sqrt(embed_dim) before the positions are
-      added (Vaswani et al. 2017). The exercise's embeddings start tiny (about 1 / sqrt(vocab)); after a pre-norm
-      sublayer's output is added to them, token identity is swamped, which this counters.
+    en_vocab_size, de_vocab_size: the English (target) and German (source) vocabulary sizes.
+    max_len: source positions; the decoder's input has max_len + 1 (a start token in front).
+    embed_dim, num_heads: the model's width and its attention heads (embed_dim divisible by num_heads).
+    enc_layers, dec_layers: encoder and decoder layers (0 or more).
+
+    With the defaults the model is the exercise's. Each option below is off by default; for the literature behind
+    them see docs/translation.md, 'Training your own'.
+    dropout: on the embeddings, the attention outputs and the feed-forward outputs.
+    attention_dropout: on the attention weights (None: same as dropout).
+    activation_dropout: after the ReLU inside the feed-forward.
+    decoder_layerdrop: in training, skip each decoder layer with this probability (never in evaluation).
+    pre_norm: ``x + sublayer(LayerNorm(x))``, plus final norms ``enc_final_norm``, ``dec_final_norm`` (created last).
+    tie_embeddings: logits = ``h @ dec_input_dense.weight + decoder_output_bias``, instead of decoder_final_dense.
+    share_all_embeddings: the decoder's input embedding is ``enc_input_dense`` (no new draws), tied to the output too.
+    ffn_dim: the feed-forward's hidden width (None: 2 * embed_dim, the exercise's).
+    scale_embeddings: token embeddings times sqrt(embed_dim) before the positions are added.
+    A shared or tied tensor is listed under each of its names in ``state_dict()``, so checkpoints load into a model
+    built from their ``config()``.
     """
 
     def __init__(self, en_vocab_size, de_vocab_size, max_len=20, embed_dim=64, enc_layers=6, dec_layers=6,
@@ -159,22 +173,11 @@ class TransformerModel(nn.Module):
                  attention_dropout=None, activation_dropout=0.0, decoder_layerdrop=0.0, scale_embeddings=False,
                  share_all_embeddings=False):
         super().__init__()
-        for name, value in (("en_vocab_size", en_vocab_size), ("de_vocab_size", de_vocab_size),
-                            ("max_len", max_len), ("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-        for name, value in (("enc_layers", enc_layers), ("dec_layers", dec_layers)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-        if ffn_dim is not None and (not isinstance(ffn_dim, int) or ffn_dim < 1):
-            raise ValueError(f"ffn_dim must be a positive whole number or None (2 * embed_dim), got {ffn_dim!r}")
-        _check_probability("dropout", dropout)
-        _check_probability("activation_dropout", activation_dropout)
-        _check_probability("decoder_layerdrop", decoder_layerdrop, allow_one=True)
-        if share_all_embeddings and en_vocab_size != de_vocab_size:
-            raise ValueError(f"share_all_embeddings needs one vocabulary for both languages, but en_vocab_size is "
-                             f"{en_vocab_size} and de_vocab_size {de_vocab_size}: give both the same size (train a "
-                             "joint vocabulary), or leave share_all_embeddings off")
+        _check_options(en_vocab_size=en_vocab_size, de_vocab_size=de_vocab_size, max_len=max_len,
+                       embed_dim=embed_dim, enc_layers=enc_layers, dec_layers=dec_layers, num_heads=num_heads,
+                       ffn_dim=ffn_dim, dropout=dropout, attention_dropout=attention_dropout,
+                       activation_dropout=activation_dropout, decoder_layerdrop=decoder_layerdrop,
+                       share_all_embeddings=share_all_embeddings)
         self.en_vocab_size = en_vocab_size
         self.de_vocab_size = de_vocab_size
         self.max_len = max_len

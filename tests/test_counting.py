@@ -1,5 +1,5 @@
-"""Tests of the counting task: data, CountingModel (parameter order, forward), the loss, training against a plainly
-written reference loop, the full default run, checkpoints, train.py and plot_attention.py."""
+"""Tests of lib/counting.py: the data, CountingModel (the exercise's seeded values, parameter order, forward), the
+loss, training against a plainly written reference loop, the full default run, the config's limits, checkpoints."""
 import math
 import os
 
@@ -8,14 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import plot_attention
-import train
 from lib.attention import attention_function
 from lib.checkpoint import save_atomic
 from lib.counting import (PARAMETER_NAMES, CountingConfig, CountingModel, counting_batches, counting_loss,
-                          counting_test_data, evaluate_counting_model, load_counting_model, make_counting_data,
-                          train_counting_model)
-from lib.plot import plot_counting_attention
+                          load_counting_model, make_counting_data, train_counting_model)
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,6 +48,17 @@ def test_training_batches_are_seeded_one_hot_sequences_with_their_bincounts(chun
         assert one_hot.shape == (4, 6, 3) and counts.shape == (4, 3)
         assert torch.equal(one_hot.argmax(-1), step_digits) and torch.equal(one_hot.sum(-1), torch.ones(4, 6))
         assert torch.equal(counts, bincount_by_hand(step_digits, 3))
+
+
+def test_the_exercise_seeded_values():
+    """The exercise's seeded check: seed 0, CountingModel(2, 1, 2), then x = rand(2, 1, 2)."""
+    torch.manual_seed(0)
+    model = CountingModel(2, 1, 2)
+    x = torch.rand(2, 1, 2)
+    outputs, weights = model(x)
+    assert outputs.shape == (2, 2, 2) and weights.shape == (2, 2, 1)
+    torch.testing.assert_close(outputs[0, 0], torch.tensor([0.4014813, 0.7585268]), rtol=1e-5, atol=0)
+    torch.testing.assert_close(weights[0], torch.tensor([[0.589777], [0.51559067]]), rtol=1e-5, atol=0)
 
 
 def test_parameters_are_created_in_the_exercise_order():
@@ -188,36 +195,6 @@ def test_config_refuses_values_outside_its_limits(field, value):
         CountingConfig(**{field: value})
 
 
-def test_every_flag_of_the_scripts_has_help_and_the_defaults_are_the_exercise():
-    for parser in (train.build_parser(), plot_attention.build_parser()):
-        for action in parser._actions:
-            assert action.help, action.option_strings
-    defaults = train.parse_args([])
-    assert (defaults.sequence_length, defaults.vocab_size, defaults.hidden, defaults.batch_size, defaults.steps,
-            defaults.lr, defaults.patience, defaults.seed, defaults.activation, defaults.out) == \
-        (10, 3, 8, 256, 2500, 1e-2, 250, 0, "sigmoid", "results/model.pth")
-
-
-def test_train_script_saves_what_it_trained_and_prints_its_accuracy(tmp_path, capsys):
-    out = tmp_path / "models" / "model.pth"
-    accuracy = train.main(train.parse_args(
-        ["--steps", "150", "--sequence-length", "6", "--hidden", "6", "--seed", "2", "--activation", "softmax",
-         "--out", str(out), "--no-progress"]))
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert os.listdir(out.parent) == ["model.pth"]  # written atomically: no temporary file left
-    model, config = load_counting_model(str(out))
-    assert (config.sequence_length, config.hidden, config.seed, config.activation, config.steps) == \
-        (6, 6, 2, "softmax", 150)
-    expected_model, expected_loss, _ = train_counting_model(config, progress=False)
-    for name, tensor in expected_model.state_dict().items():
-        assert torch.equal(model.state_dict()[name], tensor), name
-    test_loss, expected_accuracy = evaluate_counting_model(expected_model, config)
-    one_hot, _, counts = counting_test_data(config)
-    assert accuracy == expected_accuracy == (model(one_hot)[0].argmax(-1) == counts).float().mean().item()
-    assert lines[-3:] == [f"Final training loss: {expected_loss:.4f}", f"Test loss: {test_loss:.4f}",
-                          f"Test accuracy: {accuracy:.4f}"]
-
-
 def test_load_accepts_the_exercise_bare_state_dict(tmp_path):
     torch.manual_seed(0)
     model = CountingModel(4, 7, 5)
@@ -246,46 +223,6 @@ def test_load_refuses_what_is_not_a_counting_model(tmp_path, content, message):
 def test_load_refuses_the_shipped_translator():
     with pytest.raises(ValueError, match="not a counting model checkpoint"):
         load_counting_model(os.path.join(REPOSITORY, "data", "translator.pth"))
-
-
-def test_plot_attention_draws_the_sequences_of_its_seed(tmp_path, capsys, monkeypatch):
-    torch.manual_seed(0)
-    model = CountingModel(3, 10, 8)
-    model_path, figure_path = tmp_path / "model.pth", tmp_path / "figures" / "attention.png"
-    save_atomic({"state_dict": model.state_dict(), "config": {"activation": "sigmoid"}}, str(model_path))
-    drawn = []
-    monkeypatch.setattr(plot_attention, "plot_counting_attention",
-                        lambda *args, **kwargs: drawn.append(args) or plot_counting_attention(*args, **kwargs))
-    plot_attention.main(plot_attention.parse_args(
-        ["--checkpoint", str(model_path), "--out", str(figure_path), "--count", "2", "--seed", "5", "--no-show"]))
-    one_hot, digits, counts = make_counting_data(2, 10, 3, torch.Generator().manual_seed(5))
-    logits, weights = model(one_hot)
-    (drawn_weights, drawn_digits, predicted, drawn_counts), = drawn
-    torch.testing.assert_close(drawn_weights, weights.detach())
-    assert torch.equal(drawn_digits, digits) and torch.equal(drawn_counts, counts)
-    assert torch.equal(predicted, logits.argmax(-1))
-    assert f"Correct counts: {(predicted == counts).sum().item()} of 6" in capsys.readouterr().out
-    assert figure_path.read_bytes().startswith(b"\x89PNG")
-
-
-def test_heatmap_rows_columns_and_count_labels():
-    weights = torch.rand(2, 3, 5)
-    digits = torch.tensor([[0, 2, 1, 1, 0], [2, 2, 2, 0, 1]])
-    counts = torch.tensor([[2, 2, 1], [1, 1, 3]])
-    predicted = torch.tensor([[2, 2, 1], [1, 0, 3]])
-    figure = plot_counting_attention(weights, digits, predicted, counts)
-    panels = [axis for axis in figure.axes if axis.get_label() != "<colorbar>"]
-    assert len(panels) == 2
-    for panel, sequence, guesses, truths in zip(panels, digits, predicted, counts):
-        assert [label.get_text() for label in panel.get_xticklabels()] == [str(d) for d in sequence.tolist()]
-        assert len(panel.get_yticklabels()) == 3
-        texts = [text.get_text().strip() for text in panel.texts]
-        for guess, truth in zip(guesses.tolist(), truths.tolist()):
-            assert f"predicted {guess}, true {truth}" in texts
-    wrong = [text for text in panels[1].texts if "predicted 0, true 1" in text.get_text()]
-    assert wrong and wrong[0].get_color() == "red"
-    import matplotlib.pyplot as plt
-    plt.close(figure)
 
 
 if __name__ == "__main__":

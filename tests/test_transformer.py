@@ -1,5 +1,5 @@
-"""Tests of lib/transformer.py against independent references: the seeded parameter order and values of
-INTERFACE.md, torch's scaled_dot_product_attention per head, causality, cached decoding, key padding, ids versus
+"""Tests of lib/transformer.py against independent references: the exercise's seeded parameter order and values,
+torch's scaled_dot_product_attention per head, causality, cached decoding, key padding, ids versus
 one-hot; the recipe options against formulas written out by hand (pre-norm), gradient sums (tied embeddings), torch's
 dropout with the same seed and a model without the skipped layers (layer-drop); clear errors for bad ids."""
 import math
@@ -43,7 +43,7 @@ def close(actual, expected, atol=1e-5):
 
 
 def expected_side(side, vocab, length, layers, embed_dim):
-    """The parameters of one side, created by hand in the order of INTERFACE.md (items 1-6 or 7-12)."""
+    """The parameters of one side (encoder or decoder), created by hand in the exercise's order."""
     state = {f"{side}_input_dense.{name}": value for name, value in nn.Linear(vocab, embed_dim).state_dict().items()}
     state[f"{side}_pos_enc"] = torch.zeros(1, length, embed_dim)
     state.update(expected_module_list(f"{side}_increase_hidden", layers, lambda: nn.Linear(embed_dim, 2 * embed_dim)))

@@ -1,0 +1,29 @@
+"""Tests of lib/plot.py: the counting model's attention heatmaps (panels, tick labels, count labels)."""
+import pytest
+import torch
+
+from lib.plot import plot_counting_attention
+
+
+def test_heatmap_rows_columns_and_count_labels():
+    weights = torch.rand(2, 3, 5)
+    digits = torch.tensor([[0, 2, 1, 1, 0], [2, 2, 2, 0, 1]])
+    counts = torch.tensor([[2, 2, 1], [1, 1, 3]])
+    predicted = torch.tensor([[2, 2, 1], [1, 0, 3]])
+    figure = plot_counting_attention(weights, digits, predicted, counts)
+    panels = [axis for axis in figure.axes if axis.get_label() != "<colorbar>"]
+    assert len(panels) == 2
+    for panel, sequence, guesses, truths in zip(panels, digits, predicted, counts):
+        assert [label.get_text() for label in panel.get_xticklabels()] == [str(d) for d in sequence.tolist()]
+        assert len(panel.get_yticklabels()) == 3
+        texts = [text.get_text().strip() for text in panel.texts]
+        for guess, truth in zip(guesses.tolist(), truths.tolist()):
+            assert f"predicted {guess}, true {truth}" in texts
+    wrong = [text for text in panels[1].texts if "predicted 0, true 1" in text.get_text()]
+    assert wrong and wrong[0].get_color() == "red"
+    import matplotlib.pyplot as plt
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    pytest.main([__file__])
