@@ -9,8 +9,8 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from lib.files import REPOSITORY, atomic_output
-from lib.translation.corpus import held_out_keys, is_held_out, is_sentence, read_corpus, read_tsv, split_corpus
+from lib.files import atomic_output
+from lib.translation.corpus import everyday_keys, held_out_keys, is_held_out, is_sentence, read_corpus, split_corpus
 from lib.debian_corpus.cleaning import clean_pair, drop_reason
 from lib.debian_corpus.fetch import deb_path, download, is_unpacked, unpack, unpacked_dir
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, gettext_pairs
@@ -142,19 +142,11 @@ def fetch_sources(patterns, cache_dir, deb_dir=None, progress_bar=None):
     return deb_dir, missing
 
 
-EVERYDAY = os.path.join(REPOSITORY, "data", "everyday.tsv")  # the everyday dev set, never trained on
-
-
 def ding_heldout_keys(path=None):
     """Keys (lib.translation.corpus.held_out_keys) of Ding's valid and test sentences (the dictionary at ``path``,
     None: the installed one): kept out of the new text so that they stay held out."""
     splits = split_corpus(read_corpus(path, "ding", sentences_only=True))
     return held_out_keys(splits["valid"] + splits["test"])
-
-
-def everyday_keys(path=EVERYDAY):
-    """Keys (lib.translation.corpus.held_out_keys) of the sentences of data/everyday.tsv."""
-    return held_out_keys(read_tsv(path))
 
 
 def _ignore_interrupt():

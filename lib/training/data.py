@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lib.translation.corpus import MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_held_out
+from lib.translation.corpus import (MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_everyday,
+                                    without_held_out)
 from lib.translation.noising import word_dropout
 from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -64,8 +65,9 @@ def prepare_data(config, vocabularies=None):
     VOCABULARY_EXTRA_PAIRS extra pairs: one per language, or with ``config.joint_vocab_size`` one on both languages'
     texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
-    sentences = [pair for pair in splits["train"] if pair.sentence]
-    phrases = [pair for pair in splits["train"] if not pair.sentence]
+    training = without_everyday(splits["train"])  # the everyday dev set is never trained on
+    sentences = [pair for pair in training if pair.sentence]
+    phrases = [pair for pair in training if not pair.sentence]
     extra = [pair for pair, _ in read_extra(config, splits)]
     if vocabularies is None:
         rng = random.Random(config.seed)

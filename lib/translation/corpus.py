@@ -24,6 +24,7 @@ SPLITS = ("train", "valid", "test")
 HELD_OUT_PER_MILLE = 50  # 5% of the full sentences each for valid and test: about 1000 pairs each with Ding
 DATA_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data")
 SHIPPED_SPLITS = {name: os.path.join(DATA_FOLDER, f"ding_{name}.tsv") for name in ("valid", "test")}
+EVERYDAY_PATH = os.path.join(DATA_FOLDER, "everyday.tsv")  # the everyday dev set, written for the project
 
 
 def dictionary_path():
@@ -367,11 +368,26 @@ def is_held_out(german, english, keys):
     return comparison_key(german) in german_keys or comparison_key(english) in english_keys
 
 
+def everyday_keys(path=EVERYDAY_PATH):
+    """held_out_keys of the everyday dev set (data/everyday.tsv): never trained on; (set(), set()) without the file."""
+    return held_out_keys(read_tsv(path)) if os.path.isfile(path) else (set(), set())
+
+
+def without_everyday(pairs, keys=None):
+    """``pairs`` less those whose German or English side, case and punctuation ignored, is a sentence of the everyday
+    dev set (``keys``: everyday_keys() unless given)."""
+    keys = everyday_keys() if keys is None else keys
+    return [pair for pair in pairs if not is_held_out(pair.german, pair.english, keys)]
+
+
 def without_held_out(extra_pairs, splits):
     """``extra_pairs`` ((Pair, source) tuples) less those whose German or English side, case and punctuation
-    ignored, is a sentence of the valid or test split of ``splits`` (so that held-out text stays held out)."""
-    keys = held_out_keys(splits["valid"] + splits["test"])
-    return [(pair, source) for pair, source in extra_pairs if not is_held_out(pair.german, pair.english, keys)]
+    ignored, is a sentence of the valid or test split of ``splits`` or of the everyday dev set (so that held-out text
+    stays held out)."""
+    valid_and_test, everyday = held_out_keys(splits["valid"] + splits["test"]), everyday_keys()
+    return [(pair, source) for pair, source in extra_pairs
+            if not is_held_out(pair.german, pair.english, valid_and_test)
+            and not is_held_out(pair.german, pair.english, everyday)]
 
 
 # ---- input to translate: a text file or standard input, one German sentence a line ------------------------------

@@ -201,9 +201,8 @@ def test_the_unpack_pattern_of_a_package_joins_what_its_sources_read():
 
 
 def test_the_builder_drops_pairs_whose_side_is_an_everyday_sentence():
-    from lib.debian_corpus.build import EVERYDAY, everyday_keys
-    from lib.translation.corpus import read_tsv
-    first = read_tsv(EVERYDAY)[0]
+    from lib.translation.corpus import EVERYDAY_PATH, everyday_keys, read_tsv
+    first = read_tsv(EVERYDAY_PATH)[0]
     result = result_of("demo", [(first.german, "Something else entirely."), ("Etwas ganz anderes.", first.english),
                                 ("Ein roter Apfel", "One red apple")])
     rows, removed = merge([result], (set(), set()), everyday_keys())

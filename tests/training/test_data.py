@@ -1,0 +1,51 @@
+"""lib/training/data.py: what a run trains on. The everyday dev set (data/everyday.tsv) is never trained on: its
+sentences are dropped from the corpus's training split and from --extra-corpus, German or English side, case and
+punctuation ignored, as the valid and test sentences are."""
+import sys
+
+import pytest
+
+from lib.translation.corpus import (EVERYDAY_PATH, Pair, everyday_keys, read_corpus, read_tsv, split_corpus,
+                                    without_everyday, without_held_out)
+from lib.training.data import prepare_data
+from tests.conftest import tiny_config
+
+EVERYDAY = read_tsv(EVERYDAY_PATH)
+
+
+def test_without_everyday_drops_a_pair_by_either_side_case_and_punctuation_ignored():
+    german, english = EVERYDAY[0].german, EVERYDAY[1].english
+    pairs = [Pair(german.upper().rstrip(".!?"), "something else", True), Pair("Etwas anderes.", english, True),
+             Pair("Etwas anderes.", "Something else.", True)]
+    assert without_everyday(pairs) == pairs[2:]
+    assert without_everyday(pairs, keys=(set(), set())) == pairs
+
+
+def test_without_held_out_drops_everyday_pairs_from_extra_text():
+    extra = [(EVERYDAY[2], "games"), (Pair("Der Hund schläft gern.", "The dog likes to sleep.", True), "games")]
+    splits = {"valid": [], "test": []}
+    assert without_held_out(extra, splits) == extra[1:]
+
+
+def test_the_everyday_keys_hold_every_sentence_of_the_set():
+    german, english = everyday_keys()
+    assert len(EVERYDAY) >= 400 and len(german) == len(EVERYDAY)  # the German sides are unique
+    assert len(english) > 0.9 * len(EVERYDAY)
+
+
+def test_a_run_never_trains_on_an_everyday_sentence(tmp_path, monkeypatch):
+    config = tiny_config(tmp_path, de_vocab_size=150, en_vocab_size=150)
+    with open(config.corpus, "a", encoding="utf-8") as corpus:
+        corpus.writelines(f"{pair.german}\t{pair.english}\n" for pair in EVERYDAY)
+    training = split_corpus(read_corpus(config.corpus, "tsv"))["train"]
+    everyday_in_train = len(training) - len(without_everyday(training))
+    assert everyday_in_train > 300  # most of them fall in the training split by their hash
+    data = prepare_data(config)
+    plain = prepare_data(tiny_config(tmp_path / "plain", de_vocab_size=150, en_vocab_size=150))
+    assert len(data.train_sentences) == len(plain.train_sentences)  # everyday pairs added, none of them kept
+    monkeypatch.setattr("lib.training.data.without_everyday", lambda pairs: pairs)  # the filter matters
+    assert len(prepare_data(config).train_sentences) > len(plain.train_sentences) + 20
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
