@@ -9,6 +9,7 @@ from lib.cli import check_writable_folder
 # What a run writes into its folder (besides the lock): refused without --force, deleted by it.
 RUN_FILES = ("last.pth", "best.pth", "log.jsonl", "snapshots")
 LOCK_FILE = "run.lock"
+ON_WINDOWS = os.name == "nt"
 
 
 def run_files(out_dir):
@@ -34,7 +35,12 @@ def clear_run(out_dir):
             os.remove(path)
 
 
-def _process_alive(pid):
+def process_alive(pid):
+    """Whether process ``pid`` runs on this machine, asked without touching it on every system: on Windows
+    ``os.kill`` would end the process, so there the process is opened through the Windows API and its exit code
+    read; elsewhere signal 0 is sent, which only checks."""
+    if ON_WINDOWS:
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -42,6 +48,20 @@ def _process_alive(pid):
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def _windows_process_alive(pid):
+    import ctypes
+    query_limited_information, still_active = 0x1000, 259
+    kernel32 = ctypes.windll.kernel32
+    handle = kernel32.OpenProcess(query_limited_information, False, pid)
+    if not handle:  # no such process, or one we may not open: only an existing process refuses access
+        return ctypes.GetLastError() == 5  # ERROR_ACCESS_DENIED
+    try:
+        code = ctypes.c_ulong()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _create_with(path, text):
@@ -96,7 +116,7 @@ class RunLock:
                 raise RuntimeError(f"--out-dir {os.path.dirname(self.path)} is in use by process {holder[0]} on "
                                    f"{holder[1]} ({self.path}): choose another --out-dir, or delete the lock file if "
                                    "that run has ended")
-            if holder is not None and holder[0] != os.getpid() and _process_alive(holder[0]):
+            if holder is not None and holder[0] != os.getpid() and process_alive(holder[0]):
                 raise RuntimeError(f"--out-dir {os.path.dirname(self.path)} is in use by the run of process "
                                    f"{holder[0]} ({self.path}): wait for it to end (or stop it), or choose another "
                                    "--out-dir")
