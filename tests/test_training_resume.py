@@ -144,13 +144,58 @@ def test_ctrl_c_signal_ends_the_run_after_the_step(tmp_path, single_process, uni
     resume_and_compare(config, [step["loss"] for step in steps], uninterrupted, saved_step=6)
 
 
-def test_a_finished_run_resumed_without_more_steps_does_nothing(tmp_path, single_process):
+@pytest.mark.parametrize("max_steps", [4, 2])
+def test_a_resume_with_nothing_to_train_says_so_and_changes_nothing(tmp_path, single_process, max_steps):
+    """--max-steps at or behind the run's step: an error that names the step, not a silent end."""
     config = tiny_config(tmp_path, max_steps=4)
     loop.train(config, progress=False)
     before = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
-    records, steps = train_recording(config, resume=True, overrides={})
-    assert steps == [] and [record["step"] for record in records] == [4]
-    assert load_checkpoint(os.path.join(config.out_dir, "last.pth"))["step"] == before["step"] == 4
+    with pytest.raises(ValueError, match=f"is at step 4 already, so --max-steps {max_steps} leaves nothing to train: "
+                                         "give a --max-steps above 4"):
+        train_recording(config, resume=True, overrides={"max_steps": max_steps})
+    after = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
+    assert after["step"] == before["step"] == 4 and after["records"] == before["records"]
+
+
+def test_max_minutes_counts_the_minutes_of_this_leg(tmp_path, single_process, monkeypatch):
+    """A run that trained 5 minutes, resumed with --max-minutes 1 on a clock 2 s a step: 31 more steps (the first
+    past the minute ends it), not one."""
+    now = [1000.0]
+    monkeypatch.setattr(loop.time, "time", lambda: now[0])
+    config = tiny_config(tmp_path, max_steps=4)
+
+    def tick(step):
+        now[0] += 75.0  # the first leg: 4 steps of 75 s
+    train_recording(config, action=tick)
+
+    def slow(step):
+        now[0] += 2.0
+    records, steps = train_recording(config, resume=True, overrides={"max_steps": 100, "max_minutes": 1.0},
+                                     action=slow)
+    assert len(steps) == 31
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_state(tmp_path, single_process, monkeypatch):
+    config = tiny_config(tmp_path, max_steps=8)
+    original = loop.translation_loss
+
+    def nan_after_step_5(*args, **kwargs):
+        loss, count = original(*args, **kwargs)
+        return (loss * float("nan") if nan_after_step_5.calls >= 5 else loss), count
+    nan_after_step_5.calls = 0
+    counting = loop.train_step
+
+    def step(*args, **kwargs):
+        nan_after_step_5.calls += 1
+        return counting(*args, **kwargs)
+    monkeypatch.setattr(loop, "translation_loss", nan_after_step_5)
+    monkeypatch.setattr(loop, "train_step", step)
+    with pytest.raises(loop.NonFiniteLoss, match="the training loss became nan at step 5 .*--lr"):
+        loop.train(config, progress=False)
+    last = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
+    assert last["step"] == 4 and all(torch.isfinite(value).all() for value in last["model"].values())
+    best = load_checkpoint(os.path.join(config.out_dir, "best.pth"))
+    assert all(torch.isfinite(value.float()).all() for value in best["model"].values())
 
 
 # ---- what a resumed run may change ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ DistributedDataParallel: ``gloo`` on the CPU, ``nccl`` on GPUs; every rank build
 takes every world_size-th one; rank 0 alone validates, writes checkpoints, logs and shows progress.
 """
 import json
+import math
 import os
 import signal
 import sys
@@ -337,6 +338,20 @@ def train_step(state, batch, forward_model=None, autocast=None):
     return loss.item(), count
 
 
+class NonFiniteLoss(RuntimeError):
+    """The training loss became inf or NaN: the run ends without saving the damaged weights."""
+
+
+def check_finite(loss, state):
+    """Raise NonFiniteLoss when ``loss`` (of the step just taken) is not finite; last.pth and best.pth on disk still
+    hold the last good state."""
+    if not math.isfinite(loss):
+        raise NonFiniteLoss(f"the training loss became {loss} at step {state.step} (a learning rate too large for "
+                            f"this model, --lr {state.config.lr:g}?): the run stopped without saving it; "
+                            f"{state.config.out_dir} keeps the last good state. Start again with a smaller --lr, or "
+                            "--resume from the last saved step")
+
+
 # Why a run stops, weakest first: all processes stop for the strongest reason any of them has.
 STOP_REASONS = (None, "max_steps", "max_minutes", "STOP file", "interrupted")
 
@@ -499,6 +514,10 @@ def train(config, resume=False, progress=True, overrides=None, force=False):
             if place.is_main and not resume:
                 check_new_run(config.out_dir, force)
             state = start_run(config, place, resume, overrides)
+            if resume and state.step >= state.config.max_steps:
+                raise ValueError(f"the run in {config.out_dir} is at step {state.step} already, so --max-steps "
+                                 f"{state.config.max_steps} leaves nothing to train: give a --max-steps above "
+                                 f"{state.step} to continue it")
             if place.is_main and not resume:
                 clear_run(config.out_dir)
             elif place.is_main:
@@ -526,7 +545,7 @@ def _run(state, progress):
               f"{sum(p.numel() for p in model.parameters()):,} "
               "parameters", flush=True)
         print(vocabulary_notice(state), end="", flush=True)
-    deadline = state.started + config.max_minutes * 60 if config.max_minutes else float("inf")
+    deadline = time.time() + config.max_minutes * 60 if config.max_minutes else float("inf")  # this leg's minutes
     bar = tqdm(total=config.max_steps, initial=state.step, disable=not (progress and place.is_main),
                desc="training", dynamic_ncols=True)
     model.train()
@@ -536,7 +555,9 @@ def _run(state, progress):
             while state.step < config.max_steps:
                 batches = rank_batches(state.data, config, state.epoch, place)
                 while state.batch_index < len(batches):
-                    window.add(*train_step(state, batches[state.batch_index], forward_model, autocast))
+                    loss, tokens = train_step(state, batches[state.batch_index], forward_model, autocast)
+                    check_finite(loss, state)
+                    window.add(loss, tokens)
                     if place.is_main and state.step % 10 == 0:
                         bar.set_postfix(epoch=state.epoch, loss=f"{window.mean_loss():.3f}",
                                         tok_s=f"{window.tokens_per_s(place.world_size):.0f}")

@@ -33,7 +33,8 @@ class FakeKernel32:
 
 @pytest.fixture
 def windows(monkeypatch):
-    """Windows (run_folder.ON_WINDOWS), a fake kernel32 (process 11 running, 12 ended), and os.kill that fails the test if called."""
+    """Windows (run_folder.ON_WINDOWS), a fake kernel32 (process 11 running, 12 ended), and os.kill that fails the
+    test if called."""
     kernel32 = FakeKernel32({11: 259, 12: 0})
     monkeypatch.setattr(run_folder, "ON_WINDOWS", True)
     monkeypatch.setattr(ctypes, "windll", type("WinDLL", (), {"kernel32": kernel32}), raising=False)
