@@ -22,6 +22,7 @@ import torch.multiprocessing as mp
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from lib.training import loop
+from lib.training import state as state_module
 from lib.translation import translator as translator_module
 from lib.checkpoint import load_checkpoint
 from lib.translation.tokenizer import Vocabulary
@@ -63,8 +64,8 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
             sources.append(source.cpu())
             inputs.append(decoder_input.cpu())
         return originals[2](model, source, decoder_input, *args, **kwargs)
-    originals = loop.save_atomic, translator_module.save_atomic, loop.translation_loss
-    loop.save_atomic = recording(originals[0])  # last.pth
+    originals = state_module.save_atomic, translator_module.save_atomic, loop.translation_loss
+    state_module.save_atomic = recording(originals[0])  # last.pth
     translator_module.save_atomic = recording(originals[1])  # best.pth (Translator.save)
     loop.translation_loss = loss_recording
     hook = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: optimizers.append(optimizer))
@@ -72,7 +73,7 @@ def _worker(rank, world_size, port, config_values, resume, overrides, result_dir
         records = loop.train(TrainConfig(**config_values), resume=resume, progress=False,
                              overrides=overrides)
     finally:
-        loop.save_atomic, translator_module.save_atomic, loop.translation_loss = originals
+        state_module.save_atomic, translator_module.save_atomic, loop.translation_loss = originals
         hook.remove()
         torch.set_num_threads(threads)
     trained = optimizers[-1].param_groups[0]["params"] if optimizers else []

@@ -14,7 +14,7 @@ import torch
 from lib.training import loop
 from lib.checkpoint import load_checkpoint, save_atomic
 from lib.training.config import RESUMABLE_FIELDS
-from lib.training.loop import TrainingInterrupted
+from lib.training.stopping import NonFiniteLoss, TrainingInterrupted
 from tests.conftest import tiny_config, train_recording
 
 # Every random thing a step does: dropout (embeddings, attention, feed-forward), attention and activation dropout,
@@ -190,7 +190,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_state(tmp_path,
         return counting(*args, **kwargs)
     monkeypatch.setattr(loop, "translation_loss", nan_after_step_5)
     monkeypatch.setattr(loop, "train_step", step)
-    with pytest.raises(loop.NonFiniteLoss, match="the training loss became nan at step 5 .*--lr"):
+    with pytest.raises(NonFiniteLoss, match="the training loss became nan at step 5 .*--lr"):
         loop.train(config, progress=False)
     last = load_checkpoint(os.path.join(config.out_dir, "last.pth"))
     assert last["step"] == 4 and all(torch.isfinite(value).all() for value in last["model"].values())
