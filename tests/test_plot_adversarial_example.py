@@ -9,7 +9,7 @@ import torch
 import plot_adversarial_example
 from lib.implicit import vision
 from lib.implicit.adversarial import fgsm
-from tests.conftest import cli_outcome
+from tests.helpers import cli_outcome
 
 
 def coffee_as(path):

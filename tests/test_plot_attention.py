@@ -11,7 +11,7 @@ import plot_attention
 from lib.checkpoint import save_atomic
 from lib.counting import CountingModel, make_counting_data
 from lib.plot import plot_counting_attention
-from tests.conftest import cli_outcome
+from tests.helpers import cli_outcome
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRANSLATOR = os.path.join(REPOSITORY, "data", "translator.pth")

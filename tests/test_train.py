@@ -1,6 +1,7 @@
 """Tests of train.py: its flags and defaults, what it saves and prints, and bad input ending in one clear line
 (argparse's usage error, exit 2, or run_main's ``error: ...``, exit 1) before any training, never in a traceback."""
 import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import torch
 
 import train
 from lib.counting import counting_test_data, evaluate_counting_model, load_counting_model, train_counting_model
-from tests.conftest import cli_outcome
+from tests.helpers import cli_outcome
 
 # (flags, what argparse must say): negative, zero, NaN, huge, wrong type
 BAD_FLAGS = [
@@ -131,3 +132,42 @@ def test_the_script_ends_through_run_main_without_a_traceback(tmp_path, flags, c
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+# ---- bad flags and files: one line, nothing lost ---------------------------------------------------------------------
+
+SHORT = ["--steps", "5", "--no-progress"]
+
+
+def existing(folder):
+    (folder / "model.pth").write_bytes(b"a translator")
+
+
+def kept(folder):
+    assert (folder / "model.pth").read_bytes() == b"a translator"
+
+
+def replaced(folder):
+    assert torch.load(folder / "model.pth", weights_only=True)["config"]["steps"] == 5
+
+
+ROWS = [
+    ("--out of an existing file", [*SHORT, "--out", "{tmp}/model.pth"], 1,
+     r"--out .*model.pth already exists: add --force to overwrite it", existing, kept),
+    ("--out of an existing file with --force", [*SHORT, "--out", "{tmp}/model.pth", "--force"], 0,
+     r"Saved the model to .*model.pth", existing, replaced),
+    ("--out of a new file", [*SHORT, "--out", "{tmp}/model.pth"], 0, "Test accuracy", None, replaced),
+]
+
+
+@pytest.mark.parametrize("name, flags, code, message, setup, check", ROWS, ids=[row[0] for row in ROWS])
+def test_each_row_ends_in_a_result_or_one_line_that_says_what_to_do(name, flags, code, message, setup, check,
+                                                                    tmp_path, capsys):
+    if setup:
+        setup(tmp_path)
+    got, printed = cli_outcome(train.parse_args, train.main, [flag.format(tmp=tmp_path) for flag in flags], capsys)
+    assert got == code and re.search(message, printed) and "Traceback" not in printed, printed
+    if code:
+        assert printed.strip().count("\n") == 0, printed
+    if check:
+        check(tmp_path)

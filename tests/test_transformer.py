@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lib.transformer import MultiHeadAttention, TransformerModel
-from tests.conftest import expected_attention_state, expected_module_list
+from tests.helpers import expected_attention_state, expected_module_list
 
 EN, DE, MAX_LEN, EMBED, HEADS = 11, 13, 7, 16, 4
 

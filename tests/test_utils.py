@@ -7,7 +7,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from lib.utils import calculate_jacobian
-from tests.conftest import small_cnn
+from tests.helpers import small_cnn
 
 
 def test_seeded_reference_value():

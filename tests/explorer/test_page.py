@@ -17,7 +17,7 @@ from lib.counting import CountingConfig, CountingModel, make_counting_data, save
 from lib.translation.decoding import beam_search, greedy_decode
 from lib.translation.tokenizer import START
 from lib.translation.translator import Translator
-from tests.conftest import corpus_and_translator, random_translator, run_translation_with as run
+from tests.helpers import corpus_and_translator, random_translator, run_translation_with as run
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 SENTENCE = "Ich sehe 17 Katzen."

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from lib.implicit import adversarial, image_cli, vision
 from lib.implicit.adversarial import fgsm, gradient_step, pgd
-from tests.conftest import small_cnn
+from tests.helpers import small_cnn
 
 
 @pytest.fixture

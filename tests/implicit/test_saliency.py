@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.implicit.saliency import input_gradient, input_saliency, label_loss, label_mask, saliency_map, smoothgrad
-from tests.conftest import small_cnn
+from tests.helpers import small_cnn
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from lib.translation.translator import REPOSITORY
-from tests.conftest import cli_outcome
+from tests.helpers import cli_outcome
 
 
 def load_tool(name):

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from lib.translation.corpus import read_tsv, split_corpus
-from tests.conftest import cli_outcome, corpus_and_translator
+from tests.helpers import cli_outcome, corpus_and_translator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

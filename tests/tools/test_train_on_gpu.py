@@ -15,7 +15,7 @@ import torch
 from lib.translation.corpus import read_tsv, split_corpus
 from lib.translation.significance import paired_bootstrap
 from lib.translation.translator import REPOSITORY, Translator
-from tests.conftest import random_translator, write_tsv
+from tests.helpers import random_translator, write_tsv
 
 GPU_SCRIPT = os.path.join(REPOSITORY, "tools", "train_on_gpu.sh")
 

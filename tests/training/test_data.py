@@ -8,7 +8,7 @@ import pytest
 from lib.translation.corpus import (EVERYDAY_PATH, Pair, everyday_keys, read_corpus, read_tsv, split_corpus,
                                     without_everyday, without_held_out)
 from lib.training.data import prepare_data
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 EVERYDAY = read_tsv(EVERYDAY_PATH)
 

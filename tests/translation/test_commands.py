@@ -30,8 +30,8 @@ from lib.translation.corpus import DING_PATH, read_tsv, split_corpus
 from lib.translation.significance import paired_bootstrap
 from lib.transformer import TransformerModel
 from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator
-from tests.conftest import (cli_outcome, corpus_and_translator, random_translator, run_translation_with, tiny_config,
-                            train_recording, write_corpus)
+from tests.helpers import (cli_outcome, corpus_and_translator, random_translator, run_translation_with, tiny_config,
+                           train_recording, write_corpus)
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 
@@ -565,7 +565,7 @@ def test_the_translator_refuses_bad_arguments_clearly(bad_input_files):
 
 # ---- the rows of a table: a result, or one line that says what to do; nothing overwritten ----------------------------
 
-# A tiny training run of the corpus of tests/conftest.py (2 steps, validated at step 2).
+# A tiny training run of the corpus of tests/helpers.py (2 steps, validated at step 2).
 TINY = ["--corpus", "{corpus}", "--corpus-format", "tsv", "--de-vocab-size", "60", "--en-vocab-size", "60",
         "--max-len", "16", "--embed-dim", "16", "--enc-layers", "1", "--dec-layers", "1", "--num-heads", "2",
         "--batch-tokens", "270", "--warmup-steps", "2", "--phrases-per-epoch", "0", "--max-steps", "2",
@@ -576,7 +576,7 @@ OLD_RUN = {"last.pth": b"old state", "best.pth": b"old best", "log.jsonl": b'{"s
 
 @pytest.fixture(scope="module")
 def run_files(tmp_path_factory):
-    """{corpus, translator}: the corpus of tests/conftest.py and a random translator for it."""
+    """{corpus, translator}: the corpus of tests/helpers.py and a random translator for it."""
     folder = tmp_path_factory.mktemp("reliability")
     corpus = write_corpus(folder / "corpus.tsv")
     pairs = [line.split("\t") for line in open(corpus, encoding="utf-8").read().splitlines()]
@@ -884,7 +884,7 @@ def test_a_signal_inside_a_step_ends_the_run_after_it_and_restores_the_handler(s
     """In-process: the step the signal arrives in completes, last.pth of that step is saved, the exception names the
     signal, and the signal's handler is the default again afterwards."""
     from lib.training.loop import TrainingInterrupted
-    from tests.conftest import tiny_config, train_recording
+    from tests.helpers import tiny_config, train_recording
     config = tiny_config(tmp_path, max_steps=40, eval_every=100)
     assert signal.getsignal(signum) is signal.SIG_DFL
 

@@ -13,7 +13,7 @@ from lib.translation.corpus import (DICTIONARY_VARIABLE, DING_PATH, SHIPPED_SPLI
                                     corpus_line, is_sentence, parse_ding_line, read_corpus, read_ding, read_iwslt,
                                     read_shipped_splits, read_tsv, split_corpus, split_of)
 from lib.translation.translator import SHIPPED_CHECKPOINT
-from tests.conftest import random_translator
+from tests.helpers import random_translator
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

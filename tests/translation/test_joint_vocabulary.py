@@ -20,8 +20,8 @@ from lib.translation.translator import Translator
 from lib.training.config import model_kwargs, SHAPE_FIELDS, shape_of, TrainConfig
 from lib.translation import commands
 from lib.training.data import prepare_data
-from tests.conftest import (SUBJECTS, VERBS, WHEN, expected_attention_state, expected_module_list, tiny_config,
-                            train_recording)
+from tests.helpers import (SUBJECTS, VERBS, WHEN, expected_attention_state, expected_module_list, tiny_config,
+                           train_recording)
 
 VOCAB, MAX_LEN, EMBED, HEADS = 12, 6, 8, 2
 

@@ -7,7 +7,7 @@ import pytest
 
 from lib.training.log import comparison_table, read_training_log, records_by_step
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def write_log(folder, records):

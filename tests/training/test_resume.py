@@ -15,7 +15,7 @@ from lib.training import loop
 from lib.checkpoint import load_checkpoint, save_atomic
 from lib.training.config import RESUMABLE_FIELDS
 from lib.training.stopping import NonFiniteLoss, TrainingInterrupted
-from tests.conftest import tiny_config, train_recording
+from tests.helpers import tiny_config, train_recording
 
 # Every random thing a step does: dropout (embeddings, attention, feed-forward), attention and activation dropout,
 # decoder layer-drop, source and target word dropout; and the recipe's shape options.
@@ -81,7 +81,7 @@ def test_resume_after_sigkill_continues_exactly(tmp_path, single_process, uninte
         "import os, signal, sys, torch\n"
         "torch.set_num_threads(1)\n"
         "from lib.training import loop as t\n"
-        "from tests.conftest import train_recording\n"
+        "from tests.helpers import train_recording\n"
         f"config = t.TrainConfig(**{asdict(config)!r})\n"
         "def die(step):\n"
         "    if step == 6:\n"
@@ -100,7 +100,7 @@ def test_resume_after_sigkill_continues_exactly(tmp_path, single_process, uninte
         "t.train(config, progress=False)\n")
     env = {name: value for name, value in os.environ.items() if name not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env=env)
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), env=env)
     assert process.returncode == -signal.SIGKILL, process.stderr
     losses_before = eval(process.stdout.strip().splitlines()[-1])  # the list the child printed
     resume_and_compare(config, losses_before, uninterrupted, saved_step=4)

@@ -19,7 +19,7 @@ from lib.training.config import build_model, learning_rate, TrainConfig
 from lib.training.data import collate, rank_batches
 from lib.training.distributed import Distributed
 from lib.training.loop import start_run, stop_reason, train_step, validate_and_save, Window
-from tests.conftest import tiny_config, train_recording
+from tests.helpers import tiny_config, train_recording
 
 # The numbers of the training loop as it was before the split into pieces (commit 0d97e15, this machine, one
 # thread): per-step training losses, validation losses, and the sum of |weights| of last.pth and best.pth.

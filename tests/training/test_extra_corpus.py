@@ -1,4 +1,4 @@
-"""--extra-corpus: a tsv of extra training pairs beside the corpus (issue #22): read by source, never held out, its
+"""--extra-corpus: a tsv of extra training pairs beside the corpus: read by source, never held out, its
 held-out sentences dropped, tokenized behind an optional domain tag and drawn per epoch."""
 import gzip
 
@@ -8,7 +8,7 @@ from lib.translation.corpus import Pair, comparison_key, read_corpus, read_extra
 from lib.translation.tokenizer import END
 from lib.training.data import EXTRA_TAG, epoch_batches, prepare_data
 from lib.training.loop import train
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 EXTRA = [("Datei öffnen", "Open file", "software"), ("Der Hund schläft gern.", "The dog likes to sleep.", "games"),
          ("Die Katze läuft heute nach Hause.", "The cat runs home today.", "games"),

@@ -30,7 +30,7 @@ from lib.translation.translator import Translator
 from lib.training.config import build_model, TrainConfig
 from lib.training.data import collate, epoch_batches, prepare_data
 from lib.training.loop import translation_loss
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 TIMEOUT_S = 120  # a hung collective fails the test instead of blocking it
 

@@ -1,4 +1,4 @@
-"""Tests of the recipe options of lib/training/loop.py (issue #11): the model's shape and dropouts reach
+"""Tests of the recipe options of lib/training/loop.py: the model's shape and dropouts reach
 TransformerModel and its checkpoints, word dropout replaces the expected share of tokens and only real ones, and
 tagged phrases carry the tag where sentences and validation never do."""
 import math
@@ -14,7 +14,7 @@ from lib.transformer import TransformerModel
 from lib.translation.translator import Translator
 from lib.training.config import build_model, model_kwargs, shape_of, TrainConfig
 from lib.training.data import collate, epoch_batches, PHRASE_TAG, prepare_data, training_batch
-from tests.conftest import PHRASES, tiny_config, train_recording
+from tests.helpers import PHRASES, tiny_config, train_recording
 
 RECIPE = dict(pre_norm=True, tie_embeddings=True, ffn_dim=24, attention_dropout=0.2, activation_dropout=0.1,
               decoder_layerdrop=0.25, scale_embeddings=True)

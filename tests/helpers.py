@@ -1,0 +1,167 @@
+"""Helpers shared by the tests (import them: ``from tests.helpers import tiny_config``): a tiny tab-separated corpus
+and a tiny training run of lib/training/loop.py, a run that records each step's batch and loss, small random models
+and translators, the exercise's parameters drawn by hand, a script's outcome as (exit code, printed), and
+run_translation.py's main on a tiny translator."""
+import pytest
+import torch
+import torch.nn as nn
+
+SUBJECTS = [("Der Hund", "The dog"), ("Die Katze", "The cat"), ("Der Mann", "The man"), ("Die Frau", "The woman"),
+            ("Das Kind", "The child"), ("Der Vogel", "The bird")]
+VERBS = [("schläft", "sleeps"), ("läuft", "runs"), ("isst", "eats"), ("singt", "sings"), ("spielt", "plays"),
+         ("lacht", "laughs")]
+WHEN = [("", ""), (" heute", " today")]
+# Dictionary-style entries (lower case, no final full stop): the corpus reader calls them phrases, not sentences.
+PHRASES = [("der Hund", "the dog"), ("die Katze", "the cat"), ("schlafen", "to sleep"), ("laufen", "to run"),
+           ("essen", "to eat"), ("singen", "to sing"), ("spielen", "to play"), ("lachen", "to laugh"),
+           ("heute", "today"), ("das Kind", "the child"), ("der Vogel", "the bird"), ("die Frau", "the woman")]
+
+
+def write_corpus(path, phrases=False):
+    """72 made-up German<TAB>English sentence pairs (67 train, 2 valid, 3 test by the corpus's hash split), then,
+    with ``phrases``, the 12 PHRASES (all training phrases)."""
+    with open(path, "w", encoding="utf-8") as file:
+        for german_subject, english_subject in SUBJECTS:
+            for german_verb, english_verb in VERBS:
+                for german_when, english_when in WHEN:
+                    file.write(f"{german_subject} {german_verb}{german_when}.\t"
+                               f"{english_subject} {english_verb}{english_when}.\n")
+        for german, english in PHRASES if phrases else ():
+            file.write(f"{german}\t{english}\n")
+    return str(path)
+
+
+def tiny_config(tmp_path, phrases=False, **changes):
+    """A tiny run (7,747 parameters, 8 steps, validated at 4 and 8); its 7 batches per epoch give each of 2
+    processes 3 (one left out). ``phrases``: the corpus also holds PHRASES. ``changes``: other TrainConfig values."""
+    from lib.training.config import TrainConfig
+    name = "corpus-phrases.tsv" if phrases else "corpus.tsv"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    values = dict(corpus=write_corpus(tmp_path / name, phrases), corpus_format="tsv", out_dir=str(tmp_path / "run"),
+                  de_vocab_size=60, en_vocab_size=60, max_len=16, embed_dim=16, enc_layers=1, dec_layers=1,
+                  num_heads=2, dropout=0.0, batch_tokens=270, lr=3e-3, warmup_steps=2, sentence_repeats=2,
+                  phrases_per_epoch=0, max_steps=8, eval_every=4, eval_sentences=2, seed=0, device="cpu")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def train_recording(config, resume=False, overrides=None, action=None, steps=None):
+    """Train ``config`` (in this process) and record every training step's batch tensors and loss.
+
+    ``action(step)``, if given, is called at the start of each training step's forward pass (1-based step number
+    of this call), e.g. to raise KeyboardInterrupt there. Returns (records, steps): steps is a list of dicts with
+    "source", "decoder_input", "decoder_target" (CPU tensors) and "loss" (float), one per step; pass a list as
+    ``steps`` to keep them when training raises.
+    """
+    from lib.training import loop
+    original = loop.translation_loss
+    steps = [] if steps is None else steps
+
+    def recording(model, source, decoder_input, decoder_target, label_smoothing=None):
+        if label_smoothing is None:  # validation
+            return original(model, source, decoder_input, decoder_target)
+        if action is not None:
+            action(len(steps) + 1)
+        loss, count = original(model, source, decoder_input, decoder_target, label_smoothing=label_smoothing)
+        steps.append({"source": source.cpu(), "decoder_input": decoder_input.cpu(),
+                      "decoder_target": decoder_target.cpu(), "loss": loss.item()})
+        return loss, count
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "translation_loss", recording)
+        records = loop.train(config, resume=resume, progress=False, overrides=overrides)
+    return records, steps
+
+
+def small_cnn():
+    """A random 5-class CNN for (batch, 3, 6, 6) images, small enough for exact gradient checks."""
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2), nn.Tanh(),
+                         nn.Flatten(), nn.Linear(4 * 2 * 2, 5))
+
+
+def random_translator(pairs, vocab_size, std=None, seed=0, **shape):
+    """A Translator with vocabularies of ``vocab_size`` pieces trained on ``pairs`` ((german, english) tuples) and a
+    random TransformerModel of ``shape`` (seeded by ``seed``). ``std``: weight matrices redrawn from N(0, std), so
+    that different sentences get different translations. As in a trained model, padding is never predicted."""
+    from lib.translation.tokenizer import PAD, Vocabulary
+    from lib.transformer import TransformerModel
+    from lib.translation.translator import Translator
+    de_vocab = Vocabulary.train([german for german, _ in pairs], vocab_size)
+    en_vocab = Vocabulary.train([english for _, english in pairs], vocab_size)
+    torch.manual_seed(seed)
+    model = TransformerModel(len(en_vocab), len(de_vocab), **shape)
+    with torch.no_grad():
+        if std:
+            for parameter in model.parameters():
+                if parameter.dim() >= 2:
+                    parameter.normal_(0.0, std)
+        model.decoder_final_dense.bias[PAD] = -50.0
+    return Translator(model.eval(), de_vocab, en_vocab)
+
+
+def write_tsv(path, pairs):
+    """Write (german, english) ``pairs`` to ``path`` as a tab-separated corpus."""
+    path.write_text("".join(f"{german}\t{english}\n" for german, english in pairs), encoding="utf-8")
+
+
+def corpus_and_translator(folder, pairs, vocab_size, **shape):
+    """A tab-separated corpus of ``pairs`` and a saved ``random_translator`` (weights drawn with std 0.6, so that
+    sentences get different translations) in ``folder``: (corpus path, checkpoint path, translator)."""
+    corpus, checkpoint = folder / "corpus.tsv", folder / "translator.pth"
+    write_tsv(corpus, pairs)
+    translator = random_translator(pairs, vocab_size, std=0.6, **shape)
+    translator.save(str(checkpoint))
+    return str(corpus), str(checkpoint), translator
+
+
+# ---- the Transformer's parameters, created by hand in the exercise's order (docs/interface.md) ----
+
+
+def expected_attention_state(prefix, embed_dim):
+    """A MultiHeadAttention's parameters as the exercise creates them (draws from the global RNG)."""
+    state = {f"{prefix}.{name}": torch.randn(embed_dim, embed_dim) * 1e-2
+             for name in ("W_query", "W_key", "W_value", "W_output")}
+    norm = nn.LayerNorm(embed_dim)
+    state.update({f"{prefix}.layer_norm.{name}": value for name, value in norm.state_dict().items()})
+    return state
+
+
+def expected_module_list(prefix, count, make):
+    """The state of ``count`` modules made by ``make()`` in turn, keyed like an nn.ModuleList named ``prefix``."""
+    state = {}
+    for i in range(count):
+        state.update({f"{prefix}.{i}.{name}": value for name, value in make().state_dict().items()})
+    return state
+
+
+# ---- running a script's main as its ``if __name__ == "__main__"`` does (tests of bad input) -----------------------
+
+def cli_outcome(parse_args, main, argv, capsys):
+    """Run ``main(parse_args(argv))`` through lib.cli.run_main, as the scripts end. Returns (exit code, everything
+    printed to stdout and stderr, with the message of a SystemExit)."""
+    from lib.cli import run_main
+    code, message = 0, ""
+    try:
+        run_main(main, parse_args(argv))
+    except SystemExit as exit:
+        code, message = (exit.code, "") if isinstance(exit.code, int) or exit.code is None else (1, str(exit.code))
+    captured = capsys.readouterr()
+    return code or 0, captured.out + captured.err + message
+
+
+# ---- run_translation.py on a tiny random translator (tests of the script and of lib/translation/commands.py) -------
+
+NOUNS = [("Haus", "house"), ("Auto", "car"), ("Buch", "book"), ("Boot", "boat"), ("Bild", "picture"),
+         ("Zimmer", "room"), ("Fenster", "window"), ("Glas", "glass"), ("Dach", "roof"), ("Bett", "bed")]
+COLOURS = [("rot", "red"), ("blau", "blue"), ("alt", "old"), ("neu", "new"), ("klein", "small"), ("groß", "big"),
+           ("sauber", "clean"), ("teuer", "expensive"), ("billig", "cheap"), ("leer", "empty"), ("warm", "warm"),
+           ("kalt", "cold"), ("hell", "bright"), ("dunkel", "dark"), ("schön", "beautiful")]
+
+
+def run_translation_with(setting, *flags):
+    """run_translation.main on ``flags`` with the checkpoint and tsv corpus of ``setting`` ((corpus, checkpoint,
+    translator)), figures not shown."""
+    import run_translation
+    corpus, checkpoint, _ = setting
+    run_translation.main(run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format",
+                                                     "tsv", "--no-show", *flags]))
