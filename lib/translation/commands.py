@@ -115,7 +115,7 @@ def own_corpus(args):
 def check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split, --input. Sets
     the default --html path. Returns the number of lines of an --input FILE (else None)."""
-    from lib.translation.corpus import scan_input
+    from lib.translation.inputs import scan_input
     models = args.average or [args.checkpoint]
     for path in models:
         flag = "--average" if args.average else "--checkpoint"
@@ -271,7 +271,7 @@ def translate_file(args, translator, count=None, threads=1):
     as soon as they are ready (``threads`` batches decoded at once); a progress bar on stderr for a file (``count``
     lines), none for standard input. Typed lines (a terminal) are translated one by one as they come."""
     from tqdm.auto import tqdm
-    from lib.translation.corpus import standard_input_lines
+    from lib.translation.inputs import standard_input_lines
     if args.input == "-":
         lines, interactive = standard_input_lines(sys.stdin), sys.stdin.isatty()
     else:
