@@ -64,9 +64,9 @@ def build_parser(table=None):
         help="with --eval: also score the translator CHECKPOINT (the baseline, e.g. data/translator.pth) on the same "
              "sentences with the same decoding, and test the difference by paired bootstrap resampling: the 95%% "
              "interval of the gain in BLEU and chrF, and the fraction of resamples without a gain (p)")
-    add(use, "--bootstrap-samples", type=int_range(1), default=1000, metavar="N",
+    add(use, "--bootstrap-samples", type=int_range(1, 100_000), default=1000, metavar="N",
         help="with --compare: resamples of the test sentences (default 1000)")
-    add(use, "--line", type=int_range(1), default=1, help="with --test: 1-based pair number within --split")
+    add(use, "--line", type=int_range(1, 10_000_000), default=1, help="with --test: 1-based pair number within --split")
     add(use, "--split", default="test", choices=("train", "valid", "test", "all"),
         help="with --test: which split --line counts in; with --eval: valid (to choose between models) or test "
              "(default: the held-out test sentences), or all the sentences of a --corpus of your own (e.g. "
@@ -79,7 +79,7 @@ def build_parser(table=None):
              "the encoder's, the decoder's and the cross-attention behind the translation printed, to FILE (default: "
              "attention_explorer_line<N>.html or attention_explorer_text.html in --figures-dir); see "
              "docs/attention-explorer.md")
-    add(use, "--layer", type=int_range(1), default=None,
+    add(use, "--layer", type=int_range(1, 64), default=None,
         help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
     add(use, "--beam", type=int_range(1, 100), default=None,
         help="beam width for translation (1: greedy; default: the translator's stored decoding, else 1); with "
@@ -89,10 +89,10 @@ def build_parser(table=None):
              "0 ranks by log-probability alone, larger values prefer longer ones, negative ones shorter; from "
              f"{LENGTH_PENALTY_RANGE[0]:g} to {LENGTH_PENALTY_RANGE[1]:g} (default: the translator's stored decoding, "
              "else 1.0); with --export, stored too")
-    add(use, "--no-repeat-ngram", type=int_range(0), default=0, metavar="N",
+    add(use, "--no-repeat-ngram", type=int_range(0, 100), default=0, metavar="N",
         help="never repeat N subword tokens in one translation (n-gram blocking, against repetitions like 'in France, "
              "in France'; 0: off)")
-    add(use, "--batch-size", type=int_range(1), default=64,
+    add(use, "--batch-size", type=int_range(1, 4096), default=64,
         help="sentences translated together (with --input: lines read before their translations are written)")
     add(use, "--threads", type=int_range(1, 256), default=None, metavar="N",
         help="CPU threads: with --input and --eval, N batches translated at once, one torch thread each, which stays "

@@ -57,45 +57,53 @@ class TrainConfig:
     corpus_format: str = _setting(str, "ding", "corpus format: ding, tsv or iwslt", choices=FORMATS)
     out_dir: str = _setting(str, "results/translation", "folder for last.pth, best.pth, snapshots/ and log.jsonl",
                             resumable=True)
-    de_vocab_size: int = _setting(int, 8000, "German subword vocabulary size", low=5)
-    en_vocab_size: int = _setting(int, 6000, "English subword vocabulary size (the output layer's width)", low=5)
+    de_vocab_size: int = _setting(int, 8000, "German subword vocabulary size", low=5, high=100_000)
+    en_vocab_size: int = _setting(int, 6000, "English subword vocabulary size (the output layer's width)", low=5,
+                                  high=100_000)
     joint_vocab_size: int | None = _setting(int, None, "size of ONE subword vocabulary trained on the German and the "
                                             "English texts together and used for both languages (--de-vocab-size "
                                             "and --en-vocab-size are then unused); None (or 0): a vocabulary per "
-                                            "language", low=5, old_unset=_is_zero)
-    max_len: int = _setting(int, 48, "longest sentence in subword tokens (longer training pairs are skipped)", low=1)
-    embed_dim: int = _setting(int, 256, "model width", low=1)
-    enc_layers: int = _setting(int, 3, "encoder layers", low=0)
-    dec_layers: int = _setting(int, 3, "decoder layers", low=0)
-    num_heads: int = _setting(int, 4, "attention heads (must divide --embed-dim)", low=1)
+                                            "language", low=5, high=100_000, old_unset=_is_zero)
+    max_len: int = _setting(int, 48, "longest sentence in subword tokens (longer training pairs are skipped)", low=1,
+                            high=1024)
+    embed_dim: int = _setting(int, 256, "model width", low=1, high=8192)
+    enc_layers: int = _setting(int, 3, "encoder layers", low=0, high=64)
+    dec_layers: int = _setting(int, 3, "decoder layers", low=0, high=64)
+    num_heads: int = _setting(int, 4, "attention heads (must divide --embed-dim)", low=1, high=256)
     dropout: float = _setting(float, 0.1, "dropout rate during training (embeddings, attention and feed-forward "
                               "outputs)", low=0.0, high=1.0, high_open=True, resumable=True)
-    batch_tokens: int = _setting(int, 2500, "padded tokens per side in a batch (per process)", low=1, resumable=True)
-    lr: float = _setting(float, 1e-3, "peak learning rate (AdamW)", low=0.0, low_open=True, resumable=True)
-    warmup_steps: int = _setting(int, 400, "linear warm-up steps before the decay", low=0)
+    batch_tokens: int = _setting(int, 2500, "padded tokens per side in a batch (per process)", low=1, high=1_000_000,
+                                 resumable=True)
+    lr: float = _setting(float, 1e-3, "peak learning rate (AdamW)", low=0.0, high=10.0, low_open=True, resumable=True)
+    warmup_steps: int = _setting(int, 400, "linear warm-up steps before the decay", low=0, high=10_000_000)
     lr_schedule: str = _setting(str, "inverse-sqrt", "decay after the warm-up: inverse-sqrt (lr * sqrt(warmup / "
                                 "step)) or linear (to 0 at --max-steps, so that the run anneals; set --max-steps to "
                                 "the steps the run can afford)", choices=LR_SCHEDULES)
     cooldown_steps: int = _setting(int, 0, "anneal: over the last N steps before --max-steps the learning rate falls "
                                    "in a straight line from the schedule's value to 0 (a cooldown, as in warmup-"
                                    "stable-decay schedules; resume with a new --max-steps and this to end a run; 0: "
-                                   "off)", low=0, resumable=True)
-    weight_decay: float = _setting(float, 0.01, "AdamW weight decay", low=0.0, resumable=True)
+                                   "off)", low=0, high=10_000_000, resumable=True)
+    weight_decay: float = _setting(float, 0.01, "AdamW weight decay", low=0.0, high=10.0, resumable=True)
     label_smoothing: float = _setting(float, 0.1, "label smoothing of the cross-entropy", low=0.0, high=1.0,
                                       high_open=True, resumable=True)
-    clip_norm: float = _setting(float, 1.0, "gradient norm clipping", low=0.0, low_open=True, resumable=True)
-    sentence_repeats: int = _setting(int, 2, "times each training sentence appears per epoch", low=0, resumable=True)
+    clip_norm: float = _setting(float, 1.0, "gradient norm clipping", low=0.0, high=1e6, low_open=True, resumable=True)
+    sentence_repeats: int = _setting(int, 2, "times each training sentence appears per epoch", low=0, high=1000,
+                                     resumable=True)
     phrases_per_epoch: int = _setting(int, 40000, "dictionary phrases drawn per epoch beside the sentences", low=0,
+                                      high=100_000_000,
                                       resumable=True)
-    max_steps: int = _setting(int, 100000, "stop after this many optimizer steps", low=1, resumable=True)
+    max_steps: int = _setting(int, 100000, "stop after this many optimizer steps", low=1, high=100_000_000,
+                              resumable=True)
     max_minutes: float | None = _setting(float, None, "stop after this many minutes of training (None or 0: no "
-                                         "limit)", low=0.0, low_open=True, resumable=True, old_unset=_is_zero)
+                                         "limit)", low=0.0, high=1e6, low_open=True, resumable=True, old_unset=_is_zero)
     eval_every: int = _setting(int, 250, "validate (loss, BLEU, chrF) and checkpoint every this many steps", low=1,
+                               high=10_000_000,
                                resumable=True)
     eval_sentences: int = _setting(int, 500, "validation sentences translated for BLEU at each validation", low=1,
+                                   high=1_000_000,
                                    resumable=True)
     keep_snapshots: int = _setting(int, 5, "validated translators kept in OUT_DIR/snapshots for --average (0: none)",
-                                   low=0, resumable=True)
+                                   low=0, high=1000, resumable=True)
     seed: int = _setting(int, 0, "random seed (model, data order, phrase sampling, dropout, word dropout)", low=0,
                          high=2**32 - 1)
     device: str = _setting(str, "cpu", "device to train on: cpu, cuda or cuda:N", resumable=True)
@@ -112,7 +120,7 @@ class TrainConfig:
                                           "input embedding and the output layer (Press & Wolf 2017); implies "
                                           "--tie-embeddings and needs --joint-vocab-size")
     ffn_dim: int | None = _setting(int, None, "feed-forward hidden width (None or 0: 2 * --embed-dim, the "
-                                   "exercise's)", low=1, old_unset=_is_zero)
+                                   "exercise's)", low=1, high=65_536, old_unset=_is_zero)
     scale_embeddings: bool = _setting(bool, False, "multiply token embeddings by sqrt(--embed-dim) (Vaswani et al. "
                                       "2017); meant for --pre-norm, where the exercise's tiny embeddings are swamped")
     attention_dropout: float | None = _setting(float, None, "dropout on the attention weights (None or negative: the "
@@ -138,7 +146,8 @@ class TrainConfig:
                                         "py; never held out, and its pairs whose German or English is a valid or "
                                         "test sentence of --corpus are dropped", resumable=True)
     extra_per_epoch: int | None = _setting(int, 100000, "--extra-corpus pairs drawn per epoch beside the corpus's "
-                                           "sentences and phrases (None or 0: all of them)", low=1, resumable=True,
+                                           "sentences and phrases (None or 0: all of them)", low=1, high=100_000_000,
+                                           resumable=True,
                                            old_unset=_is_zero)
     extra_sources: str | None = _setting(str, None, "comma-separated sources (third column) of --extra-corpus to "
                                          "train on, e.g. games,libreoffice-help (None or empty: all)",

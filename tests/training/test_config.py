@@ -40,28 +40,31 @@ def test_defaults_are_valid_and_unchanged():
         None, 100000, None, False)
 
 
-BAD = [("lr", 0.0, "--lr must be above 0, got 0"), ("lr", -1.0, "--lr must be above 0"),
+BAD = [("lr", 0.0, "--lr must be above 0 and at most 10, got 0"), ("lr", -1.0, "--lr must be above 0"),
        ("lr", math.nan, "--lr must be a finite number, got nan"), ("lr", math.inf, "--lr must be a finite number"),
        ("dropout", 1.0, "--dropout must be at least 0 and below 1, got 1"), ("dropout", -0.1, "--dropout must be"),
-       ("batch_tokens", 0, "--batch-tokens must be at least 1, got 0"), ("eval_every", 0, "--eval-every must be"),
-       ("max_steps", 0, "--max-steps must be at least 1"), ("max_minutes", -1.0, "--max-minutes must be above 0"),
+       ("batch_tokens", 0, "--batch-tokens must be from 1 to 1000000, got 0"),
+       ("eval_every", 0, "--eval-every must be"), ("max_steps", 0, "--max-steps must be from 1 to 100000000"),
+       ("max_minutes", -1.0, "--max-minutes must be above 0 and at most 1e\\+06"),
+       ("batch_tokens", 10**7, "--batch-tokens must be from 1 to 1000000, got 10000000"),
+       ("max_len", 2_000_000, "--max-len must be from 1 to 1024, got 2000000"),
        ("label_smoothing", 1.0, "--label-smoothing must be"), ("clip_norm", 0.0, "--clip-norm must be above 0"),
        ("weight_decay", -0.01, "--weight-decay must be at least 0"), ("warmup_steps", -1, "--warmup-steps"),
        ("seed", -1, "--seed must be from 0 to 4294967295, got -1"), ("seed", 2**32, "--seed must be"),
-       ("ffn_dim", -1, "--ffn-dim must be at least 1"), ("ffn_dim", 0, "--ffn-dim must be at least 1, got 0"),
+       ("ffn_dim", -1, "--ffn-dim must be from 1 to 65536"), ("ffn_dim", 0, "--ffn-dim must be from 1 to 65536, got 0"),
        ("attention_dropout", 1.0, "--attention-dropout must be at least 0 and below 1, got 1"),
        ("attention_dropout", -1.0, "--attention-dropout must be at least 0 and below 1, got -1"),
-       ("max_minutes", 0.0, "--max-minutes must be above 0, got 0"),
-       ("extra_per_epoch", 0, "--extra-per-epoch must be at least 1, got 0"),
+       ("max_minutes", 0.0, "--max-minutes must be above 0 and at most 1e\\+06, got 0"),
+       ("extra_per_epoch", 0, "--extra-per-epoch must be from 1 to 100000000, got 0"),
        ("extra_sources", 3, "--extra-sources must be a string, got 3"),
        ("activation_dropout", 1.0, "--activation-dropout"), ("decoder_layerdrop", -0.1, "--decoder-layerdrop"),
        ("source_word_dropout", 1.0, "--source-word-dropout"), ("target_word_dropout", 2.0, "--target-word-dropout"),
        ("keep_snapshots", -1, "--keep-snapshots"), ("eval_sentences", 0, "--eval-sentences"),
-       ("embed_dim", 0, "--embed-dim must be at least 1"), ("joint_vocab_size", -1, "--joint-vocab-size must be"),
-       ("joint_vocab_size", 4, "--joint-vocab-size must be at least 5, got 4"),
-       ("joint_vocab_size", 0, "--joint-vocab-size must be at least 5, got 0"),
+       ("embed_dim", 0, "--embed-dim must be from 1 to 8192"), ("joint_vocab_size", -1, "--joint-vocab-size must be"),
+       ("joint_vocab_size", 4, "--joint-vocab-size must be from 5 to 100000, got 4"),
+       ("joint_vocab_size", 0, "--joint-vocab-size must be from 5 to 100000, got 0"),
        ("share_all_embeddings", True, "--share-all-embeddings needs one vocabulary for German and English: add "
-        "--joint-vocab-size"), ("de_vocab_size", 4, "--de-vocab-size must be at least 5"),
+        "--joint-vocab-size"), ("de_vocab_size", 4, "--de-vocab-size must be from 5 to 100000"),
        ("lr_schedule", "cosine", "--lr-schedule must be one of inverse-sqrt, linear"),
        ("corpus_format", "csv", "--corpus-format must be one of ding, tsv, iwslt"),
        ("embed_dim", "64", "--embed-dim must be a whole number, got '64'"),
@@ -133,13 +136,13 @@ def test_each_flag_reads_its_value_and_the_old_spelling_of_unset_as_none(name, t
     assert flag_type(setting)(text) == value
 
 
-@pytest.mark.parametrize("name, text, message", [("ffn_dim", "-1", "must be at least 1, got -1"),
+@pytest.mark.parametrize("name, text, message", [("ffn_dim", "-1", "must be from 1 to 65536, got -1"),
                                                  ("ffn_dim", "1.5", "'1.5' is not a whole number"),
                                                  ("attention_dropout", "1", "must be at least 0 and below 1, got 1"),
                                                  ("attention_dropout", "nan", "must be a finite number, got nan"),
-                                                 ("max_minutes", "-3", "must be above 0, got -3"),
-                                                 ("joint_vocab_size", "4", "must be at least 5, got 4"),
-                                                 ("lr", "0", "must be above 0, got 0"),
+                                                 ("max_minutes", "-3", "must be above 0 and at most 1e\\+06, got -3"),
+                                                 ("joint_vocab_size", "4", "must be from 5 to 100000, got 4"),
+                                                 ("lr", "0", "must be above 0 and at most 10, got 0"),
                                                  ("seed", "-1", "must be from 0 to 4294967295, got -1")])
 def test_each_flag_refuses_values_out_of_the_fields_range(name, text, message):
     setting = next(setting for setting in fields(TrainConfig) if setting.name == name)

@@ -494,9 +494,9 @@ def expand(flags, files):
 
 USE = ["--checkpoint", "{translator}", "--corpus", "{corpus}", "--corpus-format", "tsv", "--no-show"]
 MAIN_CASES = [
-    (["--test", "--layer", "99", "--plot", "--figures-dir", "{folder}"] + USE, "--layer 99 is out of range: this "
-                                                                               "translator has 1 decoder layer, so "
-                                                                               "--layer must be from 1 to 1"),
+    (["--test", "--layer", "9", "--plot", "--figures-dir", "{folder}"] + USE, "--layer 9 is out of range: this "
+                                                                              "translator has 1 decoder layer, so "
+                                                                              "--layer must be from 1 to 1"),
     (["--test", "--line", "100000"] + USE, "out of range: the test split has"),
     (["--input", "{folder}"] + USE, "is a folder; give a file"),
     (["--input", "{folder}/missing.txt"] + USE, "does not exist"),

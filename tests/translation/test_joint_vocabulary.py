@@ -227,9 +227,9 @@ def test_share_all_embeddings_needs_a_joint_vocabulary(tmp_path, single_process,
         TrainConfig(share_all_embeddings=True)
     TrainConfig(share_all_embeddings=True, joint_vocab_size=8000)
     TrainConfig(share_all_embeddings=True, init_from="translator.pth")  # its vocabularies and shape are taken
-    with pytest.raises(ValueError, match="^--joint-vocab-size must be at least 5, got 3"):
+    with pytest.raises(ValueError, match="^--joint-vocab-size must be from 5 to 100000, got 3"):
         TrainConfig(joint_vocab_size=3)
-    with pytest.raises(ValueError, match="^--joint-vocab-size must be at least 5, got -1"):
+    with pytest.raises(ValueError, match="^--joint-vocab-size must be from 5 to 100000, got -1"):
         TrainConfig(joint_vocab_size=-1)
     monkeypatch.setattr("lib.training.loop.train", lambda *args, **kwargs: pytest.fail("trained"))
     args = run_translation.parse_args(["--train", "--share-all-embeddings", "--out-dir", str(tmp_path / "run")])
