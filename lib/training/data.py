@@ -42,7 +42,11 @@ def _fits(example, max_len):
 
 
 def check_extra_corpus(config):
-    """Before any work: ``config.extra_corpus``, if given, must be a file (else an error saying how to build it)."""
+    """Before any work: ``config.extra_corpus``, if given, must be a file (else an error saying how to build it);
+    its options without it are an error, not ignored."""
+    if config.extra_sources and not config.extra_corpus:
+        raise ValueError(f"--extra-sources {config.extra_sources} chooses among the sources of --extra-corpus, but no "
+                         "--extra-corpus is given: add --extra-corpus FILE, or leave --extra-sources out")
     if config.extra_corpus and not os.path.isfile(config.extra_corpus):
         what = "is a folder" if os.path.isdir(config.extra_corpus) else "does not exist"
         raise FileNotFoundError(f"--extra-corpus {config.extra_corpus} {what}. {MISSING_EXTRA}")
@@ -54,7 +58,12 @@ def read_extra(config, splits):
     if not config.extra_corpus:
         return []
     sources = [name.strip() for name in (config.extra_sources or "").split(",") if name.strip()]
-    return without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
+    pairs = without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
+    if not pairs:
+        raise ValueError(f"--extra-corpus {config.extra_corpus} leaves no pair to train on (its lines are empty, "
+                         "skipped or held out): give a tsv of german<TAB>english<TAB>source lines, e.g. "
+                         ".corpus/debian-de-en.tsv")
+    return pairs
 
 
 def prepare_data(config, vocabularies=None):

@@ -47,5 +47,22 @@ def test_a_run_never_trains_on_an_everyday_sentence(tmp_path, monkeypatch):
     assert len(prepare_data(config).train_sentences) > len(plain.train_sentences) + 20
 
 
+def test_extra_sources_without_an_extra_corpus_is_an_error(tmp_path):
+    from lib.training.loop import train
+    config = tiny_config(tmp_path, extra_sources="games")
+    with pytest.raises(ValueError, match="--extra-sources games chooses among the sources of --extra-corpus, but no "
+                                         "--extra-corpus is given"):
+        train(config, progress=False)
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_an_extra_corpus_that_leaves_nothing_is_an_error(tmp_path):
+    from lib.training.loop import train
+    tabs = tmp_path / "tabs.tsv"
+    tabs.write_text("\t\t\n\t\t\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="tabs.tsv leaves no pair to train on"):
+        train(tiny_config(tmp_path, extra_corpus=str(tabs)), progress=False)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
