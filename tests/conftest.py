@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lib.implicit import vision
-from tests.helpers import COLOURS, NOUNS, random_translator
+from tests.helpers import COLOURS, NOUNS, build_deb, random_translator, write_catalogue
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,3 +58,13 @@ def bad_input_files(tmp_path_factory):
     (paths["log"] / "log.jsonl").write_text("{not json\n")
     paths["folder"] = folder
     return {name: str(path) for name, path in paths.items()}
+
+
+@pytest.fixture
+def deb_dir(tmp_path):
+    """A folder with the .deb of 'demo-data', which holds a German and a French catalogue."""
+    _, mo_path = write_catalogue(str(tmp_path / "catalogue"))
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    build_deb(str(debs), "demo-data", {"de": mo_path, "fr": mo_path})
+    return str(debs)

@@ -1,7 +1,13 @@
 """Helpers shared by the tests (import them: ``from tests.helpers import tiny_config``): a tiny tab-separated corpus
 and a tiny training run of lib/training/loop.py, a run that records each step's batch and loss, small random models
 and translators, the exercise's parameters drawn by hand, a script's outcome as (exit code, printed), and
-run_translation.py's main on a tiny translator."""
+run_translation.py's main on a tiny translator; Debian packages with gettext catalogues for the corpus builder."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import polib
 import pytest
 import torch
 import torch.nn as nn
@@ -165,3 +171,68 @@ def run_translation_with(setting, *flags):
     corpus, checkpoint, _ = setting
     run_translation.main(run_translation.parse_args(["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format",
                                                      "tsv", "--no-show", *flags]))
+
+
+# ---- Debian packages made by the tests (the corpus builder's inputs) ----------------------------------------------
+
+KEEP = ("Das Haus ist sehr groß.", "The house is very big.")
+
+
+def write_catalogue(folder):
+    """A German catalogue with a plain entry, a plural, a context, a fuzzy, an obsolete, an untranslated and a
+    translator-credit entry; saved as .po and compiled to .mo. Returns (po path, mo path)."""
+    catalogue = polib.POFile()
+    catalogue.metadata = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);"}
+    catalogue.append(polib.POEntry(msgid=KEEP[1], msgstr=KEEP[0]))
+    catalogue.append(polib.POEntry(msgid="One red apple", msgid_plural="Many red apples",
+                                   msgstr_plural={0: "Ein roter Apfel", 1: "Viele rote Äpfel"}))
+    catalogue.append(polib.POEntry(msgctxt="menu", msgid="Open the door", msgstr="Öffne die Tür"))
+    catalogue.append(polib.POEntry(msgid="A fuzzy guess", msgstr="Eine unscharfe Vermutung", flags=["fuzzy"]))
+    catalogue.append(polib.POEntry(msgid="Gone for good", msgstr="Für immer fort", obsolete=True))
+    catalogue.append(polib.POEntry(msgid="Not translated", msgstr=""))
+    catalogue.append(polib.POEntry(msgid="Your names", msgstr="Erika Mustermann"))
+    os.makedirs(folder, exist_ok=True)
+    po_path, mo_path = os.path.join(folder, "demo.po"), os.path.join(folder, "demo.mo")
+    catalogue.save(po_path)
+    catalogue.save_as_mofile(mo_path)
+    return po_path, mo_path
+
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: demo
+
+Files: *
+Copyright: 2024 Someone
+License: GPL-2+
+ The licence text.
+
+Files: data/*
+Copyright: 2024 Someone
+License: CC-BY-SA-4.0
+"""
+
+
+def build_deb(folder, package, catalogues):
+    """A .deb of ``package`` built with dpkg-deb holding the catalogues (dict language -> .mo path), a copyright
+    file and an unrelated file; returns its path."""
+    root = tempfile.mkdtemp(prefix=package + "-root-")
+    os.makedirs(os.path.join(root, "DEBIAN"))
+    with open(os.path.join(root, "DEBIAN", "control"), "w", encoding="utf-8") as handle:
+        handle.write(f"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: Test <t@example.org>\n"
+                     "Description: test package\n")
+    for language, mo_path in catalogues.items():
+        target = os.path.join(root, "usr", "share", "locale", language, "LC_MESSAGES", "demo.mo")
+        os.makedirs(os.path.dirname(target))
+        with open(mo_path, "rb") as source, open(target, "wb") as handle:
+            handle.write(source.read())
+    doc = os.path.join(root, "usr", "share", "doc", package)
+    os.makedirs(doc)
+    with open(os.path.join(doc, "copyright"), "w", encoding="utf-8") as handle:
+        handle.write(COPYRIGHT)
+    os.makedirs(os.path.join(root, "usr", "bin"))
+    with open(os.path.join(root, "usr", "bin", "demo"), "w", encoding="utf-8") as handle:
+        handle.write("#!/bin/sh\n")
+    deb = os.path.join(folder, f"{package}_1.0_all.deb")
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", root, deb], check=True, capture_output=True)
+    shutil.rmtree(root)
+    return deb

@@ -2,12 +2,9 @@
 gettext reading, selective unpacking of a .deb built with dpkg-deb, duplicates, held-out and everyday sentences, the
 workers."""
 import os
-import shutil
 import subprocess
-import tempfile
 from collections import Counter
 
-import polib
 import pytest
 
 from lib.translation.corpus import Pair, comparison_key, held_out_keys, is_held_out
@@ -15,9 +12,7 @@ from lib.debian_corpus import fetch
 from lib.debian_corpus.build import clean_pairs, merge, package_licence, SourceResult
 from lib.debian_corpus.gettext import GERMAN_CATALOGUE, catalogue_pairs
 from lib.debian_corpus.sources import Source
-
-
-KEEP = ("Das Haus ist sehr groß.", "The house is very big.")
+from tests.helpers import KEEP, write_catalogue
 
 
 def test_clean_pairs_splits_sentences_and_counts_what_it_drops():
@@ -26,26 +21,6 @@ def test_clean_pairs_splits_sentences_and_counts_what_it_drops():
                          ("%s Dateien", "%s files"), ("Datei", "Datei")], dropped)
     assert pairs == [("Er kommt heute.", "He comes today."), ("Sie geht morgen.", "She leaves tomorrow.")]
     assert dropped == Counter(placeholder=1, untranslated=1)
-
-
-def write_catalogue(folder):
-    """A German catalogue with a plain entry, a plural, a context, a fuzzy, an obsolete, an untranslated and a
-    translator-credit entry; saved as .po and compiled to .mo. Returns (po path, mo path)."""
-    catalogue = polib.POFile()
-    catalogue.metadata = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);"}
-    catalogue.append(polib.POEntry(msgid=KEEP[1], msgstr=KEEP[0]))
-    catalogue.append(polib.POEntry(msgid="One red apple", msgid_plural="Many red apples",
-                                   msgstr_plural={0: "Ein roter Apfel", 1: "Viele rote Äpfel"}))
-    catalogue.append(polib.POEntry(msgctxt="menu", msgid="Open the door", msgstr="Öffne die Tür"))
-    catalogue.append(polib.POEntry(msgid="A fuzzy guess", msgstr="Eine unscharfe Vermutung", flags=["fuzzy"]))
-    catalogue.append(polib.POEntry(msgid="Gone for good", msgstr="Für immer fort", obsolete=True))
-    catalogue.append(polib.POEntry(msgid="Not translated", msgstr=""))
-    catalogue.append(polib.POEntry(msgid="Your names", msgstr="Erika Mustermann"))
-    os.makedirs(folder, exist_ok=True)
-    po_path, mo_path = os.path.join(folder, "demo.po"), os.path.join(folder, "demo.mo")
-    catalogue.save(po_path)
-    catalogue.save_as_mofile(mo_path)
-    return po_path, mo_path
 
 
 EXPECTED_RAW = {KEEP, ("Ein roter Apfel", "One red apple"), ("Viele rote Äpfel", "Many red apples"),
@@ -75,56 +50,6 @@ def test_a_broken_catalogue_is_a_clear_error(tmp_path):
                                           ("usr/share/app/code.po", False)])
 def test_german_catalogues_are_recognised_by_path(path, german):
     assert bool(GERMAN_CATALOGUE.search(path)) == german
-
-
-COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: demo
-
-Files: *
-Copyright: 2024 Someone
-License: GPL-2+
- The licence text.
-
-Files: data/*
-Copyright: 2024 Someone
-License: CC-BY-SA-4.0
-"""
-
-
-def build_deb(folder, package, catalogues):
-    """A .deb of ``package`` built with dpkg-deb holding the catalogues (dict language -> .mo path), a copyright
-    file and an unrelated file; returns its path."""
-    root = tempfile.mkdtemp(prefix=package + "-root-")
-    os.makedirs(os.path.join(root, "DEBIAN"))
-    with open(os.path.join(root, "DEBIAN", "control"), "w", encoding="utf-8") as handle:
-        handle.write(f"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: Test <t@example.org>\n"
-                     "Description: test package\n")
-    for language, mo_path in catalogues.items():
-        target = os.path.join(root, "usr", "share", "locale", language, "LC_MESSAGES", "demo.mo")
-        os.makedirs(os.path.dirname(target))
-        with open(mo_path, "rb") as source, open(target, "wb") as handle:
-            handle.write(source.read())
-    doc = os.path.join(root, "usr", "share", "doc", package)
-    os.makedirs(doc)
-    with open(os.path.join(doc, "copyright"), "w", encoding="utf-8") as handle:
-        handle.write(COPYRIGHT)
-    os.makedirs(os.path.join(root, "usr", "bin"))
-    with open(os.path.join(root, "usr", "bin", "demo"), "w", encoding="utf-8") as handle:
-        handle.write("#!/bin/sh\n")
-    deb = os.path.join(folder, f"{package}_1.0_all.deb")
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", root, deb], check=True, capture_output=True)
-    shutil.rmtree(root)
-    return deb
-
-
-@pytest.fixture
-def deb_dir(tmp_path):
-    """A folder with the .deb of 'demo-data', which holds a German and a French catalogue."""
-    _, mo_path = write_catalogue(str(tmp_path / "catalogue"))
-    debs = tmp_path / "debs"
-    debs.mkdir()
-    build_deb(str(debs), "demo-data", {"de": mo_path, "fr": mo_path})
-    return str(debs)
 
 
 def test_unpack_writes_only_the_wanted_members_and_marks_the_package(deb_dir, tmp_path):
