@@ -9,7 +9,8 @@ import os
 
 import torch
 
-from lib.cli import check_figure_path, check_writable_file, int_range, run_main
+from lib.cli import check_figure_path, int_range, run_main
+from lib.files import check_output
 from lib.counting import load_counting_model, make_counting_data
 from lib.plot import finish_figure, plot_counting_attention
 
@@ -48,7 +49,9 @@ def main(args):
     explorer page. Returns the figure's path."""
     if args.html is not None:  # checked before any work
         args.html = args.html or os.path.splitext(args.out)[0] + ".html"
-        check_writable_file(args.html, "--html")
+        check_output(args.html, "--html", inputs=[args.checkpoint], make_folder=True)
+        if os.path.realpath(args.html) == os.path.realpath(figure_path(args.out)):
+            raise ValueError(f"--html {args.html} is also --out: give the page and the figure different names")
     model, config = load_counting_model(args.checkpoint)
     check_rows(args.count, config.vocab_size)
     args.out = figure_path(args.out)

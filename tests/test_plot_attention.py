@@ -109,6 +109,15 @@ def test_refuses_bad_out_files(tmp_path, capsys, counting_checkpoint):
     assert message == f"error: --out {folder} names a folder; give a file name, e.g. {folder}attention.png"
 
 
+def test_the_page_is_never_the_checkpoint_nor_the_figure(tmp_path, capsys, counting_checkpoint):
+    checkpoint = counting_checkpoint()
+    assert "--html" in error_line(["--checkpoint", checkpoint, "--html", checkpoint, "--no-show"], capsys)
+    assert "is also an input" in error_line(["--checkpoint", checkpoint, "--html", checkpoint], capsys)
+    figure = str(tmp_path / "x.png")
+    assert "is also --out" in error_line(["--checkpoint", checkpoint, "--out", figure, "--html", figure], capsys)
+    assert os.path.getsize(checkpoint) > 0 and not os.path.exists(figure)
+
+
 def test_refuses_more_heatmap_rows_than_fit_a_figure(tmp_path, capsys, counting_checkpoint):
     message = error_line(["--checkpoint", counting_checkpoint(vocab_size=40), "--count", "20",
                           "--out", str(tmp_path / "a.png"), "--no-show"], capsys)
