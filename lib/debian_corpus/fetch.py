@@ -17,7 +17,9 @@ NOT_DEBIAN = ("{tool} is missing: the corpus builder downloads and unpacks Debia
 DISK_MARGIN = 200 * 2 ** 20  # bytes kept free besides the downloads
 BATCH = 25  # packages per apt-get call
 DONE_MARKER = ".unpacked"
-MAX_MEMBER = 64 * 2 ** 20  # bytes: a member larger than this is not a translation file worth reading whole
+MAX_MEMBER = 64 * 2 ** 20  # bytes: a translation file (.mo, .po, a page) larger than this is skipped
+MAX_ARCHIVE_MEMBER = 512 * 2 ** 20  # bytes: the same for a zip archive of translations (Mozilla's omni.ja, .xpi)
+ARCHIVE_SUFFIXES = (".ja", ".xpi")
 
 
 def require_tool(tool):
@@ -127,20 +129,25 @@ def unpack(deb, destination, wanted):
                 if name.startswith("..") or not wanted.search(name):
                     continue
                 if member.issym():
-                    target, content = os.path.join(destination, name + ".link"), member.linkname.encode()
-                elif member.isfile() and member.size > MAX_MEMBER:
-                    print(f"warning: {deb}: {name} is skipped, {member.size / 2 ** 20:.0f} MiB is more than the "
-                          f"{MAX_MEMBER // 2 ** 20} MiB a translation file may have", file=sys.stderr)
-                    continue
+                    target = os.path.join(destination, name + ".link")
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with open(target, "wb") as handle:
+                        handle.write(member.linkname.encode())
                 elif member.isfile():
-                    target, content = os.path.join(destination, name), archive.extractfile(member).read()
+                    limit = MAX_ARCHIVE_MEMBER if name.endswith(ARCHIVE_SUFFIXES) else MAX_MEMBER
+                    if member.size > limit:
+                        print(f"warning: {deb}: {name} is skipped, {member.size / 2 ** 20:.0f} MiB is more than "
+                              f"the {limit // 2 ** 20} MiB such a file may have", file=sys.stderr)
+                        continue
+                    target = os.path.join(destination, name)
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with open(target, "wb") as handle:  # streamed: memory stays bounded whatever the size
+                        shutil.copyfileobj(archive.extractfile(member), handle, 2 ** 20)
                 else:
                     continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "wb") as handle:
-                    handle.write(content)
                 written.append(name)
-        process.stdout.read()
+        while process.stdout.read(2 ** 20):  # the rest of the archive, drained in chunks
+            pass
         error = process.stderr.read().decode(errors="replace").strip()
     if process.returncode != 0:
         raise RuntimeError(f"dpkg-deb could not unpack {deb}: {error or 'exit status ' + str(process.returncode)}; "

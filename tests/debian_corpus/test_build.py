@@ -144,6 +144,19 @@ def test_a_member_over_the_size_limit_is_skipped_with_a_warning(deb_dir, tmp_pat
     assert "usr/share/locale/de/LC_MESSAGES/demo.mo is skipped" in capsys.readouterr().err
 
 
+def test_an_archive_of_translations_may_be_larger_and_is_written_whole(deb_dir, tmp_path, monkeypatch):
+    from lib.debian_corpus.build import unpack_patterns
+    monkeypatch.setattr(fetch, "MAX_MEMBER", 100)
+    monkeypatch.setattr(fetch, "ARCHIVE_SUFFIXES", (".mo",))  # the catalogue stands for an omni.ja here
+    wanted = unpack_patterns([Source("demo-data", "games", "gettext")])["demo-data"]
+    written = fetch.unpack(fetch.deb_path("demo-data", deb_dir), str(tmp_path / "unpacked"), wanted)
+    catalogue = "usr/share/locale/de/LC_MESSAGES/demo.mo"
+    assert catalogue in written
+    with open(tmp_path / "catalogue" / "demo.mo", "rb") as original, \
+            open(tmp_path / "unpacked" / catalogue, "rb") as unpacked:
+        assert unpacked.read() == original.read()
+
+
 def kill_myself(job):
     """A job whose worker dies as the out-of-memory killer would end it."""
     import signal
