@@ -1,10 +1,12 @@
-"""Atomic checkpoint writing and safe loading with errors that say what to do."""
+"""Atomic checkpoint writing, safe loading with errors that say what to do, and the check that stored weights fit
+the model their stored config describes before that model is built."""
 import os
 import re
 import warnings
 
 import torch
 
+from lib.checks import shown
 from lib.files import atomic_output
 
 
@@ -50,3 +52,34 @@ def load_checkpoint(path, hint="", map_location="cpu", what="checkpoint of this 
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types (UnpicklingError, RuntimeError, KeyError, EOFError)
         raise RuntimeError(f"{path} is not a {what}: {_why_unreadable(path, error)}. {hint}".strip()) from None
+
+
+def fit_problem(model, state):
+    """Why ``state`` (a checkpoint's dict: name -> tensor) cannot be loaded into ``model``, in words, or None.
+
+    Meant for a ``model`` built on the meta device (``with torch.device("meta")``: no memory, no random draws) from a
+    stored config, before the real one is built: a name missing or unexpected, a value that is not a tensor, a shape
+    that differs, or tensors that hold fewer numbers between them than the model has (one small tensor stored under
+    many names would otherwise fill a large model from a small file). Tensors the model shares (tied weights) count
+    once, as do stored tensors that share their data."""
+    if not isinstance(state, dict):
+        return f"its weights are {shown(state)}, not a table of tensors"
+    expected = model.state_dict(keep_vars=True)
+    missing = [name for name in expected if name not in state]
+    unexpected = [shown(name) for name in state if name not in expected]
+    if missing or unexpected:
+        return "; ".join(f"{what} {', '.join(names[:3])}{' and more' if len(names) > 3 else ''}"
+                         for what, names in (("it has no", missing), ("it has unexpected", unexpected)) if names)
+    not_tensors = [name for name, value in state.items() if not isinstance(value, torch.Tensor)
+                   or value.layout != torch.strided or value.is_meta]
+    if not_tensors:
+        return f"{not_tensors[0]} is {shown(state[not_tensors[0]])}, not a tensor of numbers"
+    for name, value in expected.items():
+        if state[name].shape != value.shape:
+            return f"{name} has the shape {tuple(state[name].shape)}, the config's model {tuple(value.shape)}"
+    needed = sum(value.numel() for value in {id(value): value for value in expected.values()}.values())
+    storages = {value.untyped_storage().data_ptr(): value for value in state.values() if value.numel()}
+    held = sum(value.untyped_storage().nbytes() // value.element_size() for value in storages.values())
+    if held < needed:
+        return f"its tensors hold {held} numbers between them, the config's model has {needed}"
+    return None

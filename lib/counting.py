@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from lib.attention import ACTIVATIONS, attention_function
 from lib.checkpoint import load_checkpoint, save_atomic
-from lib.checks import check_range
+from lib.checks import Allowed, check_stored
 
 # Limits of CountingConfig's fields (checked when one is made, so the library and train.py refuse the same values).
 # Sequences of up to 20 digits train to test accuracy 0.999-1.0 with the exercise's settings (seeds 0 and 1);
@@ -43,6 +43,10 @@ LIMITS = {  # field: (lowest, highest) allowed value
     "num_threads": (0, 256),
 }
 MAX_LR = 1.0
+# What each field may be: LIMITS, lr in (0, MAX_LR], activation one of ACTIVATIONS. A loaded checkpoint's stored
+# config is checked against this before a model is built from it.
+ALLOWED = {**{name: Allowed(int, low, high) for name, (low, high) in LIMITS.items()},
+           "lr": Allowed(float, 0, MAX_LR, low_open=True), "activation": Allowed(str, choices=ACTIVATIONS)}
 PARAMETER_NAMES = ("query", "norm.weight", "norm.bias", "key.weight", "key.bias", "value.weight", "value.bias",
                    "out.weight", "out.bias")  # the keys of CountingModel's state_dict
 
@@ -126,16 +130,12 @@ class CountingConfig:
 
 
 def _check_config(config):
-    """Raise a ValueError naming the first field of ``config`` outside ``LIMITS`` (or lr, activation)."""
-    for name, (low, high) in LIMITS.items():
-        try:
-            check_range(name, getattr(config, name), low, high, integer=True)
-        except ValueError as error:
+    """Raise a ValueError naming the first field of ``config`` that ``ALLOWED`` does not allow."""
+    for name, allowed in ALLOWED.items():
+        problem = allowed.problem(getattr(config, name))
+        if problem:
             hint = " (longer sequences do not train to a useful accuracy)" if name == "sequence_length" else ""
-            raise ValueError(f"{error}{hint}") from None
-    check_range("lr", config.lr, 0, MAX_LR, low_open=True)
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {config.activation!r}")
+            raise ValueError(f"{name} {problem}{hint}")
 
 
 def counting_loss(logits, counts):
@@ -256,13 +256,20 @@ def load_counting_model(path):
     settings = saved.get("config", {}) if state_dict is not saved else {}
     known = {field.name for field in fields(CountingConfig)}
     settings = {name: value for name, value in settings.items() if name in known} if isinstance(settings, dict) else {}
+    damaged, advice = f"{path} is a damaged counting model checkpoint:", "train a new one with 'python train.py'"
+    check_stored(settings, ALLOWED, f"{damaged} its stored config", advice)
     try:  # the sizes follow from the shapes
-        settings.update(vocab_size=state_dict["query"].shape[1], hidden=state_dict["query"].shape[2],
-                        sequence_length=state_dict["out.weight"].shape[0] - 1)
-        config = CountingConfig(**settings)
+        sizes = dict(vocab_size=state_dict["query"].shape[1], hidden=state_dict["query"].shape[2],
+                     sequence_length=state_dict["out.weight"].shape[0] - 1)
+    except IndexError as error:
+        raise ValueError(f"{path} is not a counting model this library can load ({error}); give one written by "
+                         "train.py") from None
+    check_stored(sizes, ALLOWED, f"{damaged} its weights' shapes give", advice)
+    try:
+        config = CountingConfig(**{**settings, **sizes})
         model = CountingModel(config.vocab_size, config.sequence_length, config.hidden, activation=config.activation)
         model.load_state_dict(state_dict)
-    except (IndexError, ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError) as error:
         raise ValueError(f"{path} is not a counting model this library can load ({error}); give one written by "
                          "train.py") from None
     return model.eval(), config

@@ -42,6 +42,13 @@ def _check_options(**options):
                          "same size (train a joint vocabulary), or leave share_all_embeddings off")
 
 
+def _normal(*shape, std=1e-2):
+    """A tensor of ``shape`` drawn from N(0, std): the same numbers as ``torch.normal(0.0, std, shape)``, but on the
+    default device, so that under ``with torch.device("meta")`` nothing is allocated or drawn (a model's shapes)."""
+    tensor = torch.empty(shape)
+    return tensor if tensor.is_meta else tensor.normal_(0.0, std)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention with a residual connection to the query and a LayerNorm.
 
@@ -62,10 +69,10 @@ class MultiHeadAttention(nn.Module):
         self.dropout = dropout
         self.attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.pre_norm = pre_norm
-        self.W_query = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
-        self.W_key = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
-        self.W_value = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
-        self.W_output = nn.Parameter(torch.normal(0.0, 1e-2, (embed_dim, embed_dim)))
+        self.W_query = nn.Parameter(_normal(embed_dim, embed_dim))
+        self.W_key = nn.Parameter(_normal(embed_dim, embed_dim))
+        self.W_value = nn.Parameter(_normal(embed_dim, embed_dim))
+        self.W_output = nn.Parameter(_normal(embed_dim, embed_dim))
         self.layer_norm = nn.LayerNorm(embed_dim)
 
     def split_heads(self, x):

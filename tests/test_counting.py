@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lib import counting
 from lib.attention import attention_function
 from lib.checkpoint import save_atomic
 from lib.counting import (PARAMETER_NAMES, CountingConfig, CountingModel, counting_batches, counting_loss,
@@ -218,6 +219,64 @@ def test_load_refuses_what_is_not_a_counting_model(tmp_path, content, message):
     save_atomic(content, path)
     with pytest.raises(ValueError, match=message):
         load_counting_model(path)
+
+
+def with_shapes(vocab_size=3, sequence_length=10, hidden=8):
+    """A counting checkpoint whose weights have these sizes (made by hand: no model of them is built)."""
+    return {"query": torch.zeros(1, vocab_size, hidden), "norm.weight": torch.ones(hidden),
+            "norm.bias": torch.zeros(hidden), "key.weight": torch.zeros(hidden, vocab_size),
+            "key.bias": torch.zeros(hidden), "value.weight": torch.zeros(hidden, vocab_size),
+            "value.bias": torch.zeros(hidden), "out.weight": torch.zeros(sequence_length + 1, hidden),
+            "out.bias": torch.zeros(sequence_length + 1)}
+
+
+def with_config(**changes):
+    return {"state_dict": with_shapes(), "config": dict(vars(CountingConfig()), **changes)}
+
+
+ADVICE = "; train a new one with 'python train.py'"
+# (the checkpoint, the words of the one-line error): each refused before a CountingModel is built
+DAMAGED = [
+    (with_config(steps=10 ** 12), "is a damaged counting model checkpoint: its stored config steps must be from 1 to "
+                                  "1000000, got 1000000000000" + ADVICE),
+    (with_config(batch_size=-1), "its stored config batch_size must be from 1 to 16384, got -1"),
+    (with_config(test_samples=10 ** 40), "its stored config test_samples must be from 1 to 1000000, got a number of "
+                                         "about 41 digits"),
+    (with_config(seed="0"), "its stored config seed must be a whole number, got '0'"),
+    (with_config(lr=math.inf), "its stored config lr must be a finite number, got inf"),
+    (with_config(lr=5.0), "its stored config lr must be above 0 and at most 1, got 5"),
+    (with_config(activation=["sigmoid"]), "activation must be a string, got ['sigmoid']"),
+    (with_config(activation="relu"), "activation must be one of sigmoid, softmax, got 'relu'"),
+    (with_config(steps=0, patience=-1), "its stored config steps must be from 1 to 1000000, got 0; patience must be "
+                                        "from 0 to 1000000, got -1" + ADVICE),
+    (with_config(vocab_size=10 ** 9), "its stored config vocab_size must be from 1 to 100, got 1000000000"),
+    ({"state_dict": with_shapes(hidden=4096)},
+     "is a damaged counting model checkpoint: its weights' shapes give hidden must be from 2 to 1024, got 4096"),
+    (with_shapes(sequence_length=500), "its weights' shapes give sequence_length must be from 1 to 20, got 500"),
+    (with_shapes(vocab_size=101), "its weights' shapes give vocab_size must be from 1 to 100, got 101"),
+]
+
+
+@pytest.mark.parametrize("content, words", DAMAGED, ids=[words[:60] for _, words in DAMAGED])
+def test_load_checks_what_a_checkpoint_stores_before_a_model_is_built(tmp_path, monkeypatch, content, words):
+    path = str(tmp_path / "damaged.pth")
+    save_atomic(content, path)
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was built from a damaged checkpoint")
+    monkeypatch.setattr(counting, "CountingModel", never)
+    with pytest.raises(ValueError) as error:
+        load_counting_model(path)
+    message = str(error.value)
+    assert words in message and message.startswith(path) and "\n" not in message, message
+
+
+def test_load_of_a_checkpoint_of_hand_made_shapes_builds_its_model(tmp_path):
+    """The hand-made shapes of the table above load when they are in range, so each row fails by its value alone."""
+    path = str(tmp_path / "counting.pth")
+    save_atomic(with_config(), path)
+    _, config = load_counting_model(path)
+    assert (config.vocab_size, config.sequence_length, config.hidden) == (3, 10, 8) and config == CountingConfig()
 
 
 def test_load_refuses_the_shipped_translator():

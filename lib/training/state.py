@@ -3,15 +3,16 @@ last.pth and the data before any work, and saving and restoring it all (weights,
 process's random number generators) so that a resumed run continues exactly."""
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.distributed as dist
 
 from lib.checkpoint import save_atomic
+from lib.checks import Allowed, check_stored
 from lib.cli import check_writable_folder
 from lib.training.distributed import Distributed
-from lib.training.config import SHAPE_FIELDS, TrainConfig, flag
+from lib.training.config import RESUMABLE_FIELDS, SHAPE_FIELDS, TrainConfig, flag, without_old_unset
 from lib.training.data import PreparedData
 from lib.transformer import TransformerModel
 from lib.translation.translator import CHECKPOINT_FORMAT
@@ -64,6 +65,10 @@ def check_out_dir(out_dir):
 
 TRAINING_STATE_KEYS = ("config", "model", "optimizer", "step", "epoch", "batch_index", "records", "best_bleu",
                        "elapsed", "de_vocab", "en_vocab")
+# The stored settings that a resumed run cannot change, with their flags' ranges (a resumable one out of range is
+# reported by its flag, which can replace it).
+FIXED_SETTINGS = {setting.name: Allowed.from_metadata(setting.metadata) for setting in fields(TrainConfig)
+                  if setting.name not in RESUMABLE_FIELDS}
 
 
 def check_training_state(checkpoint, path):
@@ -77,6 +82,9 @@ def check_training_state(checkpoint, path):
         raise ValueError(f"{path} is not a training state of run_translation.py --train (it has no "
                          f"{', '.join(missing[:3]) or 'run settings'}): --resume continues from the last.pth a run "
                          "writes; start a new run instead (with --force to delete this folder's run)")
+    check_stored(without_old_unset(checkpoint["config"]), FIXED_SETTINGS,
+                 f"{path} is a damaged training state: its stored config", "it cannot be resumed: start a new run in "
+                 "another --out-dir (--init-from its best.pth keeps the weights)")
 
 
 def check_init_shape(given, shape, path):

@@ -11,7 +11,10 @@ from itertools import zip_longest
 import sentencepiece
 import torch
 
+from lib.checks import shown
+
 PAD, START, END, UNK = 0, 1, 2, 3
+SPECIAL_PIECES = ["<PAD>", "<START>", "<END>", "<UNK>"]  # the pieces of those ids (Vocabulary.train names them)
 # SentencePiece's complaint about a vocabulary smaller than the text's characters: "... 5 vs 24. ..." (24 the least).
 _TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
 
@@ -44,7 +47,24 @@ class Vocabulary:
 
     @classmethod
     def from_tensor(cls, tensor):
-        return cls(tensor.numpy().tobytes())
+        """The vocabulary that ``to_tensor`` stored. Anything else (random or empty bytes, another model, not a
+        uint8 tensor) raises a ValueError 'not a SentencePiece model (why)' instead of SentencePiece's own messages."""
+        if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8 or tensor.dim() != 1 or tensor.is_meta:
+            kind = f"a {tensor.dtype} tensor of shape {tuple(tensor.shape)}" if isinstance(tensor, torch.Tensor) \
+                else type(tensor).__name__
+            raise ValueError(f"not a SentencePiece model ({kind}, not bytes)")
+        if not tensor.numel():
+            raise ValueError("not a SentencePiece model (no bytes)")
+        try:
+            vocabulary = cls(tensor.numpy().tobytes())
+        except RuntimeError:
+            raise ValueError(f"not a SentencePiece model ({tensor.numel()} bytes that SentencePiece cannot read)") \
+                from None
+        special = vocabulary.pieces(range(min(len(vocabulary), UNK + 1)))
+        if special != SPECIAL_PIECES:
+            raise ValueError(f"not a SentencePiece model of this library (its first pieces are {shown(special)}, "
+                             f"not {', '.join(SPECIAL_PIECES)})")
+        return vocabulary
 
     @classmethod
     def train(cls, texts, vocab_size, max_sentences=2_000_000):

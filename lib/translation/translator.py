@@ -4,21 +4,31 @@ The checkpoint is a dict of tensors and plain values (loadable with ``weights_on
 configuration and weights, each vocabulary as a uint8 tensor, and a dict of facts about its training (and the
 decoding chosen for it, when one was stored).
 """
-import math
 import os
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 
 import sacrebleu
 import torch
 
-from lib.checkpoint import load_checkpoint, save_atomic
+from lib.checkpoint import fit_problem, load_checkpoint, save_atomic
+from lib.checks import Allowed, shown, stored_problems
+from lib.training.config import TrainConfig
 from lib.translation.decoding import LENGTH_PENALTY_RANGE, beam_search
 from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
 CHECKPOINT_FORMAT = "attention-translator-1"
+# The beam widths the scripts accept (run_translation.py --beam, tools/sweep_decoding.py --beams).
+BEAM_RANGE = (1, 100)
+# What a checkpoint may store, checked before anything is built from it: the model's config takes the ranges of the
+# training flags of the same names (TrainConfig), the stored decoding those of --beam and --length-penalty.
+STORED_CONFIG = {setting.name: Allowed.from_metadata(setting.metadata) for setting in fields(TrainConfig)
+                 if setting.name in TransformerModel.CONFIG_NAMES}
+STORED_DECODING = {"beam": Allowed(int, *BEAM_RANGE), "length_penalty": Allowed(float, *LENGTH_PENALTY_RANGE)}
+CHECKPOINT_KEYS = ("config", "model", "de_vocab", "en_vocab")
 # The repository's root (the folder above lib/): shipped files are found from here, whatever the working folder.
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_CHECKPOINT = os.path.join(REPOSITORY, "data", "translator.pth")
@@ -63,31 +73,43 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device="cpu", source="checkpoint"):
+        """The Translator that ``checkpoint`` (the dict ``to_checkpoint`` makes) holds, on ``device``. Everything it
+        stores is checked before the model is built: its config and decoding against the flags' ranges, its
+        vocabularies, and its weights' shapes against a model built on the meta device (no memory); anything wrong is
+        a one-line RuntimeError naming ``source``."""
         if isinstance(checkpoint, dict) and "optimizer" in checkpoint and "step" in checkpoint:
             raise RuntimeError(f"{source} is a training state (a run's last.pth, for --train --resume), not a "
                                "translator: use the run's best.pth or one of its snapshots/step*.pth")
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{source} is not a translator checkpoint of this library (format "
                                f"{CHECKPOINT_FORMAT}); train one with 'python run_translation.py --train'.")
+        damaged = f"{source} is a damaged translator checkpoint"
+        missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+        if missing:
+            raise RuntimeError(f"{damaged}: it has no {', '.join(missing)}; give another translator checkpoint or "
+                               "train one with 'python run_translation.py --train'.")
+        check_stored_translator(checkpoint, damaged)
+        vocabularies = [stored_vocabulary(checkpoint, key, source) for key in ("de_vocab", "en_vocab")]
+        config = checkpoint["config"]
+        sizes = [len(vocabulary) for vocabulary in vocabularies]
+        if sizes != [config.get("de_vocab_size"), config.get("en_vocab_size")]:
+            raise RuntimeError(f"{damaged}: its vocabularies have {sizes[0]} and {sizes[1]} pieces, its config "
+                               f"de_vocab_size={shown(config.get('de_vocab_size'))} and "
+                               f"en_vocab_size={shown(config.get('en_vocab_size'))}; give another translator "
+                               "checkpoint or train one with 'python run_translation.py --train'.")
         try:
-            model = TransformerModel(**checkpoint["config"])
-            model.load_state_dict({name: value.float() if value.is_floating_point() else value
-                                   for name, value in checkpoint["model"].items()})
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise RuntimeError(f"{source} is a damaged translator checkpoint: its weights do not fit its "
-                               f"configuration ({reason}).") from None
+            with torch.device("meta"):  # the model's shapes: no memory, no random draws
+                problem = fit_problem(TransformerModel(**config), checkpoint["model"])
+            if problem is None:
+                model = TransformerModel(**config)
+                model.load_state_dict({name: value.float() if value.is_floating_point() else value
+                                       for name, value in checkpoint["model"].items()})
+        except (TypeError, ValueError, RuntimeError) as error:
+            problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if problem is not None:
+            raise RuntimeError(f"{damaged}: its weights do not fit its configuration ({problem}).")
         model.to(device).eval()
-        translator = cls(model, Vocabulary.from_tensor(checkpoint["de_vocab"]),
-                         Vocabulary.from_tensor(checkpoint["en_vocab"]), checkpoint.get("info"))
-        beam, alpha = translator.decoding["beam"], translator.decoding["length_penalty"]
-        low, high = LENGTH_PENALTY_RANGE
-        if not (type(beam) is int and beam >= 1 and isinstance(alpha, (int, float)) and math.isfinite(alpha)
-                and low <= alpha <= high):
-            raise RuntimeError(f"{source} is a damaged translator checkpoint: its stored decoding {beam=}, "
-                               f"length_penalty={alpha} is not a beam width of at least 1 and a penalty from "
-                               f"{low:g} to {high:g}; export it again with --beam and --length-penalty.")
-        return translator
+        return cls(model, *vocabularies, checkpoint.get("info"))
 
     @classmethod
     def average(cls, paths, device="cpu"):
@@ -228,6 +250,37 @@ class Translator:
         bleu = sacrebleu.corpus_bleu(hypotheses, references).score
         chrf = sacrebleu.corpus_chrf(hypotheses, references).score
         return bleu, chrf, hypotheses
+
+
+def check_stored_translator(checkpoint, damaged):
+    """Raise a one-line RuntimeError starting with ``damaged`` ('<path> is a damaged translator checkpoint') unless
+    the config and the decoding that ``checkpoint`` stores are within the ranges of the flags of the same names
+    (STORED_CONFIG, STORED_DECODING): checked before the model is built, so that no stored value asks for more memory
+    or time than a flag could."""
+    info = checkpoint.get("info")
+    decoding = info.get("decoding") if isinstance(info, dict) else None
+    config_problems = stored_problems(checkpoint["config"], STORED_CONFIG, others=False)
+    problems = [f"its stored config {'; '.join(config_problems)}"] if config_problems else []
+    if info is not None and not isinstance(info, dict):
+        problems.append(f"its stored info is {shown(info)}, not a table")
+    if problems:
+        raise RuntimeError(f"{damaged}: {'; '.join(problems)}; it cannot be used: give another translator "
+                           "checkpoint or train one with 'python run_translation.py --train'.")
+    problems = stored_problems(decoding or {}, STORED_DECODING)
+    if problems:
+        raise RuntimeError(f"{damaged}: its stored decoding {'; '.join(problems)}; export it again with --beam and "
+                           "--length-penalty from the checkpoint it was exported from (e.g. its run's best.pth).")
+
+
+def stored_vocabulary(checkpoint, key, source):
+    """The Vocabulary stored under ``key`` ("de_vocab" or "en_vocab"), or a one-line RuntimeError saying that the
+    checkpoint at ``source`` is not a translator checkpoint."""
+    try:
+        return Vocabulary.from_tensor(checkpoint[key])
+    except ValueError as error:
+        raise RuntimeError(f"{source} is not a translator checkpoint: its vocabulary ({key}) is {error}; give a "
+                           "translator checkpoint written by 'python run_translation.py' (--train or --export).") \
+            from None
 
 
 def _numbered_chunks(lines, size):

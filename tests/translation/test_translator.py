@@ -1,5 +1,6 @@
 """Tests of lib/translation/translator.py with a tiny random model and tiny SentencePiece vocabularies trained here; and
 the shipped checkpoint, when present."""
+import io
 import math
 import os
 import sys
@@ -8,6 +9,7 @@ import warnings
 
 import pytest
 import sacrebleu
+import sentencepiece
 import torch
 
 from lib.checkpoint import load_checkpoint
@@ -15,6 +17,7 @@ from lib.translation.corpus import Pair
 from lib.translation.decoding import beam_search, greedy_decode, naive_greedy_decode
 from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
+from lib.translation import translator as translator_module
 from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator, ordered_map
 
 GERMAN = ["Ich habe morgen keine Zeit.", "Das Wetter ist heute schön.", "Wir gehen nach Hause.",
@@ -296,10 +299,6 @@ def test_shipped_checkpoint_carries_the_decoding_chosen_on_the_valid_split():
     assert Translator.load().decoding == {"beam": 8, "length_penalty": 1.2}
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__]))
-
-
 def test_length_penalty_reaches_beam_search_in_every_entry_point(translator):
     """translate, translate_stream, attention and evaluate rank finished hypotheses with the penalty given: each
     equals beam_search's own output with that penalty, and some sentence changes between penalties 0 and 3."""
@@ -315,3 +314,170 @@ def test_length_penalty_reaches_beam_search_in_every_entry_point(translator):
         assert translator.evaluate(pairs, beam=4, length_penalty=alpha)[2] == expected
     assert translator.translate(GERMAN, beam=4, length_penalty=0.0) != translator.translate(GERMAN, beam=4,
                                                                                             length_penalty=3.0)
+
+
+# ---- what a checkpoint stores is checked before anything is built from it ----------------------------------------
+
+
+def with_config(**changes):
+    return lambda checkpoint: dict(checkpoint, config=dict(checkpoint["config"], **changes))
+
+
+def with_decoding(decoding):
+    return lambda checkpoint: dict(checkpoint, info={"decoding": decoding})
+
+
+def with_weights(change):
+    """The checkpoint with its weights ``change(weights)``."""
+    return lambda checkpoint: dict(checkpoint, model=change(dict(checkpoint["model"])))
+
+
+def sharing_one_storage(weights):
+    """Every tensor a view of one storage, as large as the largest: far fewer numbers than the model has."""
+    storage = torch.zeros(max(value.numel() for value in weights.values()))
+    return {name: storage[:value.numel()].view(value.shape) for name, value in weights.items()}
+
+
+def foreign_sentencepiece_model():
+    """A SentencePiece model with SentencePiece's own special pieces (<unk>, <s>, </s>), as uint8 tensor."""
+    buffer = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(GERMAN * 2), model_writer=buffer, vocab_size=60,
+                                             minloglevel=2, hard_vocab_limit=False)
+    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+
+
+CONFIG_ADVICE = "; it cannot be used: give another translator checkpoint or train one"
+# (name, the change to a good checkpoint, the words of the one-line error): each is refused before any model is built
+STORED = [
+    ("max_len 10**9", with_config(max_len=10 ** 9),
+     "is a damaged translator checkpoint: its stored config max_len must be from 1 to 1024, got 1000000000"
+     + CONFIG_ADVICE),
+    ("max_len 2,000,000", with_config(max_len=2_000_000), "max_len must be from 1 to 1024, got 2000000"),
+    ("max_len of 41 digits", with_config(max_len=10 ** 40),
+     "max_len must be from 1 to 1024, got a number of about 41 digits"),
+    ("max_len 0", with_config(max_len=0), "max_len must be from 1 to 1024, got 0"),
+    ("max_len a float", with_config(max_len=32.0), "max_len must be a whole number, got 32.0"),
+    ("max_len a string", with_config(max_len="32"), "max_len must be a whole number, got '32'"),
+    ("max_len a long string", with_config(max_len="3" * 10_000), "max_len must be a whole number, got '333"),
+    ("max_len None", with_config(max_len=None), "max_len must be a whole number, got None"),
+    ("max_len True", with_config(max_len=True), "max_len must be a whole number, got True"),
+    ("embed_dim", with_config(embed_dim=100_000), "embed_dim must be from 1 to 8192, got 100000"),
+    ("enc_layers", with_config(enc_layers=10 ** 6), "enc_layers must be from 0 to 64, got 1000000"),
+    ("dec_layers negative", with_config(dec_layers=-1), "dec_layers must be from 0 to 64, got -1"),
+    ("num_heads", with_config(num_heads=10_000), "num_heads must be from 1 to 256, got 10000"),
+    ("ffn_dim", with_config(ffn_dim=10 ** 7), "ffn_dim must be from 1 to 65536, got 10000000"),
+    ("en_vocab_size", with_config(en_vocab_size=10 ** 9), "en_vocab_size must be from 5 to 100000, got 1000000000"),
+    ("de_vocab_size negative", with_config(de_vocab_size=-5), "de_vocab_size must be from 5 to 100000, got -5"),
+    ("dropout", with_config(dropout=1.5), "dropout must be at least 0 and below 1, got 1.5"),
+    ("attention_dropout nan", with_config(attention_dropout=math.nan),
+     "attention_dropout must be a finite number, got nan"),
+    ("pre_norm a string", with_config(pre_norm="yes"), "pre_norm must be True or False, got 'yes'"),
+    ("two values", with_config(max_len=-1, embed_dim=0),
+     "its stored config max_len must be from 1 to 1024, got -1; embed_dim must be from 1 to 8192, got 0;"),
+    ("an unknown setting", with_config(colour="red"), "its stored config has unknown setting 'colour'"),
+    ("a config that is no table", lambda checkpoint: dict(checkpoint, config=[48, 256]),
+     "its stored config is [48, 256], not a table of settings" + CONFIG_ADVICE),
+    ("info that is no table", lambda checkpoint: dict(checkpoint, info=["x"]), "its stored info is ['x'], not a table"),
+    ("beam 20000", with_decoding({"beam": 20000}),
+     "is a damaged translator checkpoint: its stored decoding beam must be from 1 to 100, got 20000; export it again "
+     "with --beam and --length-penalty from the checkpoint it was exported from"),
+    ("beam 0", with_decoding({"beam": 0}), "its stored decoding beam must be from 1 to 100, got 0"),
+    ("beam 2.5", with_decoding({"beam": 2.5}), "its stored decoding beam must be a whole number, got 2.5"),
+    ("beam True", with_decoding({"beam": True}), "its stored decoding beam must be a whole number, got True"),
+    ("length_penalty 1000", with_decoding({"beam": 4, "length_penalty": 1000}),
+     "its stored decoding length_penalty must be at least -10 and at most 10, got 1000"),
+    ("length_penalty nan", with_decoding({"length_penalty": math.nan}), "length_penalty must be a finite number"),
+    ("length_penalty a string", with_decoding({"length_penalty": "1"}), "length_penalty must be a number, got '1'"),
+    ("a decoding that is no table", with_decoding("greedy"), "its stored decoding is 'greedy', not a table"),
+    ("no vocabulary", lambda checkpoint: {key: value for key, value in checkpoint.items() if key != "de_vocab"},
+     "is a damaged translator checkpoint: it has no de_vocab"),
+    ("random vocabulary bytes", lambda checkpoint: dict(checkpoint, de_vocab=torch.randint(
+        256, (500,), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))),
+     "is not a translator checkpoint: its vocabulary (de_vocab) is not a SentencePiece model (500 bytes that "
+     "SentencePiece cannot read)"),
+    ("empty vocabulary bytes", lambda checkpoint: dict(checkpoint, en_vocab=torch.zeros(0, dtype=torch.uint8)),
+     "its vocabulary (en_vocab) is not a SentencePiece model (no bytes)"),
+    ("a vocabulary of floats", lambda checkpoint: dict(checkpoint, en_vocab=torch.zeros(5)),
+     "its vocabulary (en_vocab) is not a SentencePiece model (a torch.float32 tensor of shape (5,), not bytes)"),
+    ("a vocabulary that is a string", lambda checkpoint: dict(checkpoint, de_vocab="model"),
+     "its vocabulary (de_vocab) is not a SentencePiece model (str, not bytes)"),
+    ("another library's vocabulary", lambda checkpoint: dict(checkpoint, de_vocab=foreign_sentencepiece_model()),
+     "its vocabulary (de_vocab) is not a SentencePiece model of this library (its first pieces are ['<unk>', '<s>', "
+     "'</s>'"),
+    ("vocabularies of other sizes", lambda checkpoint: dict(checkpoint, de_vocab=Vocabulary.train(
+        GERMAN * 2, 60).to_tensor()), "is a damaged translator checkpoint: its vocabularies have 60 and 80 pieces, its "
+        "config de_vocab_size=80 and en_vocab_size=80"),
+]
+# (name, the change, the words): stored values within the flags' ranges whose weights do not fit; the model is built
+# on the meta device only (no memory), never for real
+WEIGHTS = [
+    ("max_len 1024", with_config(max_len=1024),
+     "is a damaged translator checkpoint: its weights do not fit its configuration (enc_pos_enc has the shape "
+     f"(1, {MAX_LEN}, 16), the config's model (1, 1024, 16))."),
+    ("the most layers and the widest feed-forward the flags allow", with_config(enc_layers=64, dec_layers=64,
+                                                                                ffn_dim=65536),
+     "its weights do not fit its configuration (it has no enc_increase_hidden.1.weight, "),
+    ("num_heads that do not divide embed_dim", with_config(num_heads=3),
+     "its weights do not fit its configuration (embed_dim 16 must be divisible by num_heads 3)"),
+    ("one storage under every name", with_weights(sharing_one_storage),
+     "its weights do not fit its configuration (its tensors hold 1280 numbers between them, the config's model has "
+     "13584)"),
+    ("a weight missing", with_weights(lambda weights: {name: value for name, value in weights.items()
+                                                       if name != "enc_pos_enc"}), "(it has no enc_pos_enc)"),
+    ("a weight that is no tensor", with_weights(lambda weights: dict(weights, enc_pos_enc=[0.0] * 512)),
+     "(enc_pos_enc is [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ...], not a tensor of numbers)"),
+    ("a weight on the meta device", with_weights(lambda weights: dict(weights, enc_pos_enc=torch.zeros(
+        1, MAX_LEN, 16, device="meta"))), "(enc_pos_enc is tensor(..., device..., size=(1, 32, 16)), not a tensor"),
+]
+
+
+def test_a_model_built_on_the_meta_device_allocates_and_draws_nothing():
+    """What the checks below rely on: every tensor of a TransformerModel (the attention's too) follows the default
+    device, so its shapes cost no memory, and torch's random numbers are left as they were."""
+    state = torch.get_rng_state()
+    with torch.device("meta"):
+        model = TransformerModel(100_000, 100_000, max_len=1024, embed_dim=512, enc_layers=2, dec_layers=2,
+                                 num_heads=8)  # 0.6 GB as float32
+    assert all(value.is_meta for value in model.state_dict().values()) and torch.equal(torch.get_rng_state(), state)
+
+
+def load_recording_builds(path, monkeypatch):
+    """(the error Translator.load(path) raises, the device types of the TransformerModels it built before); a model
+    built for real fails the test at once (a max_len of 10**9 would not fit in memory)."""
+    built = []
+
+    def recording(**config):
+        built.append(torch.empty(0).device.type)  # the default device: "meta" inside ``with torch.device("meta")``
+        assert built[-1] == "meta", "a model was built for real from a damaged checkpoint"
+        return TransformerModel(**config)
+    monkeypatch.setattr(translator_module, "TransformerModel", recording)
+    with pytest.raises(RuntimeError) as error:
+        Translator.load(path)
+    return str(error.value), built
+
+
+@pytest.mark.parametrize("change, words, builds", [(change, words, []) for _, change, words in STORED]
+                         + [(change, words, ["meta"]) for _, change, words in WEIGHTS],
+                         ids=[name for name, _, _ in STORED + WEIGHTS])
+def test_what_a_checkpoint_stores_is_checked_before_a_model_is_built(translator, tmp_path, monkeypatch, change, words,
+                                                                     builds):
+    path = str(tmp_path / "damaged.pth")
+    torch.save(change(translator.to_checkpoint()), path)
+    message, built = load_recording_builds(path, monkeypatch)
+    assert words in message and message.startswith(path) and "\n" not in message and len(message) < 500, message
+    assert built == builds
+
+
+def test_a_good_checkpoint_is_built_once_for_its_shapes_and_once_for_real(translator, tmp_path, monkeypatch):
+    """The recording of the table above sees a model built for real when nothing is wrong (so it can fail)."""
+    path = str(tmp_path / "good.pth")
+    translator.save(path)
+    built = []
+    monkeypatch.setattr(translator_module, "TransformerModel",
+                        lambda **config: built.append(torch.empty(0).device.type) or TransformerModel(**config))
+    assert Translator.load(path).translate(GERMAN[:2]) == translator.translate(GERMAN[:2])
+    assert built == ["meta", "cpu"]
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
