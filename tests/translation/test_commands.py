@@ -668,8 +668,8 @@ ROWS = [
                                                        "--checkpoint", "{translator}", "--corpus", "{corpus}",
                                                        "--corpus-format", "tsv"], 0, "Translation: "),
     Row("a stored decoding out of range", ["--test", "--checkpoint", "{tmp}/x.pth"], 1,
-        r"x.pth is a damaged translator checkpoint: its stored decoding beam=4, length_penalty=1000 is not a beam "
-        "width of at least 1 and a penalty from -10 to 10; export it again",
+        r"x.pth is a damaged translator checkpoint: its stored decoding length_penalty must be at least -10 and at "
+        "most 10, got 1000; export it again",
         lambda folder: torch.save(dict(Translator.load(FILES["translator"]).to_checkpoint(),
                                        info={"decoding": {"beam": 4, "length_penalty": 1000}}), folder / "x.pth")),
     Row("--init-from with another shape", ["--train", *TINY, "--out-dir", "{tmp}/run", "--init-from", "{translator}",
