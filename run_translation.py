@@ -18,7 +18,7 @@ import argparse
 from lib.cli import FlagTable, device_name, float_range, int_range, run_main, set_threads
 from lib.training.config import add_flags
 from lib.translation import commands
-from lib.translation.decoding import LENGTH_PENALTY_RANGE
+from lib.translation.decoding import BEAM_RANGE, LENGTH_PENALTY_RANGE
 from lib.translation.translator import SHIPPED_CHECKPOINT
 
 COMMANDS = ("train", "test", "text", "input", "eval", "curves", "export")
@@ -81,7 +81,7 @@ def build_parser(table=None):
              "docs/attention-explorer.md")
     add(use, "--layer", type=int_range(1, 64), default=None,
         help="with --plot: decoder layer whose cross-attention is drawn (1-based; default the last)")
-    add(use, "--beam", type=int_range(1, 100), default=None,
+    add(use, "--beam", type=int_range(*BEAM_RANGE), default=None,
         help="beam width for translation (1: greedy; default: the translator's stored decoding, else 1); with "
              "--export, stored with the translator as its default")
     add(use, "--length-penalty", type=float_range(*LENGTH_PENALTY_RANGE), default=None, metavar="ALPHA",

@@ -36,7 +36,7 @@ def attention_function(q, k, v, dk, activation="sigmoid", mask=None):
 def _check_inputs(q, k, v, dk, activation):
     """Raise a ValueError naming what is wrong with the arguments of ``attention_function``."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     if q.dim() != 3 or k.dim() != 3 or v.dim() != 3:
         raise ValueError("q, k, v must be 3-d (batch, length, features); got shapes "
                          f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")

@@ -161,7 +161,7 @@ def test_a_query_shared_by_the_batch_gives_what_a_copied_query_gives(activation)
 
 def test_unknown_activation_raises():
     q, k, v = _random_qkv()
-    with pytest.raises(ValueError, match="relu"):
+    with pytest.raises(ValueError, match="^activation must be one of sigmoid, softmax, got 'relu'$"):
         attention_function(q, k, v, 5, activation="relu")
 
 

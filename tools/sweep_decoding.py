@@ -20,14 +20,14 @@ from lib.cli import float_range, int_range, run_main, set_threads  # noqa: E402
 
 def build_parser():
     """The command-line flags."""
-    from lib.translation.decoding import LENGTH_PENALTY_RANGE
+    from lib.translation.decoding import BEAM_RANGE, LENGTH_PENALTY_RANGE
     from lib.translation.translator import SHIPPED_CHECKPOINT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT,
                         help="translator checkpoint (default: the shipped data/translator.pth)")
     parser.add_argument("--average", nargs="+", metavar="CHECKPOINT",
                         help="use the average of these checkpoints' weights instead of --checkpoint")
-    parser.add_argument("--beams", nargs="+", type=int_range(1, 100), default=[1, 4, 8], metavar="WIDTH",
+    parser.add_argument("--beams", nargs="+", type=int_range(*BEAM_RANGE), default=[1, 4, 8], metavar="WIDTH",
                         help="beam widths to try, 1 for greedy (default: 1 4 8)")
     parser.add_argument("--length-penalties", nargs="+", type=float_range(*LENGTH_PENALTY_RANGE),
                         default=[0.6, 0.8, 1.0, 1.2, 1.5], metavar="ALPHA",

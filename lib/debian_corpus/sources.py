@@ -4,12 +4,13 @@ The file is tab-separated: ``package  kind  align  [english_package]``; '#' star
 name written in the tsv's source column (games, software, ...); ``align`` names the aligner (see ALIGNERS in
 lib.debian_corpus.build); ``english_package`` is the package holding the English side where it is another one.
 """
+import os
 import re
 from dataclasses import dataclass
 
-from lib.files import open_input
+from lib.files import SHIPPED_DATA, open_input
 
-DEFAULT_SOURCES = "data/debian_sources.tsv"
+DEFAULT_SOURCES = os.path.join(SHIPPED_DATA, "debian_sources.tsv")  # found from any working folder
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]+$")
 
 

@@ -85,6 +85,8 @@ def greedy_decode(model, source, max_steps=None, return_attention=False, layer=-
     return results, per_sentence
 
 
+# The beam widths the scripts accept (run_translation.py --beam, tools/sweep_decoding.py --beams, a stored decoding).
+BEAM_RANGE = (1, 100)
 # The length penalties (GNMT's alpha) the scripts accept: far beyond any useful value (0 to 2), far inside overflow.
 LENGTH_PENALTY_RANGE = (-10.0, 10.0)
 # The largest |log| of a penalty: e ** 80 is about 5e34, so scores divided by it stay finite in float32 and bfloat16.

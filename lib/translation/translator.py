@@ -15,23 +15,20 @@ import torch
 
 from lib.checkpoint import fit_problem, load_checkpoint, save_atomic
 from lib.checks import Allowed, shown, stored_problems
+from lib.files import REPOSITORY, SHIPPED_DATA  # noqa: F401 (REPOSITORY: for the tests, until they import lib.files)
 from lib.training.config import TrainConfig
-from lib.translation.decoding import LENGTH_PENALTY_RANGE, beam_search
+from lib.translation.decoding import BEAM_RANGE, LENGTH_PENALTY_RANGE, beam_search
 from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
 CHECKPOINT_FORMAT = "attention-translator-1"
-# The beam widths the scripts accept (run_translation.py --beam, tools/sweep_decoding.py --beams).
-BEAM_RANGE = (1, 100)
 # What a checkpoint may store, checked before anything is built from it: the model's config takes the ranges of the
 # training flags of the same names (TrainConfig), the stored decoding those of --beam and --length-penalty.
 STORED_CONFIG = {setting.name: Allowed.from_metadata(setting.metadata) for setting in fields(TrainConfig)
                  if setting.name in TransformerModel.CONFIG_NAMES}
 STORED_DECODING = {"beam": Allowed(int, *BEAM_RANGE), "length_penalty": Allowed(float, *LENGTH_PENALTY_RANGE)}
 CHECKPOINT_KEYS = ("config", "model", "de_vocab", "en_vocab")
-# The repository's root (the folder above lib/): shipped files are found from here, whatever the working folder.
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHIPPED_CHECKPOINT = os.path.join(REPOSITORY, "data", "translator.pth")
+SHIPPED_CHECKPOINT = os.path.join(SHIPPED_DATA, "translator.pth")
 
 
 class Translator:

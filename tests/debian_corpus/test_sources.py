@@ -3,15 +3,17 @@ import os
 
 import pytest
 
-from lib.debian_corpus.sources import read_sources
+from lib.debian_corpus.sources import DEFAULT_SOURCES, read_sources
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_the_sources_file_of_the_repository_reads_and_bad_lines_are_named(tmp_path):
+def test_the_sources_file_of_the_repository_reads_from_any_folder_and_bad_lines_are_named(tmp_path, monkeypatch):
     from lib.debian_corpus.build import ALIGNERS
-    sources = read_sources(os.path.join(ROOT, "data", "debian_sources.tsv"), ALIGNERS)
+    monkeypatch.chdir(tmp_path)  # the builder's default list is the shipped one, wherever it is run from
+    assert os.path.samefile(DEFAULT_SOURCES, os.path.join(ROOT, "data", "debian_sources.tsv"))
+    sources = read_sources(DEFAULT_SOURCES, ALIGNERS)
     assert len(sources) > 100 and {source.kind for source in sources} >= {"games", "software"}
     bad = tmp_path / "sources.tsv"
     bad.write_text("demo-data\tgames\tbogus\n")
