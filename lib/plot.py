@@ -8,11 +8,15 @@ import matplotlib
 
 
 def finish_figure(figure, path=None, show=True):
-    """Save ``figure`` to ``path`` (folders created) and show it when a display exists. Returns ``path``."""
+    """Save ``figure`` to ``path`` (folders created; written whole or not at all, through lib.files.atomic_output)
+    and show it when a display exists. Returns ``path``."""
     import matplotlib.pyplot as plt
     if path is not None:
+        from lib.files import atomic_output
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        figure.savefig(path, dpi=120, bbox_inches="tight")
+        extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+        with atomic_output(path, "wb", suffix="." + extension) as file:
+            figure.savefig(file, format=extension, dpi=120, bbox_inches="tight")
     if show and _has_display():
         plt.show()
     plt.close(figure)

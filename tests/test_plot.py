@@ -1,8 +1,8 @@
-"""Tests of lib/plot.py: the counting model's attention heatmaps (panels, tick labels, count labels)."""
+"""Tests of lib/plot.py: saving figures; the counting model's attention heatmaps (panels, tick labels, count labels)."""
 import pytest
 import torch
 
-from lib.plot import plot_counting_attention
+from lib.plot import finish_figure, plot_counting_attention
 
 
 def test_heatmap_rows_columns_and_count_labels():
@@ -23,6 +23,32 @@ def test_heatmap_rows_columns_and_count_labels():
     assert wrong and wrong[0].get_color() == "red"
     import matplotlib.pyplot as plt
     plt.close(figure)
+
+
+@pytest.mark.parametrize("name, magic", [("figure.png", b"\x89PNG"), ("figure.pdf", b"%PDF"), ("figure.svg", b"<?xml")])
+def test_a_figure_is_saved_in_the_format_of_its_extension(tmp_path, name, magic):
+    import matplotlib.pyplot as plt
+    path = tmp_path / "new folder" / name
+    assert finish_figure(plt.figure(), str(path), show=False) == str(path)
+    assert path.read_bytes().startswith(magic)
+    assert [file.name for file in path.parent.iterdir()] == [name]  # no temporary file left beside it
+
+
+def test_a_figure_that_fails_to_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    path = tmp_path / "figure.png"
+    path.write_bytes(b"the figure of an earlier run")
+
+    def fail_half_way(self, file, **options):
+        file.write(b"half a figure")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", fail_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        finish_figure(plt.figure(), str(path), show=False)
+    assert path.read_bytes() == b"the figure of an earlier run"
+    assert [file.name for file in tmp_path.iterdir()] == ["figure.png"]
 
 
 if __name__ == "__main__":
