@@ -29,6 +29,9 @@ STORED_CONFIG = {setting.name: Allowed.from_metadata(setting.metadata) for setti
 STORED_DECODING = {"beam": Allowed(int, *BEAM_RANGE), "length_penalty": Allowed(float, *LENGTH_PENALTY_RANGE)}
 CHECKPOINT_KEYS = ("config", "model", "de_vocab", "en_vocab")
 SHIPPED_CHECKPOINT = os.path.join(SHIPPED_DATA, "translator.pth")
+# The most hypotheses one batch decodes at once (sentences x beam width; 64 x 8 as the shipped decoding does): wider
+# beams take fewer sentences per batch, so memory stays that of the default whatever --beam is.
+MAX_BEAM_ROWS = 512
 
 
 class Translator:
@@ -165,7 +168,8 @@ class Translator:
 
         beam: beam width (1: greedy). no_repeat_ngram: n > 0 never repeats n subword tokens in one output.
         length_penalty: beam search ranks finished hypotheses by log-probability / ((5 + length) / 6) ** this.
-        Sentences are decoded in batches of ``batch_size``, sorted by length; ``workers`` > 1 decodes that many
+        Sentences are decoded in batches of ``batch_size`` (fewer where ``batch_size * beam`` would pass
+        MAX_BEAM_ROWS), sorted by length; ``workers`` > 1 decodes that many
         batches at once on threads (meant for ``torch.set_num_threads(1)``: unlike torch's threads within one
         operation, they never wait for each other). first_line: the number of texts[0] in warnings about
         over-long lines.
@@ -175,6 +179,7 @@ class Translator:
                              f"{workers}")
         texts = list(texts)
         results = [""] * len(texts)
+        batch_size = min(batch_size, max(1, MAX_BEAM_ROWS // beam))
         order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
         batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
@@ -303,8 +308,10 @@ def _numbered_chunks(lines, size):
 
 def ordered_map(function, items, workers=1):
     """``function`` of each of ``items`` (any iterable, read as results are taken), in order; with ``workers`` > 1 on
-    that many threads, at most ``workers`` items ahead of the results taken. When reading ``items`` fails, the
-    results of the items read before are yielded before the error is raised."""
+    that many threads (at most the machine's CPUs: more would only add batches held in memory at once), at most
+    ``workers`` items ahead of the results taken. When reading ``items`` fails, the results of the items read before
+    are yielded before the error is raised."""
+    workers = min(workers, os.cpu_count() or 1)
     if workers <= 1:
         yield from map(function, items)
         return

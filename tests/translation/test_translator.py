@@ -108,6 +108,18 @@ def test_ordered_map_keeps_order_reads_ahead_at_most_workers_items_and_finishes_
     assert taken == [10, 11, 12, 13, 14]
 
 
+def test_ordered_map_runs_at_most_as_many_threads_as_the_machine_has_cpus(monkeypatch):
+    import threading
+    monkeypatch.setattr(translator_module.os, "cpu_count", lambda: 2)
+    threads = set()
+
+    def record(item):
+        threads.add(threading.get_ident())
+        return item
+    assert list(ordered_map(record, range(50), workers=256)) == list(range(50))
+    assert 1 <= len(threads) <= 2 and threading.get_ident() not in threads
+
+
 def test_streamed_translation_equals_translation_and_reads_as_it_goes(translator):
     read = []
 
@@ -151,6 +163,24 @@ def test_batching_does_not_change_translations(translator):
     assert translator.translate(GERMAN[:8], batch_size=3) == alone
     assert translator.translate(GERMAN[:8], beam=2, batch_size=8) == [translator.translate([text], beam=2)[0]
                                                                       for text in GERMAN[:8]]
+
+
+def test_wide_beams_decode_fewer_sentences_at_once_with_the_same_translations(translator, monkeypatch):
+    beam = 40
+    expected = [translator.translate([text], beam=beam)[0] for text in GERMAN[:6]]
+    monkeypatch.setattr(translator_module, "MAX_BEAM_ROWS", 2 * beam)
+    rows = []
+    original = translator_module.beam_search
+
+    def counting(model, source, beam_size, **options):
+        rows.append(source.shape[0] * beam_size)
+        return original(model, source, beam_size, **options)
+    monkeypatch.setattr(translator_module, "beam_search", counting)
+    assert translator.translate(GERMAN[:6], beam=beam, batch_size=64) == expected
+    assert rows == [2 * beam] * 3  # six sentences, two at a time
+    rows.clear()
+    translator.translate(GERMAN[:3], beam=3 * beam)  # wider than the cap: one sentence at a time, never none
+    assert rows == [3 * beam] * 3
 
 
 def test_an_over_long_line_warns_and_is_cut(translator):
