@@ -43,6 +43,9 @@ LIMITS = {  # field: (lowest, highest) allowed value
     "num_threads": (0, 256),
 }
 MAX_LR = 1.0
+# The most numbers in one (sequences, sequence_length, hidden) tensor of a training step (a 128 MiB float32 tensor):
+# each field within LIMITS, their product bounds the step's memory (a few dozen such tensors) to a laptop's.
+MAX_STEP_ELEMENTS = 2 ** 25
 # What each field may be: LIMITS, lr in (0, MAX_LR], activation one of ACTIVATIONS. A loaded checkpoint's stored
 # config is checked against this before a model is built from it.
 ALLOWED = {**{name: Allowed(int, low, high) for name, (low, high) in LIMITS.items()},
@@ -136,6 +139,12 @@ def _check_config(config):
         if problem:
             hint = " (longer sequences do not train to a useful accuracy)" if name == "sequence_length" else ""
             raise ValueError(f"{name} {problem}{hint}")
+    elements = config.batch_size * config.sequence_length * config.hidden
+    if elements > MAX_STEP_ELEMENTS:
+        raise ValueError(f"batch_size x sequence_length x hidden is {config.batch_size} x {config.sequence_length} x "
+                         f"{config.hidden} = {elements:,} numbers per tensor of a training step, above "
+                         f"{MAX_STEP_ELEMENTS:,} (a training step would need several GB); lower the batch size or "
+                         f"the hidden width")
 
 
 def counting_loss(logits, counts):
@@ -159,9 +168,10 @@ def counting_test_data(config):
 
 
 def evaluate_counting_model(model, config):
-    """Test loss and accuracy (floats) of ``model`` on ``counting_test_data(config)``."""
+    """Test loss and accuracy (floats) of ``model`` on ``counting_test_data(config)``, run ``config.batch_size``
+    sequences at a time (memory that of a training step, whatever ``test_samples``)."""
     one_hot, _, counts = counting_test_data(config)
-    logits = _logits_without_gradients(model, one_hot)
+    logits = torch.cat([_logits_without_gradients(model, chunk) for chunk in one_hot.split(config.batch_size)])
     return counting_loss(logits, counts).item(), (logits.argmax(dim=-1) == counts).float().mean().item()
 
 

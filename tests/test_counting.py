@@ -12,7 +12,8 @@ from lib import counting
 from lib.attention import attention_function
 from lib.checkpoint import save_atomic
 from lib.counting import (PARAMETER_NAMES, CountingConfig, CountingModel, counting_batches, counting_loss,
-                          load_counting_model, make_counting_data, train_counting_model)
+                          counting_test_data, evaluate_counting_model, load_counting_model, make_counting_data,
+                          train_counting_model)
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -282,6 +283,18 @@ def test_load_of_a_checkpoint_of_hand_made_shapes_builds_its_model(tmp_path):
 def test_load_refuses_the_shipped_translator():
     with pytest.raises(ValueError, match="not a counting model checkpoint"):
         load_counting_model(os.path.join(REPOSITORY, "data", "translator.pth"))
+
+
+def test_the_test_set_is_evaluated_in_batches_with_the_loss_and_accuracy_of_all_at_once():
+    config = CountingConfig(batch_size=7, test_samples=50, hidden=6, seed=3)
+    torch.manual_seed(0)
+    model = CountingModel(config.vocab_size, config.sequence_length, config.hidden)
+    one_hot, _, counts = counting_test_data(config)
+    with torch.no_grad():
+        logits, _ = model(one_hot)
+    loss, accuracy = evaluate_counting_model(model, config)
+    assert loss == pytest.approx(counting_loss(logits, counts).item(), rel=1e-6)
+    assert accuracy == (logits.argmax(-1) == counts).float().mean().item()
 
 
 if __name__ == "__main__":

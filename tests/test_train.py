@@ -66,6 +66,18 @@ def test_saves_what_it_trained_and_prints_its_accuracy(tmp_path, capsys):
                           f"Test accuracy: {accuracy:.4f}"]
 
 
+def test_sizes_each_allowed_but_too_large_together_are_refused_before_training(tmp_path):
+    out = tmp_path / "model.pth"
+    with pytest.raises(ValueError, match=r"^batch_size x sequence_length x hidden is 16384 x 20 x 1024 = "
+                                         r"335,544,320 numbers per tensor of a training step, above 33,554,432 .*; "
+                                         r"lower the batch size or the hidden width$"):
+        train.main(train.parse_args(["--batch-size", "16384", "--sequence-length", "20", "--hidden", "1024",
+                                     "--out", str(out), "--no-progress"]))
+    assert not out.exists()
+    from lib.counting import CountingConfig
+    CountingConfig(batch_size=16384, sequence_length=20, hidden=102)  # just below the bound: allowed
+
+
 @pytest.mark.parametrize("flags, message", BAD_FLAGS)
 def test_bad_flag_values_end_in_a_usage_error(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
