@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import fields
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
@@ -27,10 +28,13 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
+from lib.cli import int_range  # noqa: E402
 from lib.translation.tokenizer import END, PAD, START, UNK  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.training.config import TrainConfig  # noqa: E402
+from lib.training.config import TrainConfig, flag_type  # noqa: E402
 from lib.training.loop import translation_loss  # noqa: E402
+
+SETTING = {setting.name: setting for setting in fields(TrainConfig)}  # the ranges of the model's flags
 
 
 def build_parser():
@@ -38,19 +42,24 @@ def build_parser():
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description="Tokens per second of translation training with 1 and 2 "
                                                  "data-parallel processes, and the scaling efficiency.")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per run (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing (default %(default)s)")
-    parser.add_argument("--embed-dim", type=int, default=defaults.embed_dim, help="model width (default %(default)s)")
-    parser.add_argument("--layers", type=int, default=defaults.enc_layers,
+    parser.add_argument("--steps", type=int_range(1, 10_000), default=10,
+                        help="timed training steps per run (default %(default)s)")
+    parser.add_argument("--warmup", type=int_range(0, 10_000), default=2,
+                        help="untimed steps before timing (default %(default)s)")
+    parser.add_argument("--embed-dim", type=flag_type(SETTING["embed_dim"]), default=defaults.embed_dim,
+                        help="model width (default %(default)s)")
+    parser.add_argument("--layers", type=flag_type(SETTING["enc_layers"]), default=defaults.enc_layers,
                         help="encoder layers and decoder layers each (default %(default)s)")
-    parser.add_argument("--heads", type=int, default=defaults.num_heads, help="attention heads (default %(default)s)")
-    parser.add_argument("--vocab-size", type=int, default=defaults.en_vocab_size,
+    parser.add_argument("--heads", type=flag_type(SETTING["num_heads"]), default=defaults.num_heads,
+                        help="attention heads (default %(default)s)")
+    parser.add_argument("--vocab-size", type=flag_type(SETTING["en_vocab_size"]), default=defaults.en_vocab_size,
                         help="subword vocabulary size of each language (default %(default)s)")
-    parser.add_argument("--length", type=int, default=20,
+    parser.add_argument("--length", type=int_range(2, 1024), default=20,
                         help="subword tokens per sentence on each side (default %(default)s)")
-    parser.add_argument("--batch-tokens", type=int, default=defaults.batch_tokens,
+    parser.add_argument("--batch-tokens", type=flag_type(SETTING["batch_tokens"]), default=defaults.batch_tokens,
                         help="padded tokens per side in each process's batch (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default %(default)s)")
+    parser.add_argument("--threads", type=int_range(1, 256), default=1,
+                        help="torch threads per process (default %(default)s)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default %(default)s")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (for GPUs)")
     return parser

@@ -24,7 +24,8 @@ import torch  # noqa: E402
 
 from lib.cli import check_readable_file, int_range, run_main, set_threads  # noqa: E402
 from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
-from lib.translation.decoding import beam_search, exercise_greedy_decode, greedy_decode, naive_greedy_decode  # noqa: E402
+from lib.translation.decoding import (BEAM_RANGE, beam_search, exercise_greedy_decode, greedy_decode,  # noqa: E402
+                                      naive_greedy_decode)
 from lib.translation.translator import SHIPPED_CHECKPOINT, Translator  # noqa: E402
 
 GOAL = 50
@@ -54,14 +55,16 @@ def timed(function, *args):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT, help="translator checkpoint (default %(default)s)")
-    parser.add_argument("--baseline-sentences", type=int_range(1), default=100,
+    parser.add_argument("--baseline-sentences", type=int_range(1, 100_000), default=100,
                         help="sentences decoded one at a time by each baseline, and compared (default %(default)s)")
-    parser.add_argument("--batch-size", type=int_range(1), default=256, help="batch size of cached decoding")
-    parser.add_argument("--beam", type=int_range(2), default=4, help="beam width of the beam search line (default 4)")
+    parser.add_argument("--batch-size", type=int_range(1, 4096), default=256, help="batch size of cached decoding")
+    parser.add_argument("--beam", type=int_range(2, BEAM_RANGE[1]), default=4,
+                        help="beam width of the beam search line (default 4)")
     parser.add_argument("--corpus", default=None, help="corpus file (default: the installed Ding dictionary)")
     parser.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int_range(1), default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int_range(1, 256), default=None,
+                        help="torch threads (default: torch's choice)")
     return parser
 
 

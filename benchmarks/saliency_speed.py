@@ -27,9 +27,9 @@ def build_parser():
     parser.add_argument("--weights", metavar="PATH", help="state dict for the model (resnet18/resnet50)")
     parser.add_argument("--num-images", type=int_range(1, 1024), default=32, metavar="N",
                         help="number of images, 1 to 1024 (crops of the scikit-image photos; default 32)")
-    parser.add_argument("--threads", type=int_range(1), default=None, metavar="N",
+    parser.add_argument("--threads", type=int_range(1, 256), default=None, metavar="N",
                         help="torch CPU threads, at least 1 (default: torch's choice)")
-    parser.add_argument("--repeats", type=int_range(1), default=2, metavar="N",
+    parser.add_argument("--repeats", type=int_range(1, 1000), default=2, metavar="N",
                         help="time each method N times, round robin, and keep the best (default 2)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     return parser

@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,7 +27,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from lib.translation.tokenizer import PAD, START  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.training.config import TrainConfig, native_bfloat16  # noqa: E402
+from lib.cli import int_range  # noqa: E402
+from lib.training.config import TrainConfig, flag_type, native_bfloat16  # noqa: E402
 
 GOAL = 2.0
 VARIANTS = ("ids", "ids-bfloat16", "one-hot", "one-hot-padded")
@@ -84,23 +86,31 @@ def run_variant(args):
             "parameters": sum(parameter.numel() for parameter in model.parameters())}
 
 
-def main(argv=None):
+def build_parser():
+    """The command-line flags; the model's take the ranges of the training flags of the same settings."""
     defaults = TrainConfig()
+    setting = {field.name: field for field in fields(TrainConfig)}
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--de-vocab", type=int, default=defaults.de_vocab_size)
-    parser.add_argument("--en-vocab", type=int, default=defaults.en_vocab_size)
-    parser.add_argument("--embed-dim", type=int, default=defaults.embed_dim)
-    parser.add_argument("--enc-layers", type=int, default=defaults.enc_layers)
-    parser.add_argument("--dec-layers", type=int, default=defaults.dec_layers)
-    parser.add_argument("--heads", type=int, default=defaults.num_heads)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--batch", type=int, default=160, help="sentences per batch (default %(default)s)")
-    parser.add_argument("--source-length", type=int, default=12)
-    parser.add_argument("--target-length", type=int, default=13, help="decoder positions (END included)")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    for flag, name in (("--de-vocab", "de_vocab_size"), ("--en-vocab", "en_vocab_size"), ("--embed-dim", "embed_dim"),
+                       ("--enc-layers", "enc_layers"), ("--dec-layers", "dec_layers"), ("--heads", "num_heads"),
+                       ("--dropout", "dropout")):
+        parser.add_argument(flag, type=flag_type(setting[name]), default=getattr(defaults, name),
+                            help=f"{setting[name].metadata['help']} (default %(default)s)")
+    parser.add_argument("--batch", type=int_range(1, 4096), default=160,
+                        help="sentences per batch (default %(default)s)")
+    parser.add_argument("--source-length", type=int_range(1, 1024), default=12, help="source tokens per sentence")
+    parser.add_argument("--target-length", type=int_range(2, 1024), default=13, help="decoder positions (END included)")
+    parser.add_argument("--steps", type=int_range(1, 10_000), default=3,
+                        help="timed steps per variant (default %(default)s)")
+    parser.add_argument("--warmup", type=int_range(0, 10_000), default=1,
+                        help="untimed steps first (default %(default)s)")
+    parser.add_argument("--threads", type=int_range(0, 256), default=0, help="torch threads (0: torch's choice)")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # set in the subprocesses
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.variant:
         print(json.dumps(run_variant(args)))

@@ -32,12 +32,13 @@ SCRIPT = os.path.join(ROOT, "run_translation.py")
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int_range(1), default=10000, help="lines in the file (default %(default)s)")
+    parser.add_argument("--lines", type=int_range(1, 1_000_000), default=10000,
+                        help="lines in the file (default %(default)s)")
     parser.add_argument("--threads", type=int_range(1, 256), nargs="+", default=[1, 2],
                         help="thread counts to compare (default: 1 2)")
     parser.add_argument("--conditions", nargs="+", choices=("idle", "busy"), default=["idle", "busy"],
                         help="idle: nothing else started; busy: beside a one-core busy loop (default: both)")
-    parser.add_argument("--batch-size", type=int_range(1), default=64, help="run_translation.py's --batch-size")
+    parser.add_argument("--batch-size", type=int_range(1, 4096), default=64, help="run_translation.py's --batch-size")
     parser.add_argument("--checkpoint", default=SHIPPED_CHECKPOINT, help="translator checkpoint (default: shipped)")
     parser.add_argument("--corpus", default=None, help="corpus file (default: the installed Ding dictionary)")
     parser.add_argument("--corpus-format", default="ding", choices=("ding", "tsv", "iwslt"))

@@ -2,20 +2,33 @@
 memory or time out of proportion (a batch of a million sentences, a billion bootstrap samples). The flags come from
 the parsers themselves: a new flag is covered without a new row."""
 import argparse
-import importlib
+import importlib.util
+import os
 import sys
 
 import pytest
 
+from lib.files import REPOSITORY
+
 SCRIPTS = ["run_translation", "train", "plot_attention", "plot_attention_on_input", "plot_adversarial_example",
-           "tools.build_parallel_corpus", "tools.compare_runs", "tools.sweep_decoding"]
+           "tools/build_parallel_corpus", "tools/compare_runs", "tools/sweep_decoding", "benchmarks/counting_speed",
+           "benchmarks/ddp_speed", "benchmarks/decode_speed", "benchmarks/saliency_speed", "benchmarks/train_speed",
+           "benchmarks/translate_file_speed", "benchmarks/translate_precision"]
 HUGE = "1000000000000"  # 10 ** 12
 
 
-def number_flags(module_name):
-    """(option, the other flags its command needs) for every flag of the script whose values are numbers."""
-    module = importlib.import_module(module_name)
-    parser = module.build_parser()
+def build_parser(script):
+    """The parser of ``script`` (a path below the repository without .py), loaded from its file: a package of
+    another project may own the name benchmarks."""
+    spec = importlib.util.spec_from_file_location(script.replace("/", "_"), os.path.join(REPOSITORY, script + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser()
+
+
+def number_flags(script):
+    """(parser, the options of every flag of ``script`` whose values are numbers)."""
+    parser = build_parser(script)
     flags = []
     for group in parser._action_groups:  # argparse offers no public list of a parser's flags
         for action in group._group_actions:
@@ -27,7 +40,7 @@ def number_flags(module_name):
 def test_no_number_flag_escapes_the_range_types():
     """A flag typed plain int or float would have no bound: every number flag uses lib.cli's range types."""
     for name in SCRIPTS:
-        parser = importlib.import_module(name).build_parser()
+        parser = build_parser(name)
         plain = [action.option_strings[0] for group in parser._action_groups for action in group._group_actions
                  if action.option_strings and action.type in (int, float)]
         assert plain == [], (name, plain)
@@ -38,7 +51,7 @@ CASES = [(name, flag) for name in SCRIPTS for flag in number_flags(name)[1]]
 
 def test_the_sweep_finds_the_number_flags():
     assert ("run_translation", "--beam") in CASES and ("run_translation", "--max-steps") in CASES
-    assert ("train", "--steps") in CASES and len(CASES) > 40
+    assert ("train", "--steps") in CASES and ("benchmarks/train_speed", "--batch") in CASES and len(CASES) > 60
 
 
 @pytest.mark.parametrize("name, flag", CASES, ids=[f"{name} {flag}" for name, flag in CASES])
