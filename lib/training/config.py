@@ -15,6 +15,7 @@ import torch
 
 from lib.checks import check_range
 from lib.cli import float_range, int_range
+from lib.files import is_stdin
 from lib.translation.corpus import FORMATS
 from lib.transformer import TransformerModel
 
@@ -161,6 +162,8 @@ class TrainConfig:
             value = getattr(self, setting.name)
             if setting.metadata["type"] is str and isinstance(value, os.PathLike):
                 setattr(self, setting.name, value := os.fspath(value))
+            if setting.name in INPUT_PATHS:
+                setattr(self, setting.name, value := absolute_input(value))
             _check_setting(setting, value)
         if self.num_heads >= 1 and self.embed_dim % self.num_heads:
             raise ValueError(f"--num-heads {self.num_heads} must divide --embed-dim {self.embed_dim}")
@@ -171,6 +174,15 @@ class TrainConfig:
             torch.device(self.device)
         except RuntimeError:
             raise ValueError(f"--device {self.device!r} is not a device: use cpu, cuda or cuda:N") from None
+
+
+# The fields that name input files: stored absolute, so that a run resumes from any working folder.
+INPUT_PATHS = ("corpus", "extra_corpus", "init_from")
+
+
+def absolute_input(path):
+    """``path`` made absolute from the working folder (None, "" and standard input's names kept as they are)."""
+    return os.path.abspath(path) if path and not is_stdin(path) else path
 
 
 def flag(name):
@@ -262,7 +274,11 @@ def resumed_config(saved, overrides, path):
         raise ValueError(f"unknown training setting(s) {', '.join(unknown)}: TrainConfig has no such field")
     saved = without_old_unset(saved)
     values = {setting.name: saved.get(setting.name, setting.default) for setting in fields(TrainConfig)}
-    fixed = [name for name, value in overrides.items() if name not in RESUMABLE_FIELDS and value != values[name]]
+
+    def same(name, first, second):
+        return absolute_input(first) == absolute_input(second) if name in INPUT_PATHS else first == second
+    fixed = [name for name, value in overrides.items()
+             if name not in RESUMABLE_FIELDS and not same(name, value, values[name])]
     if fixed:
         given = ", ".join(f"{flag(name)} {overrides[name]}" for name in fixed)
         kept = ", ".join(f"{flag(name)} {values[name]}" for name in fixed)

@@ -4,23 +4,59 @@ A record holds step, epoch, minutes, train_loss, tokens_per_s, valid_loss, valid
 with ``--resume`` appends to the same log; a new run in the same folder (``--force``) starts a new log.
 """
 import json
+import math
 import os
 
+# The numbers of a validation record besides its whole-number "step": those a comparison of runs needs, and the
+# others a run writes (logs kept in docs/ may hold the first alone).
+VALIDATION_NUMBERS = ("valid_loss", "valid_bleu", "valid_chrf")
+RECORD_NUMBERS = ("epoch", "minutes", "train_loss", "tokens_per_s") + VALIDATION_NUMBERS
 
-def read_training_log(out_dir):
+
+def record_problem(line, required=VALIDATION_NUMBERS):
+    """Why one line of a log is not a validation record of this library holding ``required`` (None: it is one)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return f"it is not JSON ({error.msg} at character {error.pos + 1})"
+    except (ValueError, RecursionError):  # numbers too long to read, nesting too deep
+        return "it is not JSON of a record"
+    if not isinstance(record, dict):
+        return "it is not a record ({...})"
+    if not isinstance(record.get("step"), int) or isinstance(record.get("step"), bool):
+        return "it has no whole-number step"
+    for name in RECORD_NUMBERS:
+        value = record.get(name)
+        if name not in record:
+            if name in required:
+                return f"it has no {name}"
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"its {name} is {value!r}, not a number"
+    return None
+
+
+def read_training_log(out_dir, required=VALIDATION_NUMBERS):
     """The records of ``out_dir/log.jsonl`` (or of ``out_dir`` itself when it is a file, e.g. a log kept in docs/),
-    in order. Raises FileNotFoundError (no log), ValueError (not a log of this library, or no validation yet) with
-    what to do."""
+    in order, each holding the numbers ``required``. Raises FileNotFoundError (no log), ValueError (a line that is
+    not such a record, named by its number, or no validation yet) with what to do."""
     path = out_dir if os.path.isfile(out_dir) else os.path.join(out_dir, "log.jsonl")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No training log at {path}: train first, or point at a run's folder.")
-    with open(path) as file:
-        try:
-            records = [json.loads(line) for line in file if line.strip()]
-        except ValueError as error:
-            raise ValueError(f"{path} is not a training log of this library ({error})") from None
-    if not all(isinstance(record, dict) and isinstance(record.get("step"), int) for record in records):
-        raise ValueError(f"{path} is not a training log of this library (a line without a step)")
+    try:
+        with open(path, encoding="utf-8") as file:
+            numbered = [(number, line) for number, line in enumerate(file, 1) if line.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a training log of this library (it is not UTF-8 text)") from None
+    records = []
+    for number, line in numbered:
+        problem = record_problem(line, required)
+        if problem:
+            cut = number == numbered[-1][0] and not line.endswith("\n")
+            advice = ("it was cut short while being written: --resume repairs the log from the run's last.pth"
+                      if cut else "a training log holds one validation record per line")
+            raise ValueError(f"{path} line {number} is not a validation record of this library: {problem}; {advice}")
+        records.append(json.loads(line))
     if not records:
         raise ValueError(f"{path} holds no validations yet: train until the first validation (--eval-every steps)")
     return records
@@ -35,28 +71,34 @@ def append_record(out_dir, record):
 def reconcile_log(out_dir, step, records):
     """Make ``out_dir/log.jsonl`` agree with a run resumed at ``step`` whose last.pth holds ``records``: drop the
     trailing lines past ``step`` (validations after the last save, whose steps will be trained again) and append the
-    records the log lacks (a run killed between saving last.pth and logging). A log this library did not write is
-    left alone. Returns the number of lines dropped."""
+    records the log lacks (a run killed between saving last.pth and logging). A log with a line that is not a record
+    (cut short by a kill) is written anew from ``records``. Returns the number of lines dropped."""
     path = os.path.join(out_dir, "log.jsonl")
     try:
-        with open(path) as file:
+        with open(path, encoding="utf-8", errors="replace") as file:
             lines = [line for line in file if line.strip()]
-        steps = [json.loads(line)["step"] for line in lines]
     except FileNotFoundError:
-        lines, steps = [], []
-    except (ValueError, TypeError, KeyError):
-        return 0
+        lines = []
+    if any(record_problem(line, RECORD_NUMBERS) or not line.endswith("\n") for line in lines):
+        kept = [json.dumps(record) + "\n" for record in records if record["step"] <= step]
+        _write_lines(path, kept)
+        return len(lines)
+    steps = [json.loads(line)["step"] for line in lines]
     kept = len(lines)
     while kept and steps[kept - 1] > step:
         kept -= 1
     logged = steps[kept - 1] if kept else -1
     missing = [json.dumps(record) + "\n" for record in records if logged < record["step"] <= step]
     if kept < len(lines) or missing:
-        temporary = path + ".tmp"
-        with open(temporary, "w") as file:
-            file.writelines(lines[:kept] + missing)
-        os.replace(temporary, path)
+        _write_lines(path, lines[:kept] + missing)
     return len(lines) - kept
+
+
+def _write_lines(path, lines):
+    """Replace ``path`` with ``lines`` (written whole or not at all)."""
+    from lib.files import atomic_output
+    with atomic_output(path) as file:
+        file.writelines(lines)
 
 
 def records_by_step(records):

@@ -228,6 +228,8 @@ def train(config, resume=False, progress=True, overrides=None, force=False):
     A new run refuses an ``out_dir`` that holds a run unless ``force``, which deletes that run's files once the new
     run is set up. ``out_dir/run.lock`` (lib/training/run_folder.py) keeps a second process from writing the same run.
     """
+    if resume:
+        check_resumable(config.out_dir)
     place = init_distributed(config.device)
     try:
         with RunLock(config.out_dir) if place.is_main else nullcontext():
@@ -241,11 +243,33 @@ def train(config, resume=False, progress=True, overrides=None, force=False):
             if place.is_main and not resume:
                 clear_run(config.out_dir)
             elif place.is_main:
-                reconcile_log(state.config.out_dir, state.step, state.records)
+                dropped = reconcile_log(state.config.out_dir, state.step, state.records)
+                if dropped:
+                    print(f"log.jsonl: {dropped} line(s) after the step of last.pth, or cut short, were replaced by "
+                          f"the records last.pth holds", flush=True)
             return _run(state, progress)
     finally:
         if place.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def check_resumable(out_dir):
+    """Before anything is made or read: raise a one-line error unless ``out_dir`` holds a run's last.pth, saying
+    what works instead (a missing folder is never created; a best.pth left alone is never lost)."""
+    last_path = os.path.join(out_dir, LAST)
+    if os.path.isfile(last_path):
+        return
+    if not os.path.isdir(out_dir):
+        raise FileNotFoundError(f"--out-dir {out_dir} does not exist, so there is no run to resume: check the folder "
+                                "name, or start a new run without --resume")
+    best_path = os.path.join(out_dir, "best.pth")
+    if os.path.isfile(best_path):
+        raise FileNotFoundError(f"{last_path} is missing, so the run cannot continue where it stopped; its best.pth "
+                                f"is kept: continue from its weights in a new run with --init-from {best_path} "
+                                "--out-dir ANOTHER_FOLDER (a fresh optimizer and schedule), or start over here with "
+                                "--force (which deletes best.pth)")
+    raise FileNotFoundError(f"--out-dir {out_dir} holds no run to resume (no {LAST}): start a new run without "
+                            "--resume")
 
 
 def _run(state, progress):

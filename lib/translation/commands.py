@@ -75,6 +75,8 @@ def train(args):
     overrides.update({name: getattr(config, name) for name in ALWAYS_OVERRIDDEN})
     if args.resume and args.force:
         raise ValueError("--resume continues the run in --out-dir, --force starts it over: give one of them")
+    if args.resume:
+        loop.check_resumable(config.out_dir)  # before the folder check, which would make a missing folder
     check_writable_folder(config.out_dir, "--out-dir")
     set_threads(args.threads)
     try:
@@ -92,9 +94,9 @@ def train(args):
 def curves(args):
     """Draw the loss, BLEU and chrF curves of the run in --out-dir to --figures-dir."""
     from lib.plot import finish_figure, show_training_curves
-    from lib.training.log import read_training_log
+    from lib.training.log import RECORD_NUMBERS, read_training_log
     out_dir = setting(args, "out_dir")
-    records = read_training_log(out_dir)
+    records = read_training_log(out_dir, required=RECORD_NUMBERS)
     check_writable_folder(args.figures_dir, "--figures-dir")
     figure = show_training_curves(records, title=f"Training run in {out_dir}")
     path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)

@@ -4,6 +4,7 @@ range types do; None for unset, and the old spellings of unset in stored configs
 flags, and whether a device computes bfloat16 natively."""
 import argparse
 import math
+import os
 import pathlib
 import sys
 from dataclasses import asdict, fields
@@ -93,9 +94,14 @@ def test_the_heads_must_divide_the_width():
         TrainConfig(num_heads=3)
 
 
-def test_paths_may_be_path_objects():
-    config = TrainConfig(out_dir=pathlib.Path("runs") / "a", corpus=pathlib.Path("corpus.tsv"))
-    assert config.out_dir == "runs/a" and config.corpus == "corpus.tsv"
+def test_paths_may_be_path_objects_and_input_files_are_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(out_dir=pathlib.Path("runs") / "a", corpus=pathlib.Path("corpus.tsv"), extra_corpus="x.tsv",
+                         init_from="m.pth")
+    assert config.out_dir == os.path.join("runs", "a")  # the run's folder: named each time, as the user wrote it
+    assert (config.corpus, config.extra_corpus, config.init_from) == tuple(
+        os.path.join(str(tmp_path), name) for name in ("corpus.tsv", "x.tsv", "m.pth"))
+    assert TrainConfig(corpus="-").corpus == "-" and TrainConfig().corpus is None
 
 
 def test_flag_names():

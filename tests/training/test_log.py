@@ -46,18 +46,40 @@ def test_reading_a_log_and_its_errors(tmp_path):
     assert read_training_log(tmp_path / "good" / "log.jsonl") == records  # a log file kept elsewhere
     with pytest.raises(FileNotFoundError, match="No training log at .*missing"):
         read_training_log(tmp_path / "missing")
-    (tmp_path / "text").mkdir()
-    (tmp_path / "text" / "log.jsonl").write_text("not json\n")
-    with pytest.raises(ValueError, match="is not a training log of this library"):
-        read_training_log(tmp_path / "text")
-    (tmp_path / "list" / "log.jsonl").parent.mkdir()
-    (tmp_path / "list" / "log.jsonl").write_text("[1, 2]\n")
-    with pytest.raises(ValueError, match="a line without a step"):
-        read_training_log(tmp_path / "list")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "log.jsonl").write_text("\n")
     with pytest.raises(ValueError, match="holds no validations yet"):
         read_training_log(tmp_path / "empty")
+
+
+GOOD = json.dumps(record(250, 5.0, 1.0)) + "\n"
+# (the log's text, the line named, what is wrong with it, the advice)
+BAD_LOGS = [
+    ("not json\n", 1, r"it is not JSON \(Expecting value at character 1\)", "one validation record per line"),
+    (GOOD + "[1, 2]\n", 2, r"it is not a record", "one validation record per line"),
+    (GOOD + '{"step": 1}\n', 2, "it has no valid_loss", "one validation record per line"),
+    (GOOD + '{"step": "1", "valid_loss": 1}\n', 2, "it has no whole-number step", "per line"),
+    (GOOD + GOOD.replace("5.0", '"x"'), 2, "its valid_loss is 'x', not a number", "per line"),
+    (GOOD + GOOD.replace("5.0", "NaN"), 2, "its valid_loss is nan, not a number", "per line"),
+    (GOOD + "\n" + "[" * 100000 + "]" * 100000 + "\n", 3, "it is not JSON of a record", "per line"),
+    (GOOD + GOOD + GOOD[:40], 3, "it is not JSON", r"it was cut short while being written: --resume repairs the log"),
+]
+
+
+@pytest.mark.parametrize("text, line, problem, advice", BAD_LOGS, ids=[row[2][:30] for row in BAD_LOGS])
+def test_a_bad_line_is_named_by_its_number_with_what_is_wrong(tmp_path, text, line, problem, advice):
+    (tmp_path / "log.jsonl").write_text(text)
+    with pytest.raises(ValueError, match=rf"log.jsonl line {line} is not a validation record of this library: "
+                                         rf"{problem}.*; .*{advice}"):
+        read_training_log(tmp_path)
+
+
+def test_a_log_kept_with_the_validations_alone_reads_and_the_curves_ask_for_the_rest(tmp_path):
+    from lib.training.log import RECORD_NUMBERS
+    (tmp_path / "log.jsonl").write_text('{"step": 5, "valid_loss": 3.3, "valid_bleu": 6.9, "valid_chrf": 27.0}\n')
+    assert read_training_log(tmp_path)[0]["valid_bleu"] == 6.9
+    with pytest.raises(ValueError, match="line 1 .*: it has no epoch"):
+        read_training_log(tmp_path, required=RECORD_NUMBERS)
 
 
 def load_tool():

@@ -1,6 +1,8 @@
 """Tests of stopping and resuming lib/training/loop.py's runs: a resumed run continues exactly as the
 uninterrupted one (after SIGKILL, after Ctrl-C raised inside a step, after a Ctrl-C signal), with every source of
 randomness on; what a resumed run may change and what it may not; the out-dir and STOP-file checks before any work."""
+import dataclasses
+import json
 import os
 import pickle
 import signal
@@ -213,6 +215,57 @@ def no_data_preparation(monkeypatch):
     def refuse(*args):
         raise AssertionError("the corpus was read before the check")
     monkeypatch.setattr(loop, "prepare_data", refuse)
+
+
+def test_a_run_started_with_relative_paths_resumes_from_any_working_folder(tmp_path, single_process, monkeypatch):
+    started = tmp_path / "started here"
+    config = tiny_config(started, max_steps=4, eval_every=4)
+    monkeypatch.chdir(started)
+    relative = tiny_config(started, max_steps=4, eval_every=4, corpus="corpus.tsv", out_dir="run")
+    assert relative.corpus == config.corpus  # stored absolute
+    loop.train(relative, progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    records = loop.train(dataclasses.replace(config, max_steps=8), resume=True, progress=False,
+                         overrides={"max_steps": 8, "out_dir": config.out_dir})
+    assert [record["step"] for record in records] == [4, 8]
+    monkeypatch.chdir(started)  # the same corpus named relatively again is the same setting
+    loop.train(config, resume=True, progress=False, overrides={"max_steps": 12, "corpus": "corpus.tsv",
+                                                               "out_dir": config.out_dir})
+
+
+def test_a_log_cut_short_by_a_kill_is_written_anew_from_last_pth_on_resume(finished_run, capsys):
+    log = os.path.join(finished_run.out_dir, "log.jsonl")
+    with open(log) as file:
+        whole = file.read()
+    with open(log, "w") as file:
+        file.write(whole + whole[:30])  # a record cut short, as a kill while writing it leaves
+    records = loop.train(finished_run, resume=True, progress=False, overrides={"max_steps": 8})
+    assert "log.jsonl: 2 line(s) after the step of last.pth, or cut short, were replaced" in capsys.readouterr().out
+    with open(log) as file:
+        assert [json.loads(line) for line in file] == records
+
+
+@pytest.mark.parametrize("folder, left, message", [
+    ("missing/deeper", (), r"^--out-dir .*missing/deeper does not exist, so there is no run to resume"),
+    ("empty", (), r"^--out-dir .*empty holds no run to resume \(no last.pth\): start a new run without --resume$"),
+    ("best only", ("best.pth",), r"^.*best only/last.pth is missing, so the run cannot continue where it stopped; its "
+                                 r"best.pth is kept: continue from its weights in a new run with --init-from "
+                                 r".*best only/best.pth --out-dir ANOTHER_FOLDER"),
+])
+def test_a_resume_without_last_pth_says_what_works_and_makes_nothing(tmp_path, folder, left, message, monkeypatch):
+    no_data_preparation(monkeypatch)
+    out_dir = tmp_path / folder
+    if folder != "missing/deeper":
+        out_dir.mkdir()
+    for name in left:
+        (out_dir / name).write_bytes(b"a translator")
+    config = tiny_config(tmp_path, out_dir=str(out_dir))
+    with pytest.raises(FileNotFoundError, match=message):
+        loop.train(config, resume=True, progress=False, overrides={"max_steps": 8})
+    assert not (tmp_path / "missing").exists()
+    assert [path.name for path in out_dir.iterdir()] == list(left) if out_dir.exists() else True
 
 
 def test_fixed_settings_given_on_resume_are_an_error_naming_them(finished_run, monkeypatch):
