@@ -7,8 +7,10 @@ import argparse
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 
 from lib.checks import range_problem
 
@@ -160,16 +162,66 @@ def discard_stdout():
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+# The signals that ask a script to stop besides Ctrl-C (SIGINT): kill, timeout and schedulers; a closed terminal.
+TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the script is, as Ctrl-C raises KeyboardInterrupt: ``finally`` blocks and
+    context managers run (a temporary output file is removed), then :func:`run_main` ends the script."""
+
+    def __init__(self, signum):
+        super().__init__()
+        self.signum = signum
+
+
+def raise_stopped(signum, frame):
+    """The handler :func:`run_main` installs for TERMINATION_SIGNALS."""
+    raise Stopped(signum)
+
+
+class Kept:
+    """What the running script has kept so far: the end of the line :func:`run_main` prints when Ctrl-C, SIGTERM or
+    SIGHUP stops it. A command sets ``KEPT.text`` as its outputs grow (e.g. "the 3 lines translated so far were
+    written"); run_main sets it to DEFAULT before each script."""
+    DEFAULT = "no file was left half written (outputs are written whole or not at all)"
+
+    def __init__(self):
+        self.text = self.DEFAULT
+
+
+KEPT = Kept()
+NOTHING_WRITTEN = "nothing was written"
+
+
+def stop_message(error):
+    """The line that ends a script stopped by ``error`` (a KeyboardInterrupt, or Stopped): how it was stopped, then
+    what was kept (KEPT.text)."""
+    signum = getattr(error, "signum", signal.SIGINT)
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    return f"{how}: {KEPT.text}"
+
+
 def run_main(main, args):
-    """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1), Ctrl-C with exit 130, and a
-    reader that stops early (``... | head``) ends it quietly (exit 1, as a shell pipeline expects)."""
+    """Run ``main(args)``; bad input ends the script with ``error: <message>`` (exit 1); Ctrl-C, SIGTERM and SIGHUP
+    with one line saying what was kept (KEPT; exit 128 + the signal's number: 130, 143, 129); a reader that stops early
+    (``... | head``) quietly (exit 1, as a shell pipeline expects)."""
+    installed = {}
+    KEPT.text = Kept.DEFAULT
+    if threading.current_thread() is threading.main_thread():
+        for signum in TERMINATION_SIGNALS:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                installed[signum] = signal.signal(signum, raise_stopped)
     try:
         return main(args)
     except BrokenPipeError:
         discard_stdout()
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as error:
+        print(stop_message(error), file=sys.stderr)
+        sys.exit(128 + getattr(error, "signum", signal.SIGINT))
     except USER_ERRORS as error:
         sys.exit(f"error: {error}")
+    finally:
+        for signum, handler in installed.items():
+            signal.signal(signum, handler)

@@ -1,17 +1,20 @@
 """One way to open an input and one way to create an output, for every path flag of the scripts and tools.
 
-Inputs (:func:`check_input`, :func:`open_input`): ``-`` and ``/dev/stdin`` read standard input, as do ``/dev/fd/N``
-and FIFOs; symlinks are followed; a relative path means the working folder. Outputs (:func:`check_output`,
+Inputs (:func:`check_input`, :func:`open_input`; :func:`open_text` for corpora and lists of text): ``-`` and
+``/dev/stdin`` read standard input, as do ``/dev/fd/N`` and FIFOs; symlinks are followed; a relative path means the
+working folder. Outputs (:func:`check_output`,
 :func:`atomic_output`): checked before any work, then written to a temporary file in the same folder and renamed, so
 an interrupted run never leaves a partial file; an output that is not a regular file (``/dev/null``,
 ``/dev/stdout``, a FIFO) is written in place. Every check raises an OSError or ValueError whose one-line message
 names the flag and says what works instead.
 """
 import contextlib
+import gzip
 import os
 import stat
 import sys
 import tempfile
+import zlib
 
 STDIN_NAMES = ("-", "/dev/stdin")
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +67,80 @@ def open_input(path, flag, mode="r", encoding="utf-8", errors="strict"):
     if "b" in mode:
         return open(path, mode)
     return open(path, mode, encoding=encoding, errors=errors)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+PLAIN_OR_GZIP = "UTF-8 text, plain or gzip"
+
+
+@contextlib.contextmanager
+def open_text(path, flag, must_be=PLAIN_OR_GZIP):
+    """Open the checked input ``path`` of ``flag`` (a file, or standard input for ``-``) as text: gzip data is
+    decompressed, known by its first bytes whatever the name. Gives an iterator of its UTF-8 lines (newlines kept, a
+    leading byte-order mark dropped). A line that is not UTF-8 or holds a NUL byte, UTF-16 text and damaged or
+    truncated gzip data raise, while the lines are read, a one-line ValueError that names ``flag``, the file, the
+    line and what the file ``must_be``."""
+    if path == "-" and sys.stdin is None:
+        raise ValueError(f"{flag} -: standard input is closed; pipe text into it or give a file")
+    if path == "-" and getattr(sys.stdin, "buffer", None) is None:  # a text stream put in place of standard input
+        check_input(path, flag)
+        yield iter(sys.stdin)
+        return
+    with open_input(path, flag, "rb") as raw:
+        compressed = _starts_with(raw, GZIP_MAGIC)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        try:
+            yield _text_lines(stream, path, flag, must_be)
+        finally:
+            if compressed:
+                stream.close()  # the decompressor only: ``raw`` is closed by open_input (standard input never)
+
+
+def _starts_with(stream, magic):
+    """Whether the binary ``stream`` starts with ``magic``, read without consuming it."""
+    if hasattr(stream, "peek"):
+        return stream.peek(len(magic))[:len(magic)] == magic
+    if stream.seekable():
+        start = stream.tell()
+        head = stream.read(len(magic))
+        stream.seek(start)
+        return head == magic
+    return False
+
+
+def bad_byte(line, error):
+    """'the byte 0x.. at character N' for the UnicodeDecodeError ``error`` of the bytes ``line`` (N counts the
+    characters before it, from 1)."""
+    return f"the byte 0x{line[error.start]:02x} at character {len(line[:error.start].decode('utf-8')) + 1}"
+
+
+def _text_lines(stream, path, flag, must_be):
+    """The decoded lines of the binary ``stream`` read from ``path``; open_text's errors."""
+    name = f"{flag} -: standard input" if path == "-" else f"{flag} {path}"
+    target = "" if path == "-" else f" {path} > converted.txt"
+    number = 0
+    try:
+        for number, line in enumerate(stream, 1):
+            if number == 1 and line.startswith(UTF16_MARKS):
+                raise ValueError(f"{name} is UTF-16 text; it must be {must_be}: convert it, e.g. 'iconv -f utf-16 -t "
+                                 f"utf-8{target}'")
+            try:
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{name} is not UTF-8 text: line {number} has {bad_byte(line, error)}; it must be "
+                                 f"{must_be}: convert it, e.g. 'iconv -f latin1 -t utf-8{target}' for Latin-1 "
+                                 "text") from None
+            if "\0" in text:
+                raise ValueError(f"{name} is a binary file, not text: line {number} holds a NUL byte; it must be "
+                                 f"{must_be}")
+            yield text
+    except EOFError:
+        raise ValueError(f"{name} is a damaged gzip file: it ends before its compressed data does (after line "
+                         f"{number}); it must be {must_be}: copy or compress it again") from None
+    except (gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{name} is a damaged gzip file ({error}, after line {number}); it must be {must_be}: copy "
+                         "or compress it again") from None
 
 
 def same_file(first, second):

@@ -1,13 +1,15 @@
 """lib/cli.py: the checked argparse types, the early path checks, and the one way scripts end on bad input."""
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from lib.cli import (FlagTable, check_readable_file, check_writable_file, check_writable_folder, device_name,
-                     float_range, int_range, run_main)
+from lib.cli import (KEPT, FlagTable, check_readable_file, check_writable_file, check_writable_folder,
+                     device_name, float_range, int_range, run_main)
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,13 +151,65 @@ def test_run_main_returns_the_result_and_lets_bugs_through():
         run_main(lambda args: {}["missing"], None)
 
 
-def test_run_main_ctrl_c_exits_130(capsys):
+DEFAULT_KEPT = "no file was left half written (outputs are written whole or not at all)"
+
+
+@pytest.mark.parametrize("kept", [None, "the 3 lines translated so far were written"])
+def test_run_main_ctrl_c_exits_130_saying_what_the_command_kept(kept, capsys):
     def interrupted(args):
+        if kept:
+            KEPT.text = kept
         raise KeyboardInterrupt
+    KEPT.text = "left over from an earlier script"
     with pytest.raises(SystemExit) as exit_info:
         run_main(interrupted, None)
     assert exit_info.value.code == 130
-    assert capsys.readouterr().err.strip() == "interrupted"
+    assert capsys.readouterr().err == f"interrupted: {kept or DEFAULT_KEPT}\n"
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_run_main_ends_on_a_termination_signal_as_on_ctrl_c_and_restores_the_handler(name, code, capsys):
+    signum = getattr(signal, name)
+    cleaned = []
+
+    def stopped(args):
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(10)  # the signal arrives first
+        finally:
+            cleaned.append(True)  # finally blocks run: a temporary output is removed
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(stopped, None)
+    assert exit_info.value.code == code and cleaned == [True]
+    assert capsys.readouterr().err == f"stopped by {name}: {DEFAULT_KEPT}\n"
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+
+WAITING_SCRIPT = """import sys, time
+sys.path.insert(0, %r)
+from lib.cli import KEPT, run_main
+def main(args):
+    KEPT.text = "the 2 lines translated so far were written"
+    print("waiting", flush=True)
+    time.sleep(60)
+run_main(main, None)
+""" % REPOSITORY
+
+
+@pytest.mark.parametrize("name, how", [("SIGINT", "interrupted"), ("SIGTERM", "stopped by SIGTERM"),
+                                       ("SIGHUP", "stopped by SIGHUP")])
+def test_a_script_sent_a_stop_signal_while_it_runs_ends_in_one_line_saying_what_was_kept(name, how):
+    signum = getattr(signal, name)
+    process = subprocess.Popen([sys.executable, "-c", WAITING_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline() == "waiting\n"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum
+    assert err == f"{how}: the 2 lines translated so far were written\n"
 
 
 def test_a_script_error_is_one_line_on_stderr():

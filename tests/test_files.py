@@ -1,6 +1,9 @@
 """lib.files: the one way to open an input and create an output."""
+import gzip
+import io
 import os
 import sys
+import threading
 
 import pytest
 
@@ -26,7 +29,6 @@ def test_a_symlinked_input_is_followed_and_a_relative_path_starts_in_the_working
 
 
 def test_dash_reads_standard_input(monkeypatch):
-    import io
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"von stdin\n")))
     with files.open_input("-", "--in") as handle:
         assert handle.read() == "von stdin\n"
@@ -120,3 +122,83 @@ def test_a_non_regular_output_is_written_in_place_not_replaced(tmp_path):
     with files.atomic_output(os.devnull) as handle:
         handle.write("gone")
     assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+
+
+LINES = "Grüße aus Köln.\tGreetings from Cologne.\nZweite Zeile.\tSecond line.\n" * 100
+PACKED = gzip.compress(LINES.encode("utf-8"))
+MUST_BE = "it must be UTF-8 text, plain or gzip"
+# (case, file name, its bytes, the lines read or the error's regular expression): gzip is known by its first bytes,
+# whatever the name; every error is one line naming the flag, the file, the line where known and what the file must be
+TEXT_FILES = [
+    ("plain", "plain.tsv", LINES.encode("utf-8"), LINES.splitlines(keepends=True)),
+    ("byte-order mark dropped", "marked.tsv", b"\xef\xbb\xbf" + LINES.encode("utf-8"),
+     LINES.splitlines(keepends=True)),
+    ("gzip named .gz", "packed.tsv.gz", PACKED, LINES.splitlines(keepends=True)),
+    ("gzip named .tsv", "packed.tsv", PACKED, LINES.splitlines(keepends=True)),
+    ("plain named .gz", "plain.gz", LINES.encode("utf-8"), LINES.splitlines(keepends=True)),
+    ("truncated gzip", "cut.tsv.gz", PACKED[:len(PACKED) // 2],
+     rf"--in \S*cut.tsv.gz is a damaged gzip file: it ends before its compressed data does \(after line \d+\); "
+     rf"{MUST_BE}: copy or compress it again"),
+    ("damaged gzip", "bad.gz", PACKED[:10] + b"\xff" * 40,
+     rf"--in \S*bad.gz is a damaged gzip file \(.*, after line 0\); {MUST_BE}"),
+    ("UTF-16", "wide.tsv", LINES.encode("utf-16"),
+     rf"--in \S*wide.tsv is UTF-16 text; {MUST_BE}: convert it, e.g. 'iconv -f utf-16 -t utf-8 \S*wide.tsv > "),
+    ("Latin-1", "latin1.tsv", "Guten Tag.\nGrüße.\n".encode("latin-1"),
+     rf"--in \S*latin1.tsv is not UTF-8 text: line 2 has the byte 0xfc at character 3; {MUST_BE}: convert it, e.g. "
+     r"'iconv -f latin1 -t utf-8 \S*latin1.tsv > converted.txt' for Latin-1 text"),
+    ("Latin-1 in gzip", "latin1.tsv", gzip.compress("Guten Tag.\nGrüße.\n".encode("latin-1")),
+     r"--in \S*latin1.tsv is not UTF-8 text: line 2 has the byte 0xfc at character 3"),
+    ("NUL byte", "binary.txt", b"Hallo\nab\x00c\n",
+     rf"--in \S*binary.txt is a binary file, not text: line 2 holds a NUL byte; {MUST_BE}"),
+]
+
+
+@pytest.mark.parametrize("case, name, content, expected", TEXT_FILES, ids=[row[0] for row in TEXT_FILES])
+def test_open_text_reads_plain_or_gzip_utf8_and_names_what_is_wrong_in_one_line(tmp_path, case, name, content,
+                                                                                expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    if isinstance(expected, list):
+        with files.open_text(str(path), "--in") as lines:
+            assert list(lines) == expected
+        return
+    with pytest.raises(ValueError, match=expected) as caught:
+        with files.open_text(str(path), "--in") as lines:
+            for _ in lines:  # errors arise while the lines are read, not only when the file is opened
+                pass
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("case, content, expected", [
+    ("plain", "Erste.\nZweite.\n".encode("utf-8"), ["Erste.\n", "Zweite.\n"]),
+    ("gzip", gzip.compress("Erste.\nZweite.\n".encode("utf-8")), ["Erste.\n", "Zweite.\n"]),
+    ("Latin-1", "Erste.\nGrüße.\n".encode("latin-1"),
+     r"--in -: standard input is not UTF-8 text: line 2 has the byte 0xfc at character 3; it must be UTF-8 text, "
+     r"plain or gzip: convert it, e.g. 'iconv -f latin1 -t utf-8' for Latin-1 text"),
+])
+def test_open_text_reads_standard_input_alike(monkeypatch, case, content, expected):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(content))))
+    read = []
+    if isinstance(expected, list):
+        with files.open_text("-", "--in") as lines:
+            read = list(lines)
+        assert read == expected and not sys.stdin.closed
+        return
+    with pytest.raises(ValueError, match=expected):
+        with files.open_text("-", "--in") as lines:
+            read.extend(lines)
+    assert read == ["Erste.\n"]  # the lines before the bad one were given first
+
+
+def test_open_text_reads_a_pipe_as_it_comes(tmp_path):
+    fifo = str(tmp_path / "pipe")
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as writer:
+            writer.write(gzip.compress(b"aus der Leitung\n"))
+    writer = threading.Thread(target=write)
+    writer.start()
+    with files.open_text(fifo, "--in") as lines:
+        assert list(lines) == ["aus der Leitung\n"]
+    writer.join()

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib import files  # noqa: E402
-from lib.cli import check_writable_folder, int_range, run_main  # noqa: E402
+from lib.cli import KEPT, check_writable_folder, int_range, run_main  # noqa: E402
 from lib.debian_corpus.build import ALIGNERS, build  # noqa: E402
 from lib.debian_corpus.fetch import require_tool  # noqa: E402
 from lib.debian_corpus.report import summary_lines, write_tables  # noqa: E402
@@ -81,13 +81,11 @@ def main(args):
     if not args.no_progress:
         from tqdm import tqdm
         progress_bar = tqdm
-    try:
-        report = build(sources, args.cache_dir, args.out, args.jobs, args.deb_dir, args.ding, progress_bar)
-    except KeyboardInterrupt:
-        print(f"interrupted: {args.out} was left as it was; the packages fetched and unpacked so far stay in "
-              f"{args.cache_dir} for the next run", file=sys.stderr)
-        sys.exit(130)
+    KEPT.text = (f"{args.out} was left as it was; the packages fetched and unpacked so far stay in {args.cache_dir} "
+                 "for the next run")  # what a stop (Ctrl-C, SIGTERM) keeps: lib.cli.run_main says it
+    report = build(sources, args.cache_dir, args.out, args.jobs, args.deb_dir, args.ding, progress_bar)
     if "failed" not in report:
+        KEPT.text = f"{args.out} was written; the tables beside it may be those of an earlier build"
         write_tables(report, args.out)
     print("\n".join(summary_lines(report, args.out)))
     if "failed" in report:

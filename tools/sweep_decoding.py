@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib import files  # noqa: E402
-from lib.cli import float_range, int_range, run_main, set_threads  # noqa: E402
+from lib.cli import KEPT, NOTHING_WRITTEN, float_range, int_range, run_main, set_threads  # noqa: E402
 
 
 def build_parser():
@@ -74,6 +74,7 @@ def main(args):
     if args.corpus is not None and args.corpus_format != "iwslt":  # iwslt: the prefix of a .de / .en file pair
         files.check_input(args.corpus, "--corpus", seekable=True)
     set_threads(1)  # one torch thread per batch; --threads batches at once
+    KEPT.text = NOTHING_WRITTEN  # the table is printed once every setting is scored
     translator = Translator.average(args.average) if args.average else Translator.load(args.checkpoint)
     pairs = split_corpus(read_corpus(args.corpus, args.corpus_format, sentences_only=True))["valid"]
     if not pairs:

@@ -145,13 +145,17 @@ def fetch_sources(patterns, cache_dir, deb_dir=None, progress_bar=None):
 def ding_heldout_keys(path=None):
     """Keys (lib.translation.corpus.held_out_keys) of Ding's valid and test sentences (the dictionary at ``path``,
     None: the installed one): kept out of the new text so that they stay held out."""
-    splits = split_corpus(read_corpus(path, "ding", sentences_only=True))
+    splits = split_corpus(read_corpus(path, "ding", sentences_only=True, flag="--ding"))
     return held_out_keys(splits["valid"] + splits["test"])
 
 
 def _ignore_interrupt():
-    """Worker start: Ctrl-C goes to the main process, which ends the workers (no traceback from each of them)."""
+    """Worker start: Ctrl-C goes to the main process, which ends the workers (no traceback from each of them); the
+    termination signals end a worker at once, whatever handler the main process had when it forked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def run_jobs(function, work, jobs, description, unit, progress_bar=None):

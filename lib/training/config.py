@@ -274,6 +274,7 @@ def resumed_config(saved, overrides, path):
         raise ValueError(f"unknown training setting(s) {', '.join(unknown)}: TrainConfig has no such field")
     saved = without_old_unset(saved)
     values = {setting.name: saved.get(setting.name, setting.default) for setting in fields(TrainConfig)}
+    _check_relative_inputs(values, overrides, path)
 
     def same(name, first, second):
         return absolute_input(first) == absolute_input(second) if name in INPUT_PATHS else first == second
@@ -287,6 +288,20 @@ def resumed_config(saved, overrides, path):
                          "or start a new run in another --out-dir (--init-from keeps the weights).")
     values.update(overrides)
     return TrainConfig(**values)
+
+
+def _check_relative_inputs(values, overrides, path):
+    """Raise a ValueError for an input file that a run stored before paths were kept absolute names relative to the
+    folder it was started in, when no such file is found from this working folder (unless a resumable one is
+    given anew)."""
+    for name in INPUT_PATHS:
+        value = values[name]
+        if name in overrides and name in RESUMABLE_FIELDS:
+            continue
+        if value and not is_stdin(value) and not os.path.isabs(value) and not os.path.exists(value):
+            raise ValueError(f"{flag(name)} {value} of the run's checkpoint {path} is relative to the folder the run "
+                             f"was started in, and {os.path.abspath(value)} does not exist: resume from that folder "
+                             "(the run then keeps absolute paths)")
 
 
 def native_bfloat16(device):

@@ -11,6 +11,7 @@ import os
 # others a run writes (logs kept in docs/ may hold the first alone).
 VALIDATION_NUMBERS = ("valid_loss", "valid_bleu", "valid_chrf")
 RECORD_NUMBERS = ("epoch", "minutes", "train_loss", "tokens_per_s") + VALIDATION_NUMBERS
+CURVE_NUMBERS = ("minutes", "train_loss") + VALIDATION_NUMBERS  # what --curves draws
 
 
 def record_problem(line, required=VALIDATION_NUMBERS):
@@ -18,7 +19,8 @@ def record_problem(line, required=VALIDATION_NUMBERS):
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        return f"it is not JSON ({error.msg} at character {error.pos + 1})"
+        at = "" if error.msg.endswith(" at") else " at"  # "Unterminated string starting at"
+        return f"it is not JSON ({error.msg}{at} character {error.pos + 1})"
     except (ValueError, RecursionError):  # numbers too long to read, nesting too deep
         return "it is not JSON of a record"
     if not isinstance(record, dict):
@@ -72,17 +74,20 @@ def reconcile_log(out_dir, step, records):
     """Make ``out_dir/log.jsonl`` agree with a run resumed at ``step`` whose last.pth holds ``records``: drop the
     trailing lines past ``step`` (validations after the last save, whose steps will be trained again) and append the
     records the log lacks (a run killed between saving last.pth and logging). A log with a line that is not a record
-    (cut short by a kill) is written anew from ``records``. Returns the number of lines dropped."""
+    (cut short by a kill) is written anew from ``records``. Returns one line saying what was changed, or None."""
     path = os.path.join(out_dir, "log.jsonl")
     try:
         with open(path, encoding="utf-8", errors="replace") as file:
             lines = [line for line in file if line.strip()]
     except FileNotFoundError:
         lines = []
-    if any(record_problem(line, RECORD_NUMBERS) or not line.endswith("\n") for line in lines):
-        kept = [json.dumps(record) + "\n" for record in records if record["step"] <= step]
-        _write_lines(path, kept)
-        return len(lines)
+    kept_records = [json.dumps(record) + "\n" for record in records if record["step"] <= step]
+    broken = [number for number, line in enumerate(lines, 1)
+              if record_problem(line, RECORD_NUMBERS) or not line.endswith("\n")]
+    if broken:
+        _write_lines(path, kept_records)
+        return (f"{path}: line {broken[0]} was cut short or is not a record, so the log was written anew from the "
+                f"{len(kept_records)} record(s) that last.pth holds")
     steps = [json.loads(line)["step"] for line in lines]
     kept = len(lines)
     while kept and steps[kept - 1] > step:
@@ -91,7 +96,10 @@ def reconcile_log(out_dir, step, records):
     missing = [json.dumps(record) + "\n" for record in records if logged < record["step"] <= step]
     if kept < len(lines) or missing:
         _write_lines(path, lines[:kept] + missing)
-    return len(lines) - kept
+    if kept < len(lines):
+        return (f"{path}: {len(lines) - kept} line(s) after step {step} of last.pth dropped (those steps are "
+                "trained again)")
+    return None
 
 
 def _write_lines(path, lines):

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from lib.checkpoint import load_checkpoint
 from lib.training.distributed import init_distributed
-from lib.training.run_folder import RunLock, check_new_run, clear_run
+from lib.training.run_folder import BEST_FILE, RunLock, check_new_run, check_resumable, clear_run
 from lib.translation.tokenizer import PAD, Vocabulary
 from lib.training.config import TrainConfig, build_model, learning_rate, resumed_config, shape_of
 from lib.training.data import check_extra_corpus, collate, prepare_data, rank_batches, training_batch
@@ -197,7 +197,7 @@ def validate_and_save(state, window):
             state.best_bleu = record["valid_bleu"]
             info = {"step": state.step, "valid_bleu": record["valid_bleu"], "valid_chrf": record["valid_chrf"],
                     "minutes": record["minutes"]}
-            Translator(model, data.de_vocab, data.en_vocab, info).save(os.path.join(config.out_dir, "best.pth"))
+            Translator(model, data.de_vocab, data.en_vocab, info).save(os.path.join(config.out_dir, BEST_FILE))
         save_snapshot(Translator(model, data.de_vocab, data.en_vocab, {"step": state.step, **record}),
                       config.out_dir, state.step, config.keep_snapshots)
         save_last(state, rng_states)
@@ -243,33 +243,13 @@ def train(config, resume=False, progress=True, overrides=None, force=False):
             if place.is_main and not resume:
                 clear_run(config.out_dir)
             elif place.is_main:
-                dropped = reconcile_log(state.config.out_dir, state.step, state.records)
-                if dropped:
-                    print(f"log.jsonl: {dropped} line(s) after the step of last.pth, or cut short, were replaced by "
-                          f"the records last.pth holds", flush=True)
+                repaired = reconcile_log(state.config.out_dir, state.step, state.records)
+                if repaired:
+                    print(repaired, flush=True)
             return _run(state, progress)
     finally:
         if place.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def check_resumable(out_dir):
-    """Before anything is made or read: raise a one-line error unless ``out_dir`` holds a run's last.pth, saying
-    what works instead (a missing folder is never created; a best.pth left alone is never lost)."""
-    last_path = os.path.join(out_dir, LAST)
-    if os.path.isfile(last_path):
-        return
-    if not os.path.isdir(out_dir):
-        raise FileNotFoundError(f"--out-dir {out_dir} does not exist, so there is no run to resume: check the folder "
-                                "name, or start a new run without --resume")
-    best_path = os.path.join(out_dir, "best.pth")
-    if os.path.isfile(best_path):
-        raise FileNotFoundError(f"{last_path} is missing, so the run cannot continue where it stopped; its best.pth "
-                                f"is kept: continue from its weights in a new run with --init-from {best_path} "
-                                "--out-dir ANOTHER_FOLDER (a fresh optimizer and schedule), or start over here with "
-                                "--force (which deletes best.pth)")
-    raise FileNotFoundError(f"--out-dir {out_dir} holds no run to resume (no {LAST}): start a new run without "
-                            "--resume")
 
 
 def _run(state, progress):

@@ -1,13 +1,15 @@
 """A training run's folder (``--out-dir``): the files a run writes, starting over in a folder that holds a run, and the
 lock file that keeps two processes from writing one run at once."""
 import os
+import shlex
 import shutil
 import socket
 
 from lib.cli import check_writable_folder
 
 # What a run writes into its folder (besides the lock): refused without --force, deleted by it.
-RUN_FILES = ("last.pth", "best.pth", "log.jsonl", "snapshots")
+LAST_FILE, BEST_FILE = "last.pth", "best.pth"
+RUN_FILES = (LAST_FILE, BEST_FILE, "log.jsonl", "snapshots")
 LOCK_FILE = "run.lock"
 ON_WINDOWS = os.name == "nt"
 
@@ -21,8 +23,39 @@ def check_new_run(out_dir, force=False):
     """Before a new (not resumed) run: refuse an ``out_dir`` that holds a run unless ``force``."""
     found = run_files(out_dir)
     if found and not force:
-        raise FileExistsError(f"--out-dir {out_dir} holds a run ({', '.join(found)}): continue it with --resume, "
-                              "or start over with --force (which deletes those files), or choose another --out-dir")
+        if os.path.isfile(os.path.join(out_dir, LAST_FILE)):
+            keep = "continue it with --resume"
+        elif os.path.isfile(os.path.join(out_dir, BEST_FILE)):
+            keep = f"it has no {LAST_FILE} to resume; {_from_best(out_dir)}"
+        else:
+            keep = f"it has no {LAST_FILE} to resume"
+        raise FileExistsError(f"--out-dir {out_dir} holds a run ({', '.join(found)}): {keep}, or start over with "
+                              "--force (which deletes those files), or choose another --out-dir")
+
+
+def check_resumable(out_dir):
+    """Before anything is made or read for ``--resume``: raise a one-line error unless ``out_dir`` holds a run's
+    last.pth, saying what works instead (a missing folder is never created; a best.pth is never only offered to
+    --force)."""
+    last_path = os.path.join(out_dir, LAST_FILE)
+    if os.path.isfile(last_path):
+        return
+    if not os.path.isdir(out_dir):
+        what = "is not a folder" if os.path.lexists(out_dir) else "does not exist"
+        raise FileNotFoundError(f"--out-dir {out_dir} {what}, so there is no run to resume: check the folder name, "
+                                "or start a new run without --resume")
+    if os.path.isfile(os.path.join(out_dir, BEST_FILE)):
+        raise FileNotFoundError(f"{last_path} is missing, so the run cannot continue where it stopped; "
+                                f"{_from_best(out_dir)}; or start over here with --force (which deletes best.pth)")
+    raise FileNotFoundError(f"--out-dir {out_dir} holds no run to resume (no {LAST_FILE}): start a new run without "
+                            "--resume")
+
+
+def _from_best(out_dir):
+    """How to go on from the best.pth of a run without last.pth, keeping it."""
+    best_path = shlex.quote(os.path.join(out_dir, BEST_FILE))
+    return (f"to keep its best.pth, start a new run from its weights with --init-from {best_path} --out-dir "
+            "ANOTHER_FOLDER (a fresh optimizer and schedule)")
 
 
 def clear_run(out_dir):

@@ -16,9 +16,9 @@ from lib.training.config import RESUMABLE_FIELDS, SHAPE_FIELDS, TrainConfig, fla
 from lib.training.data import PreparedData
 from lib.transformer import TransformerModel
 from lib.translation.translator import CHECKPOINT_FORMAT
+from lib.training.run_folder import LAST_FILE as LAST
 from lib.training.stopping import STOP_FILE
 
-LAST = "last.pth"
 NO_VALIDATION_SENTENCES = ("the corpus has no validation sentences: it needs full sentences (a few hundred or more) "
                            "so that about 5% of them are held out")
 

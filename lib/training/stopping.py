@@ -13,6 +13,8 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
+from lib.cli import raise_stopped
+
 STOP_FILE = "STOP"
 
 
@@ -124,7 +126,7 @@ class GracefulInterrupt:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
-                if signal.getsignal(signum) is default:
+                if signal.getsignal(signum) in (default, raise_stopped):  # run_main's own is a default too
                     self.previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -9,14 +9,17 @@ import sys
 import warnings
 from dataclasses import fields
 
-from lib.cli import check_writable_folder, discard_stdout, set_threads
-from lib.files import check_input, check_output, is_stdin, same_file
+from lib.cli import KEPT, NOTHING_WRITTEN, check_writable_folder, discard_stdout, set_threads
+from lib.files import check_input, check_output, is_stdin, open_text, same_file
 from lib.training.config import TrainConfig, native_bfloat16
 
 # Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
 # threads split every operation and wait for the slowest, so beside a job that holds a core two of them decode
 # several times slower than one; separate batches never wait for each other (benchmarks/translate_file_speed.py).
 MOST_DEFAULT_THREADS = 2
+NO_LINES = "--input {} holds no lines: nothing to translate; give one German sentence per line"
+# What --input must be (lib.files.open_text).
+INPUT_TEXT = "UTF-8 text (plain or gzip), one German sentence a line"
 # Passed to training as overrides whether given or not (as the run's own settings of devices and folder).
 ALWAYS_OVERRIDDEN = ("device", "amp", "compile", "out_dir")
 # TrainConfig fields that are the script's own flags (set whether given or not), not training settings.
@@ -94,9 +97,9 @@ def train(args):
 def curves(args):
     """Draw the loss, BLEU and chrF curves of the run in --out-dir to --figures-dir."""
     from lib.plot import finish_figure, show_training_curves
-    from lib.training.log import RECORD_NUMBERS, read_training_log
+    from lib.training.log import CURVE_NUMBERS, read_training_log
     out_dir = setting(args, "out_dir")
-    records = read_training_log(out_dir, required=RECORD_NUMBERS)
+    records = read_training_log(out_dir, required=CURVE_NUMBERS)
     check_writable_folder(args.figures_dir, "--figures-dir")
     figure = show_training_curves(records, title=f"Training run in {out_dir}")
     path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)
@@ -117,7 +120,6 @@ def own_corpus(args):
 def check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split, --input. Sets
     the default --html path. Returns the number of lines of an --input FILE (else None)."""
-    from lib.translation.inputs import scan_input
     models = args.average or [args.checkpoint]
     for path in models:
         flag = "--average" if args.average else "--checkpoint"
@@ -132,6 +134,10 @@ def check_translation_request(args):
                          "give each checkpoint once")
     if args.compare is not None:
         check_input(args.compare, "--compare", seekable=True)
+        if not args.average and same_file(args.compare, args.checkpoint):
+            raise ValueError(f"--compare {args.compare} is the --checkpoint itself, so the comparison would show no "
+                             "difference: give the translator to compare against (e.g. --checkpoint "
+                             "results/translation/best.pth --compare data/translator.pth)")
     if args.export is not None:
         check_output(args.export, "--export", force=args.force, inputs=models + [args.compare])
     if args.eval and (args.split == "train" or args.split == "all" and not own_corpus(args)):
@@ -165,7 +171,11 @@ def check_translation_request(args):
     if _is_standard_output(args.input):
         raise ValueError(f"--input {args.input} is also standard output (e.g. '>> {args.input}'): the translations "
                          "would be read back as input without end; write them to another file")
-    return scan_input(args.input)
+    with open_text(args.input, "--input", INPUT_TEXT) as lines:  # read whole before any work: a bad line is named
+        count = sum(1 for _ in lines)
+    if count == 0:
+        raise ValueError(NO_LINES.format(args.input))
+    return count
 
 
 def _is_standard_output(path):
@@ -259,6 +269,8 @@ def _show_attention(args, translator, german, plot, name, reference=None):
         print(f"Attention heatmaps saved to {path}")
     if args.html is not None:
         from lib.explorer.page import translation_attention, translation_page_data, write_page
+        KEPT.text = f"{NOTHING_WRITTEN} to --html {args.html}" + (f" (the heatmaps were saved to {path})"
+                                                                  if plot is not None else "")
         result = translation_attention(translator, german, beam=args.beam, length_penalty=args.length_penalty,
                                        no_repeat_ngram=args.no_repeat_ngram)
         decoding = describe_decoding(args.beam, args.length_penalty) + (
@@ -273,16 +285,13 @@ def translate_file(args, translator, count=None, threads=1):
     as soon as they are ready (``threads`` batches decoded at once); a progress bar on stderr for a file (``count``
     lines), none for standard input. Typed lines (a terminal) are translated one by one as they come."""
     from tqdm.auto import tqdm
-    from lib.translation.inputs import standard_input_lines
-    if args.input == "-":
-        lines, interactive = standard_input_lines(sys.stdin), sys.stdin.isatty()
-    else:
-        file = open(args.input, encoding="utf-8-sig")
-        lines, interactive = file, False
+    interactive = args.input == "-" and sys.stdin.isatty()
     bar = tqdm(total=count, unit=" lines", file=sys.stderr, dynamic_ncols=True,
                disable=args.no_progress or args.input == "-")
+    written = 0
+    KEPT.text = translated_so_far(written)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, open_text(args.input, "--input", INPUT_TEXT) as lines:
             warnings.simplefilter("always")
             for translations in translator.translate_stream(lines, beam=args.beam,
                                                             batch_size=1 if interactive else args.batch_size,
@@ -295,6 +304,8 @@ def translate_file(args, translator, count=None, threads=1):
                 else:
                     bar.write(block, file=sys.stdout, end="")
                 sys.stdout.flush()
+                written += len(translations)
+                KEPT.text = translated_so_far(written)
                 for warning in caught:
                     bar.write(f"warning: {warning.message}", file=sys.stderr)
                 caught.clear()
@@ -303,14 +314,22 @@ def translate_file(args, translator, count=None, threads=1):
         discard_stdout()
     finally:
         bar.close()
-        if args.input != "-":
-            file.close()
+    if not written and not interactive:
+        raise ValueError(NO_LINES.format(args.input))
+
+
+def translated_so_far(count):
+    """What a stopped --input translation kept (lib.cli.KEPT): the ``count`` lines written to standard output."""
+    if not count:
+        return NOTHING_WRITTEN
+    return f"the {count} line{'s' if count != 1 else ''} translated so far {'were' if count != 1 else 'was'} written"
 
 
 def evaluate(args, translator, threads=1):
     """Score ``translator`` on --split; with --compare, score that baseline translator too and compare them."""
     from lib.translation.corpus import DING_PATH, read_corpus, split_corpus
     from lib.translation.translator import Translator
+    KEPT.text = NOTHING_WRITTEN
     baseline = Translator.load(args.compare, device=args.device or "cpu") if args.compare else None
     corpus = setting(args, "corpus")
     with warnings.catch_warnings(record=True) as caught:  # rows the reader skipped, one line each
@@ -330,10 +349,12 @@ def evaluate(args, translator, threads=1):
     blocking = f", no repeated {args.no_repeat_ngram}-grams" if args.no_repeat_ngram else ""
     what = f"pairs of {corpus}" if args.split == "all" else f"{args.split} sentences"
     print(f"{len(pairs)} {what}, {describe_decoding(args.beam, args.length_penalty)}{blocking}")
+    KEPT.text = "no score was written"
     if baseline is not None:
         from lib.translation.significance import paired_bootstrap
         baseline_bleu, baseline_chrf, baseline_hypotheses = baseline.evaluate(pairs, **options)
         print(f"baseline {args.compare}: BLEU {baseline_bleu:.2f} chrF {baseline_chrf:.2f}")
+        KEPT.text = "the baseline's score was written, not the translator's"
         comparisons = paired_bootstrap([pair.english for pair in pairs], baseline_hypotheses, hypotheses,
                                        samples=args.bootstrap_samples)
         print(f"gain over the baseline, paired bootstrap of {args.bootstrap_samples} resamples: "

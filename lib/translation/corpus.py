@@ -9,13 +9,14 @@ trans-de-en). Without it the held-out sentences still come: data/ding_valid.tsv 
 (``read_shipped_splits``), so translating and scoring them work anywhere; training and the train and all splits need
 the dictionary itself.
 """
-import gzip
 import hashlib
 import os
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
+
+from lib.files import bad_byte, open_text  # noqa: F401 (bad_byte: lib/translation/inputs.py imports it from here)
 
 DING_PATH = "/usr/share/trans/de-en"  # where Debian's package trans-de-en installs the dictionary
 DICTIONARY_VARIABLE = "DING_DICTIONARY"  # an environment variable naming the dictionary file elsewhere
@@ -126,29 +127,16 @@ def parse_ding_line(line, sentences_only=False):
     return pairs
 
 
-def bad_byte(line, error):
-    """'the byte 0x.. at character N' for the UnicodeDecodeError ``error`` of the bytes ``line`` (N counts the
-    characters before it, from 1)."""
-    return f"the byte 0x{line[error.start]:02x} at character {len(line[:error.start].decode('utf-8')) + 1}"
-
-
 def not_utf8_error(path, description="file"):
-    """A ValueError naming the first line of ``path`` that is not UTF-8 text and how to convert the file (call it
-    after a UnicodeDecodeError; it reads the file again, as bytes, to find the line)."""
-    with _open(path, "rb") as file:
-        for number, line in enumerate(file, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                return ValueError(f"the {description} {path} is not UTF-8 text: line {number} has "
-                                  f"{bad_byte(line, error)}. Save it as UTF-8, e.g. 'iconv -f latin1 -t utf-8 {path} "
-                                  "> converted.txt' for a Latin-1 file.")
-    return ValueError(f"the {description} {path} is not UTF-8 text; save it as UTF-8")
-
-
-def _open(path, mode, **kwargs):
-    """open(), or gzip.open() for a path ending in .gz (a corpus may be kept compressed)."""
-    return gzip.open(path, mode, **kwargs) if path.endswith(".gz") else open(path, mode, **kwargs)
+    """The ValueError of lib.files.open_text for the first line of ``path`` that is not UTF-8 text (``description``
+    names the file in it)."""
+    try:
+        with open_text(path, description) as lines:
+            for _ in lines:
+                pass
+    except ValueError as error:
+        return error
+    return ValueError(f"{description} {path} is not UTF-8 text; save it as UTF-8")
 
 
 def _check_file(path, description):
@@ -159,26 +147,24 @@ def _check_file(path, description):
         raise FileNotFoundError(f"No {description} at {path}")
 
 
-def _lines(path, description):
-    """The lines of the UTF-8 text file ``path`` (gzip-compressed when it ends in .gz; a leading byte-order mark
-    dropped); a line that is not UTF-8 raises a ValueError naming it, a folder or a missing file a clear OSError."""
+def _lines(path, description, flag):
+    """The lines of the text file ``path`` given as ``flag`` (lib.files.open_text: UTF-8, plain or gzip-compressed
+    whatever its name, a leading byte-order mark dropped; a bad line or damaged gzip data is a one-line ValueError
+    naming ``flag``, the file and the line); a folder or a missing file (the ``description``) a clear OSError."""
     _check_file(path, description)
-    try:
-        with _open(path, "rt", encoding="utf-8-sig") as file:
-            yield from file
-    except UnicodeDecodeError:
-        raise not_utf8_error(path, description) from None
+    with open_text(path, flag) as lines:
+        yield from lines
 
 
-def read_ding(path=None, sentences_only=False):
+def read_ding(path=None, sentences_only=False, flag="--corpus"):
     """All aligned pairs (or only the full sentences) of the Ding dictionary file ``path`` (None: dictionary_path()),
-    in file order, without duplicates."""
+    in file order, without duplicates; ``flag`` names a ``path`` given in errors."""
     default = path is None or path == DING_PATH
     path = dictionary_path() if path is None else path
     if not os.path.isfile(path) and not os.path.isdir(path):
         raise FileNotFoundError(missing_dictionary_message(path) if default else f"No Ding dictionary file at {path}.")
     pairs, seen, entries, text_lines = [], set(), 0, 0
-    for line in _lines(path, "Ding dictionary file"):
+    for line in _lines(path, "Ding dictionary file", "the Ding dictionary" if default else flag):
         entries += " :: " in line
         text_lines += bool(line.strip()) and not line.startswith("#")
         if sentences_only and "." not in line and "!" not in line and "?" not in line:
@@ -193,11 +179,12 @@ def read_ding(path=None, sentences_only=False):
     return pairs
 
 
-def read_tsv(path):
+def read_tsv(path, flag="--corpus"):
     """Tab-separated pairs, German first then English (Tatoeba/Anki exports; extra columns are ignored). Rows with an
-    empty side are skipped with a warning; a file without any pair is a ValueError saying why."""
+    empty side are skipped with a warning; a file without any pair is a ValueError saying why (``flag`` names the
+    file in errors of its text)."""
     pairs, one_sided = [], []
-    for number, line in enumerate(_lines(path, "corpus file"), 1):
+    for number, line in enumerate(_lines(path, "corpus file", flag), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
             if not line.strip():
@@ -220,21 +207,22 @@ def read_tsv(path):
     return pairs
 
 
-def read_iwslt(path):
+def read_iwslt(path, flag="--corpus"):
     """The IWSLT pair of files: ``path`` is their common prefix (e.g. ``train.tags.de-en``; ``.de`` and ``.en`` are
-    appended) or either file. Lines that are XML tags are skipped."""
+    appended) or either file, given as ``flag``. Lines that are XML tags are skipped."""
     prefix = path[:-3] if path.endswith((".de", ".en")) else path
     lines = {}
     for language in ("de", "en"):
-        lines[language] = [line.strip() for line in _lines(f"{prefix}.{language}", "corpus file")
+        lines[language] = [line.strip() for line in _lines(f"{prefix}.{language}", "corpus file", flag)
                            if not line.lstrip().startswith("<")]
     if len(lines["de"]) != len(lines["en"]):
         raise ValueError(f"{prefix}.de has {len(lines['de'])} text lines but {prefix}.en has {len(lines['en'])}")
     return [Pair(german, english, True) for german, english in zip(lines["de"], lines["en"]) if german and english]
 
 
-def read_corpus(path=None, corpus_format="ding", sentences_only=False):
-    """Read a corpus in one of FORMATS; ``path`` None means the Ding dictionary (dictionary_path()).
+def read_corpus(path=None, corpus_format="ding", sentences_only=False, flag="--corpus"):
+    """Read a corpus in one of FORMATS; ``path`` None means the Ding dictionary (dictionary_path()); ``flag`` names
+    ``path`` in errors of its text.
 
     sentences_only: keep only full sentences (all that the valid and test splits hold), which reads faster. Where
     the dictionary is not installed, ``path`` None with sentences_only gives the shipped valid and test sentences
@@ -246,7 +234,7 @@ def read_corpus(path=None, corpus_format="ding", sentences_only=False):
         if path is None and sentences_only and not os.path.exists(dictionary_path()):
             shipped = read_shipped_splits()
             return shipped["valid"] + shipped["test"]
-        return read_ding(path, sentences_only)
+        return read_ding(path, sentences_only, flag)
     if path is None:
         raise ValueError(f"--corpus PATH is needed with --corpus-format {corpus_format}")
     if os.path.isdir(path):
@@ -254,7 +242,7 @@ def read_corpus(path=None, corpus_format="ding", sentences_only=False):
                                 "prefix of its .de and .en files)")
     if not os.path.exists(path) and not (corpus_format == "iwslt" and os.path.exists(path + ".de")):
         raise FileNotFoundError(f"No corpus file at {path}")
-    pairs = read_tsv(path) if corpus_format == "tsv" else read_iwslt(path)
+    pairs = read_tsv(path, flag) if corpus_format == "tsv" else read_iwslt(path, flag)
     return [pair for pair in pairs if pair.sentence] if sentences_only else pairs
 
 
@@ -277,7 +265,7 @@ def read_shipped_splits():
     splits = {}
     for name, path in SHIPPED_SPLITS.items():
         splits[name] = []
-        for number, line in enumerate(_lines(path, "shipped split"), 1):
+        for number, line in enumerate(_lines(path, "shipped split", "the shipped split"), 1):
             if line.startswith("#") or not line.strip():
                 continue
             columns = line.rstrip("\r\n").split("\t")
@@ -329,9 +317,10 @@ MISSING_EXTRA = ("Build it with 'python tools/build_parallel_corpus.py' (Debian/
                  "or leave --extra-corpus out")
 
 
-def read_extra_corpus(path, sources=None):
+def read_extra_corpus(path, sources=None, flag="--extra-corpus"):
     """The pairs of a tsv of extra training text: ``german<TAB>english<TAB>source[<TAB>...]`` (the source may be
-    missing: ''). ``sources``: a collection of source names to keep (None or empty: all).
+    missing: ''). ``sources``: a collection of source names to keep (None or empty: all); ``flag`` names ``path`` in
+    errors of its text.
 
     Returns a list of (Pair, source) in file order. Raises a clear error for a missing file and for ``sources`` that
     the file does not hold."""
@@ -339,7 +328,7 @@ def read_extra_corpus(path, sources=None):
         raise FileNotFoundError(f"No extra corpus at {path}. {MISSING_EXTRA}")
     wanted = set(sources or ())
     pairs, seen_sources = [], set()
-    for number, line in enumerate(_lines(path, "extra corpus"), 1):
+    for number, line in enumerate(_lines(path, "extra corpus", flag), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
             if not line.strip():
@@ -370,7 +359,7 @@ def is_held_out(german, english, keys):
 
 def everyday_keys(path=EVERYDAY_PATH):
     """held_out_keys of the everyday dev set (data/everyday.tsv): never trained on; (set(), set()) without the file."""
-    return held_out_keys(read_tsv(path)) if os.path.isfile(path) else (set(), set())
+    return held_out_keys(read_tsv(path, "the everyday dev set")) if os.path.isfile(path) else (set(), set())
 
 
 def without_everyday(pairs, keys=None):

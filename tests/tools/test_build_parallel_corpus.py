@@ -1,8 +1,11 @@
 """tools/build_parallel_corpus.py on packages the tests make themselves (no network): the tsv and its tables, and
 the gates: inputs, outputs, failures that keep the old corpus, upper bounds."""
+import gzip
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import polib
 import pytest
@@ -104,9 +107,11 @@ def test_a_failed_source_keeps_the_old_corpus_and_fails(tmp_path):
     ("out in a missing folder", "does not exist; make it first"),
     ("missing ding", "--ding"),
     ("ding is a folder", "--ding"),
+    ("ding in latin-1", "is not UTF-8 text: line 1 has the byte 0xe4 at character 10; it must be UTF-8 text, plain or "
+                        "gzip"),
+    ("ding a truncated gzip", "is a damaged gzip file: it ends before its compressed data does"),
 ])
 def test_a_request_that_cannot_work_is_refused_in_one_line_before_any_download(tmp_path, case, words):
-    import gzip
     sources = tmp_path / "sources.tsv"
     line = "demo-data\tgames\tgettext\n"
     content = {"empty sources": b"# nothing\n", "utf-16 sources": line.encode("utf-16"),
@@ -117,6 +122,12 @@ def test_a_request_that_cannot_work_is_refused_in_one_line_before_any_download(t
     flags = ["--sources", str(sources), "--out", out, "--deb-dir", str(tmp_path)]
     if case in ("missing ding", "ding is a folder"):
         flags += ["--ding", str(tmp_path / "nonexistent" / "de-en") if case == "missing ding" else str(tmp_path)]
+    if case in ("ding in latin-1", "ding a truncated gzip"):
+        ding = tmp_path / "de-en"
+        text = "Der Zug fährt ab. :: The train leaves.\n" * 300
+        ding.write_bytes(text.encode("latin-1") if case == "ding in latin-1" else gzip.compress(text.encode())[:40])
+        flags += ["--ding", str(ding)]
+        words = f"error: --ding {ding} {words}"
     assert words in one_error_line(run_builder(tmp_path, *flags))
     assert sources.read_bytes() == content and not os.path.exists(tmp_path / "cache" / "debs")
 
@@ -145,3 +156,33 @@ def test_every_number_flag_of_the_builder_has_an_upper_bound():
     for flag in flags:
         with pytest.raises(SystemExit):
             parser.parse_args([flag, str(10 ** 15)])
+
+
+def stop_by(signum):
+    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while the build works."""
+    def stop(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(10)  # the signal arrives first
+    return stop
+
+
+@pytest.mark.parametrize("signum, how", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "stopped by SIGTERM")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_stop_during_the_build_keeps_the_old_corpus_and_says_so_in_one_line(
+        signum, how, tmp_path, capsys, monkeypatch):
+    import importlib.util
+    from tests.helpers import cli_outcome
+    spec = importlib.util.spec_from_file_location("build_parallel_corpus", SCRIPT)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "build", stop_by(signum))
+    ding, _ = ding_with_heldout(tmp_path / "ding.txt")
+    sources, out = tmp_path / "sources.tsv", tmp_path / "out.tsv"
+    sources.write_text("demo-data\tgames\tgettext\n")
+    out.write_text("old corpus\n")
+    flags = ["--sources", str(sources), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--ding", ding,
+             "--deb-dir", str(tmp_path), "--no-progress"]
+    code, printed = cli_outcome(tool.build_parser().parse_args, tool.main, flags, capsys)
+    assert code == 128 + signum and out.read_text() == "old corpus\n"
+    assert printed == (f"{how}: {out} was left as it was; the packages fetched and unpacked so far stay in "
+                       f"{tmp_path / 'cache'} for the next run\n")

@@ -20,12 +20,21 @@ def load_tool(name):
     return module
 
 
+GOOD_LINE = '{"step": 4, "minutes": 0.1, "valid_loss": 3.0, "valid_bleu": 1.0, "valid_chrf": 5.0}\n'
+# Logs whose second line is not a validation record: (file name, that line)
+BAD_LOGS = {"step alone.jsonl": '{"step": 1}\n', "text loss.jsonl": '{"step": 1, "valid_loss": "x"}\n',
+            "text bleu.jsonl": GOOD_LINE.replace("1.0", '"x"'), "step 1.5.jsonl": GOOD_LINE.replace("4", "1.5"),
+            "a list.jsonl": "[1]\n", "cut short.jsonl": GOOD_LINE[:30]}
+ONE_PER_LINE = "a training log holds one validation record per line"
+
+
 def run_logs(folder):
-    """Two runs' folders with a log each, one of them with '=' in a folder's name."""
+    """Two runs' folders with a log each, one of them with '=' in a folder's name; and the BAD_LOGS files."""
     for name, bleu in (("a=b/run", 1.0), ("plain", 2.0)):
         (folder / name).mkdir(parents=True)
-        (folder / name / "log.jsonl").write_text(f'{{"step": 4, "minutes": 0.1, "valid_loss": 3.0, '
-                                                 f'"valid_bleu": {bleu}, "valid_chrf": 5.0}}\n')
+        (folder / name / "log.jsonl").write_text(GOOD_LINE.replace("1.0", str(bleu)))
+    for name, line in BAD_LOGS.items():
+        (folder / name).write_text(GOOD_LINE + line)
 
 
 COMPARE_ROWS = [
@@ -35,6 +44,16 @@ COMPARE_ROWS = [
                                             r"PATH alone"),
     ("an empty path", ["label="], 1, r"error: RUN 'label=' has an empty path"),
     ("a path that is missing", ["{tmp}/none"], 1, r"error: No training log at .*none/log.jsonl"),
+    *[(f"a log line: {problem}", ["{tmp}/plain", f"{{tmp}}/{name}"], 1,
+       rf"^error: .*/{name} line 2 is not a validation record of this library: {problem}; {advice}\n?$")
+      for name, problem, advice in [
+          ("step alone.jsonl", "it has no valid_loss", ONE_PER_LINE),
+          ("text loss.jsonl", "its valid_loss is 'x', not a number", ONE_PER_LINE),
+          ("text bleu.jsonl", "its valid_bleu is 'x', not a number", ONE_PER_LINE),
+          ("step 1.5.jsonl", "it has no whole-number step", ONE_PER_LINE),
+          ("a list.jsonl", r"it is not a record \(\{...\}\)", ONE_PER_LINE),
+          ("cut short.jsonl", r"it is not JSON \(Unterminated string starting at character 29\)",
+           "it was cut short while being written: --resume repairs the log from the run's last.pth")]],
 ]
 
 

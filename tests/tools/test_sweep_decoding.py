@@ -1,7 +1,11 @@
 """tools/sweep_decoding.py: each cell of its table is Translator.evaluate's score with that beam and length penalty on
 the valid split, and the best setting printed is the cell with the highest BLEU (then chrF)."""
+import gzip
 import importlib.util
 import os
+import re
+import signal
+import time
 
 import pytest
 
@@ -95,3 +99,44 @@ def test_every_number_flag_has_an_upper_bound():
     for flag in flags:
         with pytest.raises(SystemExit):
             parser.parse_args([flag, str(10 ** 15)])
+
+
+def stop_by(signum):
+    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while the sweep works."""
+    def stop(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(10)  # the signal arrives first
+    return stop
+
+
+# (case, the --corpus file's bytes (None: the setting's corpus), the signal sent while scoring, code, last line)
+CORPUS_AND_STOP_ROWS = [
+    ("a truncated gzip --corpus", gzip.compress(b"Ich sehe 1 Hund.\tI see 1 dog.\n" * 300)[:40], None, 1,
+     r"error: --corpus \S*given.tsv is a damaged gzip file: it ends before its compressed data does \(after line "
+     r"\d+\); it must be UTF-8 text, plain or gzip: copy or compress it again"),
+    ("a plain --corpus named .gz", "plain", None, 0, r"Store it as the translator's default decoding"),
+    ("a Latin-1 --corpus", "Ich sehe 1 Hund.\tI see 1 dog.\nGrüße.\tGreetings.\n".encode("latin-1"), None, 1,
+     r"error: --corpus \S*given.tsv is not UTF-8 text: line 2 has the byte 0xfc at character 3; it must be UTF-8 "
+     r"text, plain or gzip"),
+    ("Ctrl-C while scoring", None, signal.SIGINT, 130, r"^interrupted: nothing was written$"),
+    ("SIGTERM while scoring", None, signal.SIGTERM, 143, r"^stopped by SIGTERM: nothing was written$"),
+]
+
+
+@pytest.mark.parametrize("case, content, signum, code, last", CORPUS_AND_STOP_ROWS,
+                         ids=[row[0] for row in CORPUS_AND_STOP_ROWS])
+def test_the_corpus_is_read_plain_or_gzip_and_a_stop_ends_in_one_line(
+        case, content, signum, code, last, setting, tmp_path, capsys, monkeypatch):
+    corpus, checkpoint, _ = setting
+    sweep_decoding = load_tool()
+    if content is not None:
+        given = tmp_path / ("given.gz" if content == "plain" else "given.tsv")
+        given.write_bytes(open(corpus, "rb").read() if content == "plain" else content)
+        corpus = str(given)
+    if signum is not None:
+        monkeypatch.setattr("lib.translation.translator.Translator.evaluate", stop_by(signum))
+    flags = ["--checkpoint", checkpoint, "--corpus", corpus, "--corpus-format", "tsv", "--beams", "1", "--threads",
+             "1"]
+    got, printed = cli_outcome(sweep_decoding.build_parser().parse_args, sweep_decoding.main, flags, capsys)
+    assert got == code and "Traceback" not in printed, printed
+    assert re.search(last, printed.strip().splitlines()[-1]), printed

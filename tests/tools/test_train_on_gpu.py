@@ -57,6 +57,56 @@ def test_train_on_gpu_rows(name, arguments, setup, code, message, tmp_path):
         earlier_call_kept(tmp_path)
 
 
+def fake_python(folder):
+    """An interpreter for the script that runs its own snippets (``python -``) with this one, answers "no GPU" and
+    writes each command of run_translation.py to folder/calls as 'WORKING_FOLDER ARGUMENTS...'."""
+    path = folder / "python"
+    path.write_text(f"""#!/usr/bin/env bash
+case $1 in
+    -) exec {sys.executable} "$@" ;;
+    -c) exit 1 ;;
+esac
+echo "$PWD ${{*:2}}" >> {folder / "calls"}
+""")
+    path.chmod(0o755)
+    return str(path)
+
+
+# (the flags after OUT MINUTES, CORPUS of the environment, the --corpus and --corpus-format that training and scoring
+# get): a run in OUT/run stored with /runs/stored.tsv in tsv format
+CORPUS_CHOICES = [
+    (["--resume"], None, "/runs/stored.tsv tsv"),  # the run's own corpus
+    (["--resume", "--corpus", "mine.tsv", "--corpus-format=tsv"], None, "mine.tsv tsv"),  # as given, from the caller
+    (["--resume", "--corpus-format", "iwslt"], None, "{default} iwslt"),  # a corpus flag given: as given
+    (["--resume"], "env.tsv", "env.tsv ding"),
+    (["--force"], None, "{default} ding"),  # a new run: the default
+]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="train_on_gpu.sh is a bash script")
+@pytest.mark.parametrize("flags, corpus, passed", CORPUS_CHOICES, ids=[" ".join(row[0]) for row in CORPUS_CHOICES])
+def test_the_corpus_of_each_call_and_paths_from_the_callers_folder(tmp_path, flags, corpus, passed):
+    (tmp_path / "out" / "run").mkdir(parents=True)
+    stored = {"config": {"corpus": "/runs/stored.tsv", "corpus_format": "tsv"}}
+    torch.save(stored, tmp_path / "out" / "run" / "last.pth")
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    environment = {name: value for name, value in os.environ.items() if name not in ("CORPUS", "CORPUS_FORMAT")}
+    environment.update(PYTHON=fake_python(tmp_path), DING_DICTIONARY=str(tmp_path / "no-dictionary"),
+                       BASELINE="none.pth", **({"CORPUS": corpus} if corpus else {}))
+    result = subprocess.run(["bash", GPU_SCRIPT, "../out", "1", *flags], capture_output=True, text=True,
+                            env=environment, cwd=caller, timeout=60)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 3 and all(call.startswith(f"{caller} ") for call in calls)  # train, export, score
+    default = os.path.join(REPOSITORY, ".corpus", "de-en")
+    expected = passed.format(default=default if os.path.isfile(default) else tmp_path / "no-dictionary").split()
+    for call in (calls[0], calls[2]):
+        words = call.split()
+        assert words[words.index("--corpus") + 1:words.index("--corpus") + 4:2] == expected, call
+    assert f"--out-dir {tmp_path}/out/run " in calls[0]
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="train_on_gpu.sh is a bash script")
 @pytest.mark.parametrize("corpus_given", ["environment", "flags"])
 def test_the_gpu_script_trains_exports_and_compares_with_the_baseline(tmp_path, corpus_given):

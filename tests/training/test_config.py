@@ -130,6 +130,38 @@ def test_a_run_saved_with_the_old_spellings_resumes_with_none(tmp_path):
         resumed_config(saved, {"ffn_dim": 64}, tmp_path / "last.pth")
 
 
+# (the working folder of the resume, the overrides, the error (None: it resumes with the paths made absolute))
+RELATIVE_RESUMES = [
+    ("started", {}, None),
+    ("started", {"corpus": "corpus.tsv"}, None),  # the same file, named as it was
+    ("elsewhere", {}, r"^--corpus corpus.tsv of the run's checkpoint .*last.pth is relative to the folder the run was "
+                      r"started in, and .*elsewhere/corpus.tsv does not exist: resume from that folder"),
+    ("elsewhere", {"corpus": "corpus.tsv"}, r"^--corpus corpus.tsv of the run's checkpoint .*relative"),
+    ("elsewhere", {"corpus": "../started/corpus.tsv"}, r"^--corpus corpus.tsv of the run's checkpoint .*relative"),
+    ("elsewhere", {"max_steps": 9, "extra_corpus": "../started/x.tsv"}, r"^--corpus corpus.tsv of the run's"),
+    ("started", {"extra_corpus": "../elsewhere/y.tsv"}, None),  # a resumable input given anew
+]
+
+
+@pytest.mark.parametrize("folder, overrides, error", RELATIVE_RESUMES)
+def test_a_run_stored_with_relative_paths_resumes_from_the_folder_it_was_started_in(tmp_path, monkeypatch, folder,
+                                                                                    overrides, error):
+    for name in ("started", "elsewhere"):
+        (tmp_path / name).mkdir()
+    for name in ("corpus.tsv", "x.tsv", "m.pth"):
+        (tmp_path / "started" / name).write_text("")
+    saved = dict(asdict(TrainConfig()), corpus="corpus.tsv", extra_corpus="x.tsv", init_from="m.pth")  # an old run
+    monkeypatch.chdir(tmp_path / folder)
+    if error:
+        with pytest.raises(ValueError, match=error):
+            resumed_config(saved, overrides, "run/last.pth")
+    else:
+        config = resumed_config(saved, overrides, "run/last.pth")
+        extra = "elsewhere/y.tsv" if "extra_corpus" in overrides else "started/x.tsv"
+        assert (config.corpus, config.extra_corpus, config.init_from) == tuple(
+            str(tmp_path / name) for name in ("started/corpus.tsv", extra, "started/m.pth"))
+
+
 @pytest.mark.parametrize("name, text, value", [("ffn_dim", "0", None), ("ffn_dim", "96", 96),
                                                ("attention_dropout", "-1", None), ("attention_dropout", "-0.5", None),
                                                ("attention_dropout", "0", 0.0), ("max_minutes", "0", None),

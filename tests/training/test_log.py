@@ -2,10 +2,11 @@
 import importlib.util
 import json
 import os
+import re
 
 import pytest
 
-from lib.training.log import comparison_table, read_training_log, records_by_step
+from lib.training.log import comparison_table, read_training_log, reconcile_log, records_by_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -74,12 +75,43 @@ def test_a_bad_line_is_named_by_its_number_with_what_is_wrong(tmp_path, text, li
         read_training_log(tmp_path)
 
 
+def run_record(step):
+    """A record as a run writes it (every number)."""
+    return {"step": step, "epoch": 0, "minutes": 0.1, "train_loss": 4.0, "tokens_per_s": 100, "valid_loss": 3.0,
+            "valid_bleu": 1.0, "valid_chrf": 20.0}
+
+
+SAVED = [run_record(4), run_record(8)]  # the records of a last.pth at step 8
+WHOLE = "".join(json.dumps(record) + "\n" for record in SAVED)
+# (the log's text before a resume at step 8, what is said (None: nothing))
+LOGS_ON_RESUME = [
+    (WHOLE, None),
+    (None, None),  # no log: written from last.pth
+    (WHOLE.splitlines(keepends=True)[0], None),  # killed between saving last.pth and logging: the record appended
+    (WHOLE + json.dumps(run_record(12)) + "\n", r"1 line\(s\) after step 8 of last.pth dropped"),
+    (WHOLE + WHOLE[:30], r"line 3 was cut short or is not a record, so the log was written anew from the 2 record"),
+    (WHOLE[:-1], r"line 2 was cut short"),  # the record whole, its line end not written
+    ("not json\n" + WHOLE, r"line 1 was cut short or is not a record"),
+    (WHOLE.replace("3.0", '"x"', 1), r"line 1 was cut short or is not a record"),
+]
+
+
+@pytest.mark.parametrize("text, said", LOGS_ON_RESUME, ids=[str(row[1])[:25] for row in LOGS_ON_RESUME])
+def test_a_resume_leaves_a_log_of_the_records_last_pth_holds(tmp_path, text, said):
+    if text is not None:
+        (tmp_path / "log.jsonl").write_text(text)
+    note = reconcile_log(tmp_path, 8, SAVED)
+    assert note is None if said is None else re.fullmatch(rf"{re.escape(str(tmp_path))}/log.jsonl: .*{said}.*", note)
+    assert read_training_log(tmp_path) == SAVED
+    assert (tmp_path / "log.jsonl").read_text() == WHOLE
+
+
 def test_a_log_kept_with_the_validations_alone_reads_and_the_curves_ask_for_the_rest(tmp_path):
-    from lib.training.log import RECORD_NUMBERS
+    from lib.training.log import CURVE_NUMBERS
     (tmp_path / "log.jsonl").write_text('{"step": 5, "valid_loss": 3.3, "valid_bleu": 6.9, "valid_chrf": 27.0}\n')
     assert read_training_log(tmp_path)[0]["valid_bleu"] == 6.9
-    with pytest.raises(ValueError, match="line 1 .*: it has no epoch"):
-        read_training_log(tmp_path, required=RECORD_NUMBERS)
+    with pytest.raises(ValueError, match="line 1 .*: it has no minutes"):
+        read_training_log(tmp_path, required=CURVE_NUMBERS)
 
 
 def load_tool():

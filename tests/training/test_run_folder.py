@@ -4,6 +4,7 @@ on Windows it terminates the process); a real process that holds the lock surviv
 an ended process is taken over."""
 import ctypes
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import sys
 import pytest
 
 from lib.training import run_folder
-from lib.training.run_folder import LOCK_FILE, RunLock, process_alive
+from lib.training.run_folder import LOCK_FILE, RunLock, check_new_run, check_resumable, process_alive
 
 
 class FakeKernel32:
@@ -97,6 +98,48 @@ def test_a_lock_left_by_an_ended_process_is_taken_over(tmp_path):
 def test_the_module_keeps_no_other_liveness_check():
     source = open(run_folder.__file__, encoding="utf-8").read()
     assert source.count("os.kill(") == 1  # the POSIX branch of process_alive alone
+
+
+# (what the folder holds (None: no folder), the error of a resume (None: none), that of a new run (None: none))
+FOLDERS = [
+    (None, r"^--out-dir {out} does not exist, so there is no run to resume: check the folder name, or start a new "
+           r"run without --resume$", None),
+    ("a file", r"^--out-dir {out} is not a folder, so there is no run to resume", None),
+    ((), r"^--out-dir {out} holds no run to resume \(no last.pth\): start a new run without --resume$", None),
+    (("last.pth", "best.pth", "log.jsonl"), None,
+     r"^--out-dir {out} holds a run \(last.pth, best.pth, log.jsonl\): continue it with --resume, or start over with "
+     r"--force \(which deletes those files\), or choose another --out-dir$"),
+    (("best.pth", "log.jsonl"),
+     r"^{out}/last.pth is missing, so the run cannot continue where it stopped; to keep its best.pth, start a new run "
+     r"from its weights with --init-from '{out}/best.pth' --out-dir ANOTHER_FOLDER \(a fresh optimizer and "
+     r"schedule\); or start over here with --force \(which deletes best.pth\)$",
+     r"^--out-dir {out} holds a run \(best.pth, log.jsonl\): it has no last.pth to resume; to keep its best.pth, start "
+     r"a new run from its weights with --init-from '{out}/best.pth' --out-dir ANOTHER_FOLDER .*, or start over with "
+     r"--force"),
+    (("log.jsonl",), r"holds no run to resume \(no last.pth\)",
+     r"holds a run \(log.jsonl\): it has no last.pth to resume, or start over with --force"),
+]
+
+
+@pytest.mark.parametrize("holds, resumed, started", FOLDERS, ids=[str(row[0]) for row in FOLDERS])
+def test_what_a_run_folder_allows_is_said_before_anything_is_made(tmp_path, holds, resumed, started):
+    out = tmp_path / "run ü"  # a name the shell must quote
+    if holds == "a file":
+        out.write_text("")
+    elif holds is not None:
+        out.mkdir()
+        for name in holds:
+            (out / name).write_text("")
+    before = sorted(tmp_path.rglob("*"))
+    for check, error, message in ((check_resumable, FileNotFoundError, resumed),
+                                  (check_new_run, FileExistsError, started)):
+        if message is None:
+            check(str(out))
+        else:
+            with pytest.raises(error) as raised:
+                check(str(out))
+            assert re.search(message.format(out=re.escape(str(out))), str(raised.value)), str(raised.value)
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 if __name__ == "__main__":

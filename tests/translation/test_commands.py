@@ -8,6 +8,7 @@ Bad input must end in one clear line, never a traceback: errors found by a comma
 afterwards (nothing overwritten).
 """
 import dataclasses
+import gzip
 import io
 import json
 import os
@@ -152,6 +153,20 @@ def test_input_file_keeps_order_and_empty_lines(setting, capsys, tmp_path, monke
     captured = capsys.readouterr()
     assert captured.out.split("\n")[:-1] == [translator.translate([line], beam=3)[0] for line in lines]
     assert captured.err == ""  # no progress bar for standard input
+
+
+@pytest.mark.parametrize("where", ["file", "standard input"])
+def test_a_gzip_input_whatever_its_name_translates_as_the_plain_one(where, setting, capsys, tmp_path, monkeypatch):
+    plain, packed = tmp_path / "plain.txt", tmp_path / "packed.txt"
+    plain.write_text("Ich sehe 3 Hunde.\nIch sehe 12 Katzen.\n", encoding="utf-8")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    printed = []
+    for path in (plain, packed):
+        with open(path, "rb") as stream:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream))
+            run(setting, "--input", str(path) if where == "file" else "-", "--no-progress")
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and printed[0].count("\n") == 2
 
 
 class Recorder(io.StringIO):
@@ -407,6 +422,7 @@ def capture_training(monkeypatch, tmp_path):
         calls.update(config=config, resume=resume, overrides=overrides)
         return []
     monkeypatch.setattr(lib.training.loop, "train", fake_train)
+    monkeypatch.setattr(lib.training.loop, "check_resumable", lambda out_dir: None)  # no run to resume is needed
     return calls
 
 
@@ -522,7 +538,8 @@ MAIN_CASES = [
     (["--export", "{folder}", "--checkpoint", "{translator}", "--force"], "is a folder; give a file name"),
     (["--test", "--plot", "--figures-dir", "{file}"] + USE, "--figures-dir .* is a file; give a folder"),
     (["--curves", "--out-dir", "{folder}/none"], "No training log at"),
-    (["--curves", "--out-dir", "{log}", "--figures-dir", "{folder}"], "is not a training log of this library"),
+    (["--curves", "--out-dir", "{log}", "--figures-dir", "{folder}"],
+     "line 1 is not a validation record of this library"),
     (["--train", "--out-dir", "{file}", "--device", "cpu"], "--out-dir .* is a file; give a folder"),
     (["--train", "--num-heads", "3", "--out-dir", "{folder}/run", "--device", "cpu"], "--num-heads"),
 ]
@@ -701,6 +718,41 @@ ROWS = [
                                           "{tmp}/run/last.pth"], 1,
         r"run/last.pth is a training state", lambda folder: saved(folder, TRAINING_STATE)),
     # 4. The rest
+    Row("an empty --input file", ["--input", "{tmp}/empty.txt", "--checkpoint", "{translator}"], 1,
+        r"--input .*empty.txt holds no lines: nothing to translate; give one German sentence per line",
+        lambda folder: (folder / "empty.txt").write_bytes(b"")),
+    Row("an empty standard input", ["--input", "-", "--checkpoint", "{translator}"], 1,
+        r"--input - holds no lines: nothing to translate"),
+    Row("--compare with the checkpoint itself", ["--eval", "--checkpoint", "{translator}", "--compare",
+                                                 "{translator}", "--corpus", "{corpus}", "--corpus-format", "tsv"], 1,
+        r"--compare .*translator.pth is the --checkpoint itself, so the comparison would show no difference"),
+    # every flag that reads text reads it through lib.files.open_text: UTF-8, plain or gzip whatever the name
+    Row("a truncated gzip --corpus", ["--eval", "--checkpoint", "{translator}", "--corpus", "{tmp}/cut.tsv.gz",
+                                      "--corpus-format", "tsv"], 1,
+        r"--corpus \S*cut.tsv.gz is a damaged gzip file: it ends before its compressed data does \(after line \d+\); "
+        r"it must be UTF-8 text, plain or gzip: copy or compress it again",
+        lambda folder: (folder / "cut.tsv.gz").write_bytes(gzip.compress(b"Hallo\tHello\n" * 500)[:30])),
+    Row("a gzip --corpus named .tsv", ["--eval", "--split", "all", "--checkpoint", "{translator}", "--corpus",
+                                       "{tmp}/packed.tsv", "--corpus-format", "tsv"], 0, r"2 pairs of \S*packed.tsv",
+        lambda folder: (folder / "packed.tsv").write_bytes(gzip.compress(
+            "Der Hund schläft.\tThe dog sleeps.\nDie Katze läuft.\tThe cat runs.\n".encode("utf-8")))),
+    Row("a UTF-16 --corpus", ["--test", "--checkpoint", "{translator}", "--corpus", "{tmp}/wide.tsv",
+                              "--corpus-format", "tsv"], 1,
+        r"--corpus \S*wide.tsv is UTF-16 text; it must be UTF-8 text, plain or gzip: convert it, e.g. 'iconv -f "
+        r"utf-16 -t utf-8", lambda folder: (folder / "wide.tsv").write_bytes("Hund\tdog\n".encode("utf-16"))),
+    Row("a gzip --extra-corpus of Latin-1 text", ["--train", *TINY, "--out-dir", "{tmp}/run", "--extra-corpus",
+                                                  "{tmp}/extra.tsv"], 1,
+        r"--extra-corpus \S*extra.tsv is not UTF-8 text: line 2 has the byte 0xfc at character 3; it must be UTF-8 "
+        r"text, plain or gzip", lambda folder: (folder / "extra.tsv").write_bytes(gzip.compress(
+            "Hund\tdog\tgames\nGrüße\tgreetings\tgames\n".encode("latin-1")))),
+    Row("a truncated gzip --input", ["--input", "{tmp}/cut.txt", "--checkpoint", "{translator}"], 1,
+        r"--input \S*cut.txt is a damaged gzip file: it ends before its compressed data does \(after line \d+\); it "
+        r"must be UTF-8 text \(plain or gzip\), one German sentence a line",
+        lambda folder: (folder / "cut.txt").write_bytes(gzip.compress(b"Der Hund.\n" * 500)[:30])),
+    Row("--input - of Latin-1 text", ["--input", "-", "--checkpoint", "{translator}"], 1,
+        r"--input -: standard input is not UTF-8 text: line 1 has the byte 0xfc at character 3; it must be UTF-8 text",
+        patch=lambda monkeypatch: monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+            "Grüße.\n".encode("latin-1"))))),
     Row("--input - with standard input closed", ["--input", "-", "--checkpoint", "{translator}"], 1,
         r"--input -: standard input is closed; pipe text into it", patch=lambda monkeypatch: monkeypatch.setattr(
             sys, "stdin", None)),
@@ -793,8 +845,9 @@ def test_sigterm_and_sighup_save_last_pth_and_say_how_to_resume_and_a_second_run
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"))
     try:
-        assert process.stdout.readline().startswith("Training on cpu")
-        wait_until(lambda: catches(process.pid, signum), 120)  # in the loop, where the signal saves last.pth
+        assert process.stdout.readline().startswith("Training on cpu")  # printed just before the loop starts
+        time.sleep(2)  # in the loop, where the signal saves last.pth (before it, the script ends without training)
+        assert catches(process.pid, signum)
         code, printed = cli_outcome(run_translation.parse_args, run_translation.main, tiny_flags(out_dir), capsys)
         assert code == 1 and f"is in use by the run of process {process.pid}" in printed, printed
         process.send_signal(signum)
@@ -808,6 +861,67 @@ def test_sigterm_and_sighup_save_last_pth_and_say_how_to_resume_and_a_second_run
                                  f"saved; continue with: python run_translation.py --train --resume --out-dir "
                                  f"{out_dir}")
     assert "Traceback" not in err and not (out_dir / "run.lock").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_while_translating_says_how_many_lines_were_written(signum, run_files, tmp_path):
+    fifo = tmp_path / "lines"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, os.path.join(REPOSITORY, "run_translation.py"), "--input", str(fifo),
+                                "--checkpoint", run_files["translator"], "--batch-size", "1", "--threads", "1",
+                                "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"))
+    try:
+        with open(fifo, "w", encoding="utf-8") as writer:  # kept open: the script waits for more lines
+            writer.write("Der Hund schläft.\nDie Katze läuft.\n")
+            writer.flush()
+            translated = [process.stdout.readline(), process.stdout.readline()]
+            process.send_signal(signum)
+            out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum and all(line.endswith("\n") for line in translated) and out == ""
+    how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert err == f"{how}: the 2 lines translated so far were written\n"
+
+
+def stop_by(signum):
+    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while it works."""
+    def stop(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(10)  # the signal arrives first
+    return stop
+
+
+# (case, flags, the function during which the signal comes, the signal, the line the script ends with)
+STOPS = [
+    ("SIGTERM while --eval scores", ["--eval", "--corpus", "{corpus}", "--corpus-format", "tsv"],
+     "lib.translation.translator.Translator.evaluate", signal.SIGTERM, "stopped by SIGTERM: nothing was written"),
+    ("Ctrl-C in the bootstrap of --eval --compare", ["--eval", "--corpus", "{corpus}", "--corpus-format", "tsv",
+                                                     "--compare", "{tmp}/baseline.pth"],
+     "lib.translation.significance.paired_bootstrap", signal.SIGINT,
+     "interrupted: the baseline's score was written, not the translator's"),
+    ("SIGTERM while the --html page is made", ["--text", "Der Hund schläft.", "--html", "{tmp}/page.html"],
+     "lib.explorer.page.translation_attention", signal.SIGTERM,
+     "stopped by SIGTERM: nothing was written to --html {tmp}/page.html"),
+    ("Ctrl-C before the first --input line is translated", ["--input", "{tmp}/lines.txt"],
+     "lib.translation.translator.Translator.translate", signal.SIGINT, "interrupted: nothing was written"),
+]
+
+
+@pytest.mark.parametrize("case, flags, target, signum, last", STOPS, ids=[row[0] for row in STOPS])
+def test_a_stop_ends_in_one_line_saying_what_was_kept_and_leaves_no_partial_file(
+        case, flags, target, signum, last, run_files, tmp_path, capsys, monkeypatch):
+    import shutil
+    shutil.copy(run_files["translator"], tmp_path / "baseline.pth")
+    (tmp_path / "lines.txt").write_text("Der Hund schläft.\n", encoding="utf-8")
+    monkeypatch.setattr(target, stop_by(signum))
+    flags = [flag.format(tmp=tmp_path, **run_files) for flag in ["--checkpoint", "{translator}", *flags]]
+    code, printed = cli_outcome(run_translation.parse_args, run_translation.main, flags, capsys)
+    assert code == 128 + signum and printed.strip().splitlines()[-1] == last.format(tmp=tmp_path), printed
+    assert "Traceback" not in printed
+    assert sorted(os.listdir(tmp_path)) == ["baseline.pth", "lines.txt"]  # no page, no temporary file
 
 
 def test_an_out_dir_that_cannot_be_written_mid_run_names_it_and_the_step_last_pth_keeps(run_files, tmp_path, capsys,

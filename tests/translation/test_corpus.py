@@ -1,5 +1,6 @@
 """Tests of lib/translation/corpus.py on hand-written Ding, tab-separated and IWSLT files; the Ding split when it is
 installed."""
+import gzip
 import os
 import re
 import sys
@@ -189,8 +190,9 @@ def test_a_latin1_corpus_is_refused_naming_its_line_and_character(tmp_path):
     path = tmp_path / "latin1.tsv"
     path.write_bytes(b"Das ist gut.\tThat is good.\n\n" + "Er ist müde.\tHe is tired.\n".encode("latin-1"))
     for corpus_format in ("tsv", "ding"):
-        with pytest.raises(ValueError, match=r"latin1.tsv is not UTF-8 text: line 3 has the byte 0xfc at character "
-                                             r"9\. Save it as UTF-8, e.g. 'iconv -f latin1"):
+        with pytest.raises(ValueError, match=r"--corpus \S*latin1.tsv is not UTF-8 text: line 3 has the byte 0xfc at "
+                                             r"character 9; it must be UTF-8 text, plain or gzip: convert it, e.g. "
+                                             r"'iconv -f latin1"):
             read_corpus(str(path), corpus_format)
     mixed = tmp_path / "mixed.tsv"  # UTF-8 umlauts, then a Latin-1 one: characters are counted, not bytes
     mixed.write_bytes("Größe: ".encode("utf-8") + "ü\tsize\n".encode("latin-1"))
@@ -201,6 +203,38 @@ def test_a_latin1_corpus_is_refused_naming_its_line_and_character(tmp_path):
     (tmp_path / "talks.en").write_bytes("Good day.\n".encode("utf-8") + "Café.\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"talks.en is not UTF-8 text: line 2 has the byte 0xe9 at character 4"):
         read_corpus(str(prefix), "iwslt")
+
+
+TSV = "Das ist gut.\tThat is good.\tdocs\nHaus\thouse\tgames\n" * 200
+DING = "Das ist gut. :: That is good.\nHaus {n} :: house\n" * 200
+# (reader, its text, the flag its errors name): every corpus reader reads through lib.files.open_text, so gzip is
+# known by its first bytes whatever the name, and a damaged file is named by the flag that gave it
+READERS = [
+    ("tsv", lambda path: read_corpus(path, "tsv"), TSV, "--corpus"),
+    ("ding", lambda path: read_corpus(path, "ding"), DING, "--corpus"),
+    ("iwslt", lambda path: read_corpus(path[:-3], "iwslt"), "Das ist gut.\n" * 200, "--corpus"),
+    ("extra corpus", corpus.read_extra_corpus, TSV, "--extra-corpus"),
+    ("the builder's --ding", lambda path: read_corpus(path, "ding", flag="--ding"), DING, "--ding"),
+]
+
+
+@pytest.mark.parametrize("name, read, text, flag", READERS, ids=[row[0] for row in READERS])
+def test_each_corpus_reader_reads_plain_or_gzip_and_names_its_flag_for_a_damaged_file(
+        name, read, text, flag, tmp_path):
+    plain, packed, cut, wide = (tmp_path / f"{stem}.de" for stem in ("plain", "packed", "cut", "wide"))
+    plain.write_text(text, encoding="utf-8")
+    compressed = gzip.compress(text.encode("utf-8"))
+    packed.write_bytes(compressed)  # no .gz in the name
+    cut.write_bytes(compressed[:len(compressed) // 2])
+    wide.write_bytes(text.encode("utf-16"))
+    for stem in ("plain", "packed", "cut", "wide"):  # the English side of the iwslt pair
+        (tmp_path / f"{stem}.en").write_text("That is good.\n" * 200, encoding="utf-8")
+    assert read(str(packed)) == read(str(plain)) and len(read(str(plain))) > 0
+    with pytest.raises(ValueError, match=rf"^{flag} \S*cut.de is a damaged gzip file: it ends before its compressed "
+                                         r"data does \(after line \d+\)"):
+        read(str(cut))
+    with pytest.raises(ValueError, match=rf"^{flag} \S*wide.de is UTF-16 text; it must be UTF-8 text, plain or gzip"):
+        read(str(wide))
 
 
 def test_a_folder_is_refused_as_a_corpus(tmp_path):
