@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import polib
 import pytest
@@ -236,3 +237,11 @@ def build_deb(folder, package, catalogues):
     subprocess.run(["dpkg-deb", "--build", "--root-owner-group", root, deb], check=True, capture_output=True)
     shutil.rmtree(root)
     return deb
+
+
+def stop_by(signum):
+    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while it works."""
+    def stop(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(10)  # the signal arrives first
+    return stop

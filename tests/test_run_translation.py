@@ -14,7 +14,8 @@ import pytest
 
 import run_translation
 from lib.translation.corpus import DING_PATH
-from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT
+from lib.files import REPOSITORY
+from lib.translation.translator import SHIPPED_CHECKPOINT
 
 SCRIPT = os.path.join(REPOSITORY, "run_translation.py")
 

@@ -16,7 +16,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-from lib.files import bad_byte, open_text  # noqa: F401 (bad_byte: lib/translation/inputs.py imports it from here)
+from lib.files import open_text
 
 DING_PATH = "/usr/share/trans/de-en"  # where Debian's package trans-de-en installs the dictionary
 DICTIONARY_VARIABLE = "DING_DICTIONARY"  # an environment variable naming the dictionary file elsewhere
@@ -125,18 +125,6 @@ def parse_ding_line(line, sentences_only=False):
             if sentence or not sentences_only:
                 pairs.append(Pair(german, english, sentence))
     return pairs
-
-
-def not_utf8_error(path, description="file"):
-    """The ValueError of lib.files.open_text for the first line of ``path`` that is not UTF-8 text (``description``
-    names the file in it)."""
-    try:
-        with open_text(path, description) as lines:
-            for _ in lines:
-                pass
-    except ValueError as error:
-        return error
-    return ValueError(f"{description} {path} is not UTF-8 text; save it as UTF-8")
 
 
 def _check_file(path, description):

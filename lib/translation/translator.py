@@ -15,7 +15,7 @@ import torch
 
 from lib.checkpoint import fit_problem, load_checkpoint, save_atomic
 from lib.checks import Allowed, shown, stored_problems
-from lib.files import REPOSITORY, SHIPPED_DATA  # noqa: F401 (REPOSITORY: for the tests, until they import lib.files)
+from lib.files import SHIPPED_DATA
 from lib.training.config import TrainConfig
 from lib.translation.decoding import BEAM_RANGE, LENGTH_PENALTY_RANGE, beam_search
 from lib.translation.tokenizer import PAD, START, Vocabulary

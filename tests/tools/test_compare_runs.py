@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lib.translation.translator import REPOSITORY
+from lib.files import REPOSITORY
 from tests.helpers import cli_outcome
 
 

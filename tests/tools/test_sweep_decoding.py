@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lib.translation.corpus import read_tsv, split_corpus
-from tests.helpers import cli_outcome, corpus_and_translator
+from tests.helpers import cli_outcome, corpus_and_translator, stop_by
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -99,14 +99,6 @@ def test_every_number_flag_has_an_upper_bound():
     for flag in flags:
         with pytest.raises(SystemExit):
             parser.parse_args([flag, str(10 ** 15)])
-
-
-def stop_by(signum):
-    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while the sweep works."""
-    def stop(*args, **kwargs):
-        os.kill(os.getpid(), signum)
-        time.sleep(10)  # the signal arrives first
-    return stop
 
 
 # (case, the --corpus file's bytes (None: the setting's corpus), the signal sent while scoring, code, last line)

@@ -14,7 +14,8 @@ import torch
 
 from lib.translation.corpus import read_tsv, split_corpus
 from lib.translation.significance import paired_bootstrap
-from lib.translation.translator import REPOSITORY, Translator
+from lib.files import REPOSITORY
+from lib.translation.translator import Translator
 from tests.helpers import random_translator, write_tsv
 
 GPU_SCRIPT = os.path.join(REPOSITORY, "tools", "train_on_gpu.sh")

@@ -11,7 +11,8 @@ import pytest
 
 import run_translation
 from lib.translation import commands
-from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT
+from lib.files import REPOSITORY
+from lib.translation.translator import SHIPPED_CHECKPOINT
 
 # Each path flag with the rest of a command line that uses it.
 INPUT_FLAGS = {"--checkpoint": ["--text", "Hallo."], "--average": ["--text", "Hallo."],

@@ -30,9 +30,10 @@ from lib.cli import run_main
 from lib.translation.corpus import DING_PATH, read_tsv, split_corpus
 from lib.translation.significance import paired_bootstrap
 from lib.transformer import TransformerModel
-from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator
-from tests.helpers import (cli_outcome, corpus_and_translator, random_translator, run_translation_with, tiny_config,
-                           train_recording, write_corpus)
+from lib.files import REPOSITORY
+from lib.translation.translator import SHIPPED_CHECKPOINT, Translator
+from tests.helpers import (cli_outcome, corpus_and_translator, random_translator, run_translation_with, stop_by,
+                           tiny_config, train_recording, write_corpus)
 
 ANIMALS = [("Hunde", "dogs"), ("Katzen", "cats"), ("Vögel", "birds"), ("Pferde", "horses"), ("Fische", "fish")]
 
@@ -884,14 +885,6 @@ def test_a_stop_while_translating_says_how_many_lines_were_written(signum, run_f
     assert process.returncode == 128 + signum and all(line.endswith("\n") for line in translated) and out == ""
     how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
     assert err == f"{how}: the 2 lines translated so far were written\n"
-
-
-def stop_by(signum):
-    """A function that sends ``signum`` to this process, as Ctrl-C or kill would while it works."""
-    def stop(*args, **kwargs):
-        os.kill(os.getpid(), signum)
-        time.sleep(10)  # the signal arrives first
-    return stop
 
 
 # (case, flags, the function during which the signal comes, the signal, the line the script ends with)

@@ -18,7 +18,8 @@ from lib.translation.decoding import beam_search, greedy_decode, naive_greedy_de
 from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 from lib.translation import translator as translator_module
-from lib.translation.translator import REPOSITORY, SHIPPED_CHECKPOINT, Translator, ordered_map
+from lib.files import REPOSITORY
+from lib.translation.translator import SHIPPED_CHECKPOINT, Translator, ordered_map
 
 GERMAN = ["Ich habe morgen keine Zeit.", "Das Wetter ist heute schön.", "Wir gehen nach Hause.",
           "Der Hund schläft im Garten.", "Kannst du mir helfen?", "Sie liest ein Buch.", "Das Essen war sehr gut.",
