@@ -9,10 +9,12 @@ import os
 
 import torch
 
-from lib.cli import check_figure_path, int_range, run_main
+from lib.cli import int_range, run_main
 from lib.files import check_output
 from lib.counting import load_counting_model, make_counting_data
-from lib.plot import finish_figure, plot_counting_attention
+from lib.plot import check_figure_output, finish_figure, plot_counting_attention
+
+DEFAULT_OUT = "results/attention.png"
 
 MAX_COUNT = 20  # heatmaps in one figure; more are unreadable (and slow to draw)
 MAX_ROWS = 200  # heatmap rows (sequences x digits) in one figure, for models with large vocabularies
@@ -28,13 +30,14 @@ def build_parser():
                         help=f"how many fresh sequences to draw, 1 to {MAX_COUNT} (default: %(default)s)")
     parser.add_argument("--seed", type=int_range(0, 2 ** 31 - 1), default=1234, metavar="N",
                         help="seed of the fresh sequences (default: %(default)s, unlike the training and test seeds)")
-    parser.add_argument("--out", default="results/attention.png", metavar="FILE",
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
                         help="image file to save the figure to; its extension picks the format (default: "
-                             "%(default)s)")
+                             "%(default)s, replaced by each run; an existing FILE of your own only with --force)")
     parser.add_argument("--html", nargs="?", const="", default=None, metavar="FILE",
                         help="also write the attention explorer, one offline web page with each digit's weights over "
                              "the positions of every sequence, to FILE (default: --out with .html, e.g. "
                              "results/attention.html); see docs/attention-explorer.md")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out or --html FILE")
     parser.add_argument("--no-show", action="store_true", help="only save the figure, even where a display exists")
     return parser
 
@@ -47,14 +50,15 @@ def parse_args(argv=None):
 def main(args):
     """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps and, with --html, the
     explorer page. Returns the figure's path."""
-    if args.html is not None:  # checked before any work
+    args.out = check_figure_output(args.out, "--out", args.force, DEFAULT_OUT, inputs=[args.checkpoint])
+    if args.html is not None:  # checked before any work; the page beside the default figure is the default page
+        default_html = os.path.splitext(DEFAULT_OUT)[0] + ".html"
         args.html = args.html or os.path.splitext(args.out)[0] + ".html"
-        check_output(args.html, "--html", inputs=[args.checkpoint], make_folder=True)
-        if os.path.realpath(args.html) == os.path.realpath(figure_path(args.out)):
+        check_output(args.html, "--html", args.force, inputs=[args.checkpoint], default=default_html)
+        if os.path.realpath(args.html) == os.path.realpath(args.out):
             raise ValueError(f"--html {args.html} is also --out: give the page and the figure different names")
     model, config = load_counting_model(args.checkpoint)
     check_rows(args.count, config.vocab_size)
-    args.out = figure_path(args.out)
     digits, weights, predicted, counts = attend(model, config, args.count, args.seed)
     figure = plot_counting_attention(weights, digits, predicted, counts,
                                      title=f"Counting attention ({config.activation})")
@@ -74,13 +78,6 @@ def check_rows(count, vocab_size):
     if count * vocab_size > MAX_ROWS:
         raise ValueError(f"--count {count} would draw {count * vocab_size} heatmap rows for this model's {vocab_size} "
                          f"digits; use --count {max(1, MAX_ROWS // vocab_size)} or fewer")
-
-
-def figure_path(out):
-    """The checked --out path of the figure (``.png`` added to a name without an extension)."""
-    if not os.path.basename(out):  # "results/": a folder, named as such
-        raise IsADirectoryError(f"--out {out} names a folder; give a file name, e.g. {out}attention.png")
-    return check_figure_path(out, "--out")
 
 
 def attend(model, config, count, seed):

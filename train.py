@@ -6,14 +6,15 @@
 Training is the exercise's: autograd on CountingModel, torch.optim.Adam, ReduceLROnPlateau on the training loss.
 """
 import argparse
-import os
 
 from lib.attention import ACTIVATIONS
-from lib.cli import check_new_file, float_range, int_range, run_main
+from lib.cli import float_range, int_range, run_main
 from lib.counting import (LIMITS, MAX_LR, CountingConfig, evaluate_counting_model, save_counting_model,
                           train_counting_model)
+from lib.files import check_output
 
 DEFAULTS = CountingConfig()
+DEFAULT_OUT = "results/model.pth"
 
 
 def limited(name):
@@ -56,7 +57,7 @@ def build_parser():
     parser.add_argument("--threads", type=int_range(1, LIMITS["num_threads"][1]), default=DEFAULTS.num_threads,
                         metavar="N", help="torch CPU threads while training (default: %(default)s: the model is tiny, "
                                           "and a second thread mostly waits)")
-    parser.add_argument("--out", default="results/model.pth", metavar="FILE",
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
                         help="file to write the weights and the configuration to (default: %(default)s; an "
                              "existing FILE only with --force)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out FILE")
@@ -77,9 +78,7 @@ def main(args):
     config = CountingConfig(sequence_length=args.sequence_length, vocab_size=args.vocab_size, hidden=args.hidden,
                             batch_size=args.batch_size, steps=args.steps, lr=args.lr, patience=args.patience,
                             seed=args.seed, activation=args.activation, num_threads=args.threads)
-    if not os.path.basename(args.out):  # "results/": lib.cli's check would accept it, and saving would fail
-        raise IsADirectoryError(f"--out {args.out} names a folder; give a file name, e.g. {args.out}model.pth")
-    check_new_file(args.out, "--out", args.force)
+    check_output(args.out, "--out", args.force, default=DEFAULT_OUT, rerun_replaces=False)
     model, train_loss, _ = train_counting_model(config, progress=not args.no_progress)
     save_counting_model(model, config, args.out)
     test_loss, accuracy = evaluate_counting_model(model, config)

@@ -22,7 +22,8 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from lib.cli import check_readable_file, int_range, run_main, set_threads  # noqa: E402
+from lib.cli import int_range, run_main, set_threads  # noqa: E402
+from lib.files import check_input  # noqa: E402
 from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
 from lib.translation.decoding import (BEAM_RANGE, beam_search, exercise_greedy_decode, greedy_decode,  # noqa: E402
                                       naive_greedy_decode)
@@ -73,7 +74,7 @@ def main(args):
         raise FileNotFoundError(f"no checkpoint at {args.checkpoint}: this benchmark needs a trained translator. Pass "
                                 "--checkpoint PATH (e.g. results/translation/best.pth) or train one with "
                                 "'python run_translation.py --train'.")
-    check_readable_file(args.checkpoint, "--checkpoint")
+    check_input(args.checkpoint, "--checkpoint", seekable=True)
     set_threads(args.threads)
     translator = Translator.load(args.checkpoint, args.device)
     texts = [pair.german for pair in split_corpus(read_corpus(args.corpus, args.corpus_format))["test"]]

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 
 from lib.checks import range_problem
@@ -83,72 +82,6 @@ class FlagTable:
         return args, given
 
 
-def check_readable_file(path, flag):
-    """Raise a clear error unless ``path`` is an existing, readable regular file; ``flag`` names it for the user."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{flag} {path} does not exist")
-    if not os.access(path, os.R_OK):
-        raise PermissionError(f"{flag} {path} cannot be read (permissions)")
-
-
-def check_writable_folder(folder, flag):
-    """Make ``folder`` if needed and prove it can be written by writing and removing a temporary file."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(f"{flag} {folder} is a file; give a folder")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise PermissionError(f"{flag} {folder} cannot be written ({error.strerror or error}); "
-                              f"choose another {flag}") from None
-
-
-def check_writable_file(path, flag):
-    """Raise a clear error unless a file can be written at ``path`` (its folder is made if needed)."""
-    if os.path.isdir(path) or path.endswith(("/", os.sep)):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file name inside it")
-    folder = os.path.dirname(path) or "."
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(f"{flag} {path} cannot be written: {folder} is a file; give a folder")
-    try:
-        check_writable_folder(folder, flag)
-    except PermissionError:
-        raise PermissionError(f"{flag} {path} cannot be written: its folder {folder} cannot be made or written; "
-                              f"choose another {flag}") from None
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise PermissionError(f"{flag} {path} cannot be overwritten (permissions); choose another {flag}")
-
-
-def check_new_file(path, flag, force=False):
-    """check_writable_file, and refuse a ``path`` that exists unless ``force`` (the user's --force)."""
-    check_writable_file(path, flag)
-    if os.path.exists(path) and not force:
-        raise FileExistsError(f"{flag} {path} already exists: add --force to overwrite it, or choose another file")
-
-
-def check_figure_path(path, flag="--out"):
-    """Check before any work that a figure can be written at ``path``; returns the path the figure will have.
-
-    Raises a clear error unless ``path`` names a file (not a folder) in a folder that can be written, with an
-    extension matplotlib can save. A name without an extension gets ``.png`` (as matplotlib would add silently).
-    """
-    from matplotlib.backend_bases import FigureCanvasBase
-    if not path or not path.strip():
-        raise ValueError(f"{flag} is empty; give a file name such as results/figure.png")
-    extension = os.path.splitext(path)[1].lower().lstrip(".")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if not extension and not os.path.isdir(path):
-        path, extension = path + ".png", "png"
-    check_writable_file(path, flag)
-    if extension not in formats:
-        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
-                         f"{', '.join('.' + name for name in sorted(formats))}")
-    return path
-
-
 def set_threads(threads):
     """Use ``threads`` torch CPU threads when given (None: torch's choice)."""
     if threads:
@@ -175,8 +108,31 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+class StopsDeferred:
+    """``with STOPS_DEFERRED:`` a block that a stop does not cut in two, such as writing an output and counting it:
+    Ctrl-C, SIGTERM or SIGHUP arriving during it (with :func:`run_main`'s handlers) take effect at its end."""
+
+    def __init__(self):
+        self.depth, self.signum = 0, None
+
+    def __enter__(self):
+        self.depth += 1
+
+    def __exit__(self, *exception):
+        self.depth -= 1
+        if not self.depth and self.signum is not None:
+            signum, self.signum = self.signum, None
+            raise Stopped(signum)
+
+
+STOPS_DEFERRED = StopsDeferred()
+
+
 def raise_stopped(signum, frame):
-    """The handler :func:`run_main` installs for TERMINATION_SIGNALS."""
+    """The handler :func:`run_main` installs for SIGINT and TERMINATION_SIGNALS (held while STOPS_DEFERRED)."""
+    if STOPS_DEFERRED.depth:
+        STOPS_DEFERRED.signum = STOPS_DEFERRED.signum or signum
+        return
     raise Stopped(signum)
 
 
@@ -212,6 +168,8 @@ def run_main(main, args):
         for signum in TERMINATION_SIGNALS:
             if signal.getsignal(signum) is signal.SIG_DFL:
                 installed[signum] = signal.signal(signum, raise_stopped)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C: still a KeyboardInterrupt
+            installed[signal.SIGINT] = signal.signal(signal.SIGINT, raise_stopped)
     try:
         return main(args)
     except BrokenPipeError:

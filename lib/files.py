@@ -33,6 +33,16 @@ def _is_regular(path):
         return False
 
 
+def arrives_over_time(path):
+    """True when the input ``path`` is not a regular file: a pipe, a terminal, a FIFO or a socket, whose lines come
+    as another program or a person writes them (``-`` is judged by what standard input is)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode if path == "-" else os.stat(path).st_mode
+    except (OSError, ValueError, AttributeError):  # a closed or replaced standard input
+        return True
+    return not stat.S_ISREG(mode)
+
+
 def check_input(path, flag, seekable=False):
     """Return ``path`` if it can be read as the file of ``flag``; else raise a one-line error that says what to do.
 
@@ -160,12 +170,14 @@ def is_shipped(path):
         os.path.realpath(SHIPPED_DATA)
 
 
-def check_output(path, flag, force=None, inputs=(), make_folder=False):
+def check_output(path, flag, force=False, inputs=(), default=None, rerun_replaces=True):
     """Return ``path`` if ``flag`` may create it; else raise a one-line error that says what works.
 
-    Refused: a folder, a missing parent folder (made instead where ``make_folder``, for defaults), a path that is
-    also one of ``inputs``, a shipped file of data/, and an existing regular file unless ``force`` (None: the script
-    has no --force, so it may be replaced). Non-regular outputs (/dev/null, /dev/stdout, a FIFO) are always allowed.
+    Refused: a folder, a path that is also one of ``inputs``, a shipped file of data/, a missing parent folder, and
+    an existing regular file unless ``force`` (the script's --force): nothing a user made is replaced without it.
+    ``default``: the script's own default output (e.g. results/attention.png): its folder is made, and where
+    ``rerun_replaces`` a rerun replaces it without --force (False for outputs of long work, such as a trained model).
+    Non-regular outputs (/dev/null, /dev/stdout, a FIFO) are always allowed: they are written in place.
     """
     if not path:
         raise ValueError(f"{flag} is empty; give a file name")
@@ -176,21 +188,39 @@ def check_output(path, flag, force=None, inputs=(), make_folder=False):
             raise ValueError(f"{flag} {path} is also an input; write the output to another file")
     if os.path.exists(path) and not _is_regular(path):
         return path  # a device or a FIFO: written in place
+    is_default = default is not None and os.path.abspath(path) == os.path.abspath(default)
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise NotADirectoryError(f"{flag} {path}: {os.path.dirname(path)} is a file, not a folder")
     if not os.path.exists(folder):
-        if not make_folder:
+        if not is_default:
             raise FileNotFoundError(f"{flag} {path}: the folder {os.path.dirname(path)} does not exist; make it "
                                     f"first or choose another {flag}")
-        os.makedirs(folder, exist_ok=True)
+        check_output_folder(folder, flag)
     if is_shipped(path):
         raise ValueError(f"{flag} {path} is a file the project ships in data/; write to another file")
-    if os.path.exists(path) and force is False:
+    if os.path.exists(path) and not force and not (is_default and rerun_replaces):
         raise FileExistsError(f"{flag} {path} already exists: add --force to overwrite it, or choose another file")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise PermissionError(f"{flag} {path} cannot be written (permissions); choose another {flag}")
     return path
+
+
+def check_output_folder(folder, flag):
+    """Make the output ``folder`` of ``flag`` if needed and prove it can be written (a temporary file is written
+    and removed); else raise a one-line error that says what to do."""
+    if not folder:
+        raise ValueError(f"{flag} is empty; give a folder")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{flag} {folder} is a file; give a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise PermissionError(f"{flag} {folder} cannot be written ({error.strerror or error}); "
+                              f"choose another {flag}") from None
+    return folder
 
 
 @contextlib.contextmanager

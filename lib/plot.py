@@ -23,6 +23,32 @@ def finish_figure(figure, path=None, show=True):
     return path
 
 
+def check_figure_output(path, flag="--out", force=False, default=None, inputs=()):
+    """Check before any work that a figure may be saved at ``path`` (None: ``default``); return the path it will have.
+
+    A name without an extension gets ``.png`` (as matplotlib would add silently); the extension must be one
+    matplotlib writes. The rest is lib.files.check_output: ``default`` is the script's own figure (its folder made, a
+    rerun replaces it), any other existing file is replaced only with ``force``, and no input is ever the figure.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+    from lib.files import check_output
+    path = default if path is None else path
+    if not path or not path.strip():
+        raise ValueError(f"{flag} is empty; give a file name such as results/figure.png")
+    if not os.path.basename(path):
+        example = os.path.basename(default) if default else "figure.png"
+        raise IsADirectoryError(f"{flag} {path} names a folder; give a file name, e.g. {path}{example}")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if not extension and not os.path.isdir(path):
+        path, extension = path + ".png", "png"
+    check_output(path, flag, force=force, inputs=inputs, default=default)
+    if extension not in formats:
+        raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
+                         f"{', '.join('.' + name for name in sorted(formats))}")
+    return path
+
+
 def _has_display():
     """Whether ``plt.show()`` would open a window: an interactive backend and a screen (or Windows)."""
     backend = matplotlib.get_backend().lower()

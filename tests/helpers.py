@@ -2,6 +2,7 @@
 and a tiny training run of lib/training/loop.py, a run that records each step's batch and loss, small random models
 and translators, the exercise's parameters drawn by hand, a script's outcome as (exit code, printed), and
 run_translation.py's main on a tiny translator; Debian packages with gettext catalogues for the corpus builder."""
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -245,3 +246,29 @@ def stop_by(signum):
         os.kill(os.getpid(), signum)
         time.sleep(10)  # the signal arrives first
     return stop
+
+
+SCRIPTS = ["run_translation", "train", "plot_attention", "plot_attention_on_input", "plot_adversarial_example",
+           "tools/build_parallel_corpus", "tools/compare_runs", "tools/sweep_decoding", "benchmarks/counting_speed",
+           "benchmarks/ddp_speed", "benchmarks/decode_speed", "benchmarks/saliency_speed", "benchmarks/train_speed",
+           "benchmarks/translate_file_speed", "benchmarks/translate_precision"]
+
+
+def load_script(script):
+    """The module of ``script`` (a path below the repository without .py), loaded from its file: a package of
+    another project may own the name benchmarks."""
+    from lib.files import REPOSITORY
+    spec = importlib.util.spec_from_file_location(script.replace("/", "_"), os.path.join(REPOSITORY, script + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_parser(script):
+    """The argument parser of ``script`` (see :func:`load_script`)."""
+    return load_script(script).build_parser()
+
+
+def flag_actions(parser):
+    """Every optional flag's argparse action (argparse offers no public list of a parser's flags)."""
+    return [action for group in parser._action_groups for action in group._group_actions if action.option_strings]

@@ -1,4 +1,4 @@
-"""lib/cli.py: the checked argparse types, the early path checks, and the one way scripts end on bad input."""
+"""lib/cli.py: the checked argparse types and the one way scripts end on bad input or a stop."""
 import argparse
 import os
 import signal
@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from lib.cli import (KEPT, FlagTable, check_readable_file, check_writable_file, check_writable_folder,
-                     device_name, float_range, int_range, run_main)
+from lib.cli import KEPT, STOPS_DEFERRED, FlagTable, device_name, float_range, int_range, run_main
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,53 +89,6 @@ def test_flag_table_tells_the_flags_given_in_the_order_added_and_fills_in_the_de
     assert given == {} and vars(args) == {"plot": False, "batch_size": 64, "amp": None}
 
 
-def test_readable_file_checks(tmp_path):
-    existing = tmp_path / "a.txt"
-    existing.write_text("x")
-    check_readable_file(str(existing), "--input")
-    with pytest.raises(IsADirectoryError, match="--input .* is a folder"):
-        check_readable_file(str(tmp_path), "--input")
-    with pytest.raises(FileNotFoundError, match="--input .* does not exist"):
-        check_readable_file(str(tmp_path / "missing"), "--input")
-
-
-def test_writable_checks(tmp_path):
-    check_writable_folder(str(tmp_path / "new" / "deeper"), "--out-dir")
-    assert os.path.isdir(tmp_path / "new" / "deeper")
-    assert os.listdir(tmp_path / "new" / "deeper") == []  # the probe file is removed
-    a_file = tmp_path / "file"
-    a_file.write_text("x")
-    with pytest.raises(NotADirectoryError, match="is a file; give a folder"):
-        check_writable_folder(str(a_file), "--out-dir")
-    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
-        check_writable_file(str(tmp_path), "--out")
-    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
-        check_writable_file(str(tmp_path / "not-yet") + "/", "--out")
-    check_writable_file(str(tmp_path / "sub" / "model.pth"), "--out")
-    with pytest.raises(PermissionError, match="--out /proc/self/x.png cannot be written: its folder /proc/self"):
-        check_writable_file("/proc/self/x.png", "--out")
-    with pytest.raises(NotADirectoryError, match="file/x.png cannot be written: .*file is a file; give a folder"):
-        check_writable_file(str(a_file / "x.png"), "--out")
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_folder_is_refused(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        with pytest.raises(PermissionError, match="cannot be written"):
-            check_writable_folder(str(locked), "--out-dir")
-    finally:
-        locked.chmod(0o700)
-
-
-def test_unwritable_folder_is_refused_for_root_too():
-    # /proc is not writable even for root: the probe write fails and the message names the flag.
-    with pytest.raises(PermissionError, match="--out-dir /proc/self cannot be written"):
-        check_writable_folder("/proc/self", "--out-dir")
-
-
 def test_run_main_turns_user_errors_into_one_line(capsys):
     def failing(args):
         raise ValueError("bad value for --thing; use a positive number")
@@ -183,6 +135,26 @@ def test_run_main_ends_on_a_termination_signal_as_on_ctrl_c_and_restores_the_han
     assert exit_info.value.code == code and cleaned == [True]
     assert capsys.readouterr().err == f"stopped by {name}: {DEFAULT_KEPT}\n"
     assert signal.getsignal(signum) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("name, code, how", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "stopped by SIGTERM")])
+def test_a_stop_during_a_deferred_block_comes_after_the_block_has_counted_its_output(name, code, how, capsys):
+    """Written and counted together: a stop between the write and the count would report one line too few."""
+    signum = getattr(signal, name)
+    steps = []
+
+    def writes_and_counts(args):
+        with STOPS_DEFERRED:
+            os.kill(os.getpid(), signum)  # arrives while the block runs
+            time.sleep(0.2)
+            steps.append("written")
+            KEPT.text = "the 1 line translated so far was written"
+        steps.append("after the block")  # never reached: the stop takes effect at the block's end
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(writes_and_counts, None)
+    assert exit_info.value.code == code and steps == ["written"]
+    assert capsys.readouterr().err == f"{how}: the 1 line translated so far was written\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and STOPS_DEFERRED.depth == 0
 
 
 WAITING_SCRIPT = """import sys, time

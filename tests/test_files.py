@@ -82,13 +82,53 @@ def test_a_bad_output_is_refused_before_any_work(tmp_path, case):
 def test_an_output_is_allowed_where_it_is_new_forced_or_not_a_regular_file(tmp_path):
     existing = tmp_path / "old.txt"
     existing.write_text("old")
-    assert files.check_output(str(tmp_path / "new.txt"), "--out", force=False)
+    assert files.check_output(str(tmp_path / "new.txt"), "--out")
     assert files.check_output(str(existing), "--out", force=True)
-    assert files.check_output(str(existing), "--out")  # a script without --force replaces its output
-    assert files.check_output(os.devnull, "--out", force=False, inputs=[str(existing)])
-    made = tmp_path / "made" / "out.txt"
-    files.check_output(str(made), "--out", make_folder=True)
-    assert made.parent.is_dir()
+    assert files.check_output(os.devnull, "--out", inputs=[str(existing)])
+
+
+def test_the_default_output_has_its_folder_made_and_is_replaced_by_a_rerun(tmp_path):
+    default = tmp_path / "made" / "out.txt"
+    files.check_output(str(default), "--out", default=str(default))
+    assert default.parent.is_dir()
+    default.write_text("the last run's")
+    assert files.check_output(str(default), "--out", default=str(default))
+    with pytest.raises(FileExistsError, match="--out .* already exists: add --force"):  # a trained model is kept
+        files.check_output(str(default), "--out", default=str(default), rerun_replaces=False)
+    other = tmp_path / "made" / "mine.txt"  # a file the user named is not the default, even in its folder
+    other.write_text("mine")
+    with pytest.raises(FileExistsError, match="add --force"):
+        files.check_output(str(other), "--out", default=str(default))
+    with pytest.raises(FileNotFoundError, match="the folder .*elsewhere does not exist"):
+        files.check_output(str(tmp_path / "elsewhere" / "out.txt"), "--out", default=str(default))
+
+
+def test_an_output_folder_is_made_and_proven_writable(tmp_path):
+    files.check_output_folder(str(tmp_path / "new" / "deeper"), "--out-dir")
+    assert os.listdir(tmp_path / "new" / "deeper") == []  # the probe file is removed
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError, match="--out-dir .* is a file; give a folder"):
+        files.check_output_folder(str(a_file), "--out-dir")
+    with pytest.raises(NotADirectoryError, match="file/x.png: .*file is a file, not a folder"):
+        files.check_output(str(a_file / "x.png"), "--out")
+    # /proc is not writable even for root: the probe write fails and the message names the flag.
+    with pytest.raises(PermissionError, match="--out-dir /proc/self cannot be written"):
+        files.check_output_folder("/proc/self", "--out-dir")
+    with pytest.raises(PermissionError, match="--out /proc/self/x.png cannot be written"):
+        files.check_output("/proc/self/x.png", "--out")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_an_unwritable_folder_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="cannot be written"):
+            files.check_output_folder(str(locked), "--out-dir")
+    finally:
+        locked.chmod(0o700)
 
 
 def test_an_output_is_written_whole_or_not_at_all(tmp_path):

@@ -60,5 +60,5 @@ def test_adversarial_script_prints_the_table_and_draws(classifier, tmp_path, cap
     with open(out, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="Unknown ImageNet class 'goldfsh'"):
-        plot_adversarial_example.main(parser.parse_args(["--target", "goldfsh", "--no-show", "--out", str(out)]),
-                                      classifier)
+        flags = ["--target", "goldfsh", "--no-show", "--out", str(out), "--force"]
+        plot_adversarial_example.main(parser.parse_args(flags), classifier)

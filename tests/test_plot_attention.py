@@ -34,7 +34,7 @@ def test_every_flag_has_help():
 def test_draws_the_sequences_of_its_seed(tmp_path, capsys, monkeypatch):
     torch.manual_seed(0)
     model = CountingModel(3, 10, 8)
-    model_path, figure_path = tmp_path / "model.pth", tmp_path / "figures" / "attention.png"
+    model_path, figure_path = tmp_path / "model.pth", tmp_path / "attention.png"
     save_atomic({"state_dict": model.state_dict(), "config": {"activation": "sigmoid"}}, str(model_path))
     drawn = []
     monkeypatch.setattr(plot_attention, "plot_counting_attention",

@@ -47,7 +47,7 @@ def test_every_flag_has_help_and_the_defaults_are_the_exercise():
 
 
 def test_saves_what_it_trained_and_prints_its_accuracy(tmp_path, capsys):
-    out = tmp_path / "models" / "model.pth"
+    out = tmp_path / "model.pth"
     accuracy = train.main(train.parse_args(
         ["--steps", "150", "--sequence-length", "6", "--hidden", "6", "--seed", "2", "--activation", "softmax",
          "--out", str(out), "--no-progress"]))
@@ -110,14 +110,14 @@ def test_refuses_a_folder_as_out_before_training(tmp_path, capsys, no_training):
 def test_refuses_an_out_that_names_a_folder_before_training(tmp_path, capsys, no_training):
     folder = os.path.join(str(tmp_path), "new", "")  # ends with a separator: a folder, even before it exists
     message = error_line(["--out", folder, "--no-progress"], capsys)
-    assert message == f"error: --out {folder} names a folder; give a file name, e.g. {folder}model.pth"
+    assert message == f"error: --out {folder} is a folder; give a file name inside it"
 
 
 def test_refuses_an_out_that_cannot_be_written_before_training(tmp_path, capsys, no_training):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     message = error_line(["--out", str(blocker / "model.pth"), "--no-progress"], capsys)
-    assert message.startswith(f"error: --out {blocker / 'model.pth'} cannot be written")
+    assert message == f"error: --out {blocker / 'model.pth'}: {blocker} is a file, not a folder"
 
 
 def test_main_from_code_refuses_values_the_parser_would(capsys, no_training):

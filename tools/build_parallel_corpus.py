@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib import files  # noqa: E402
-from lib.cli import KEPT, check_writable_folder, int_range, run_main  # noqa: E402
+from lib.cli import KEPT, int_range, run_main  # noqa: E402
 from lib.debian_corpus.build import ALIGNERS, build  # noqa: E402
 from lib.debian_corpus.fetch import require_tool  # noqa: E402
 from lib.debian_corpus.report import summary_lines, write_tables  # noqa: E402
@@ -37,7 +37,9 @@ def build_parser():
                              "(default: %(default)s)")
     parser.add_argument("--out", default=DEFAULT_OUT,
                         help="the corpus tsv to write; the tables go beside it, with .sources.md (by source) and "
-                             ".packages.tsv (by package) in place of .tsv (default: %(default)s)")
+                             ".packages.tsv (by package) in place of .tsv (default: %(default)s, replaced by each "
+                             "build; an existing file of your own only with --force)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     parser.add_argument("--sources", default=DEFAULT_SOURCES,
                         help="the list of packages: package, kind, align [, English package] per line "
                              "(default: %(default)s)")
@@ -57,8 +59,8 @@ def build_parser():
 def main(args):
     """Check the flags, build, print a summary; a build where a source failed keeps --out as it was and fails."""
     files.check_input(args.sources, "--sources")
-    files.check_output(args.out, "--out", inputs=[args.sources], make_folder=args.out == DEFAULT_OUT)
-    check_writable_folder(args.cache_dir, "--cache-dir")
+    files.check_output(args.out, "--out", args.force, inputs=[args.sources], default=DEFAULT_OUT)
+    files.check_output_folder(args.cache_dir, "--cache-dir")
     if args.deb_dir and not os.path.isdir(args.deb_dir):
         raise FileNotFoundError(f"--deb-dir {args.deb_dir} is not a folder")
     if args.ding is not None:

@@ -15,7 +15,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib import files  # noqa: E402
-from lib.cli import check_figure_path, int_range, run_main  # noqa: E402
+from lib.cli import int_range, run_main  # noqa: E402
 from lib.training.log import comparison_table, read_training_log  # noqa: E402
 
 DEFAULT_FIGURE = "results/run_comparison.png"
@@ -28,7 +28,9 @@ def build_parser():
                         help="a run's folder (its --out-dir) or its log.jsonl file; LABEL=PATH names it in the "
                              "table and legend (default: the folder's or file's name)")
     parser.add_argument("--figure", default=DEFAULT_FIGURE,
-                        help="where the curves are saved (default: %(default)s)")
+                        help="where the curves are saved (default: %(default)s, replaced by each run; an "
+                             "existing file of your own only with --force)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --figure file")
     parser.add_argument("--mark-step", type=int_range(0, 10 ** 9), action="append", default=[],
                         help="draw a dotted line at this step, e.g. where a second leg of training starts "
                              "(repeatable)")
@@ -70,9 +72,8 @@ def main(args):
         if label in runs:
             raise ValueError(f"two runs are labelled {label!r}: name them apart with LABEL=FOLDER")
         runs[label] = read_run(folder)
-    figure_path = check_figure_path(files.check_output(args.figure, "--figure", inputs=paths,
-                                                       make_folder=args.figure == DEFAULT_FIGURE), "--figure")
-    from lib.plot import finish_figure, show_run_comparison
+    from lib.plot import check_figure_output, finish_figure, show_run_comparison
+    figure_path = check_figure_output(args.figure, "--figure", args.force, DEFAULT_FIGURE, inputs=paths)
     table = comparison_table(runs)
     print(table)
     path = finish_figure(show_run_comparison(runs, args.mark_step), figure_path, show=not args.no_show)

@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from lib.files import SHIPPED_DATA, open_input
+from lib.files import SHIPPED_DATA, open_text
 
 DEFAULT_SOURCES = os.path.join(SHIPPED_DATA, "debian_sources.tsv")  # found from any working folder
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]+$")
@@ -31,25 +31,24 @@ class Source:
 def read_sources(path, aligners):
     """The sources listed in ``path``; ValueError naming the line for a malformed one or an unknown aligner."""
     sources = []
-    with open_input(path, "--sources", "rb") as handle:
-        data = handle.read()
-    if data[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
-        raise ValueError(f"--sources {path} is compressed or UTF-16; it must be a plain UTF-8 text file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"--sources {path} is not UTF-8 text; it must be a plain UTF-8 text file") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        fields = line.split("#", 1)[0].split()
-        if not fields:
-            continue
-        where = f"{path} line {number}"
-        if len(fields) not in (3, 4):
-            raise ValueError(f"{where}: expected 'package kind align [english_package]', got {line.strip()!r}")
-        bad = [name for name in fields[:1] + fields[3:] if not PACKAGE_NAME.match(name)]
-        if bad:
-            raise ValueError(f"{where}: {bad[0]!r} is not a Debian package name")
-        if fields[2] not in aligners:
-            raise ValueError(f"{where}: unknown align {fields[2]!r}; use one of {', '.join(sorted(aligners))}")
-        sources.append(Source(*fields))
+    with open_text(path, "--sources") as lines:
+        for number, line in enumerate(lines, 1):
+            source = _parse_source(line, f"{path} line {number}", aligners)
+            if source is not None:
+                sources.append(source)
     return sources
+
+
+def _parse_source(line, where, aligners):
+    """The Source of one line of a sources list (None for a blank or comment line); ``where`` names the line."""
+    fields = line.split("#", 1)[0].split()
+    if not fields:
+        return None
+    if len(fields) not in (3, 4):
+        raise ValueError(f"{where}: expected 'package kind align [english_package]', got {line.strip()!r}")
+    bad = [name for name in fields[:1] + fields[3:] if not PACKAGE_NAME.match(name)]
+    if bad:
+        raise ValueError(f"{where}: {bad[0]!r} is not a Debian package name")
+    if fields[2] not in aligners:
+        raise ValueError(f"{where}: unknown align {fields[2]!r}; use one of {', '.join(sorted(aligners))}")
+    return Source(*fields)

@@ -19,6 +19,8 @@ MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller 
 def add_image_arguments(parser, default_photos, default_samples):
     """Add the flags the image scripts share to an ``argparse`` parser: the classifier, threads, display, images."""
     parser.add_argument("--no-show", action="store_true", help="only save the figure, do not open a window")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file of your own (the "
+                        "default figure in results/ is replaced by each run)")
     parser.add_argument("--threads", type=cli.int_range(1, MAX_THREADS), default=None, metavar="N",
                         help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's choice; 1 is often faster on a "
                              "busy machine)")
@@ -70,11 +72,9 @@ def figure_path(args, default):
     """Check ``--out`` (``default`` when not given) before any work and return the figure's path: a file name in an
     existing folder (the default's folder is made), with an extension matplotlib writes, that is none of the input
     images (a figure never replaces the image it shows)."""
-    given = args.out is not None
-    path = files.check_output(args.out if given else default, "--out", make_folder=not given)
-    path = cli.check_figure_path(path)
-    return files.check_output(path, "--out", inputs=[image for image in args.images or ()
-                                                     if os.path.isfile(image)], make_folder=not given)
+    from lib.plot import check_figure_output
+    return check_figure_output(args.out, "--out", args.force, default,
+                               inputs=[image for image in args.images or () if os.path.isfile(image)])
 
 
 def items_from_args(args, categories, exclude=()):

@@ -5,7 +5,7 @@ import shlex
 import shutil
 import socket
 
-from lib.cli import check_writable_folder
+from lib.files import check_output_folder
 
 # What a run writes into its folder (besides the lock): refused without --force, deleted by it.
 LAST_FILE, BEST_FILE = "last.pth", "best.pth"
@@ -139,7 +139,7 @@ class RunLock:
             return None
 
     def __enter__(self):
-        check_writable_folder(os.path.dirname(self.path) or ".", "--out-dir")
+        check_output_folder(os.path.dirname(self.path) or ".", "--out-dir")
         for _ in range(3):
             if _create_with(self.path, self.mine):
                 self.held = True

@@ -10,7 +10,7 @@ import torch.distributed as dist
 
 from lib.checkpoint import save_atomic
 from lib.checks import Allowed, check_stored
-from lib.cli import check_writable_folder
+from lib.files import check_output_folder
 from lib.training.distributed import Distributed
 from lib.training.config import RESUMABLE_FIELDS, SHAPE_FIELDS, TrainConfig, flag, without_old_unset
 from lib.training.data import PreparedData
@@ -53,7 +53,7 @@ class TrainingState:
 
 def check_out_dir(out_dir):
     """Before any work: ``out_dir`` must be writable (made if missing) and hold no STOP file from the last run."""
-    check_writable_folder(out_dir, "--out-dir")
+    check_output_folder(out_dir, "--out-dir")
     stop = os.path.join(out_dir, STOP_FILE)
     if os.path.exists(stop):
         raise ValueError(f"{stop} exists: it stopped the last run in this folder and would stop this one within 10 "

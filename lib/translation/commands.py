@@ -4,13 +4,15 @@ standard input, evaluate, export, draw a run's curves; and the checks they make 
 ``args`` is the script's parsed arguments (argparse.Namespace, every base flag set; a TrainConfig flag present only
 when given). Each command prints its result; bad input raises ValueError / OSError with a one-line message.
 """
+import contextlib
 import os
 import sys
 import warnings
 from dataclasses import fields
 
-from lib.cli import KEPT, NOTHING_WRITTEN, check_writable_folder, discard_stdout, set_threads
-from lib.files import check_input, check_output, is_stdin, open_text, same_file
+from lib.cli import KEPT, NOTHING_WRITTEN, STOPS_DEFERRED, discard_stdout, set_threads
+from lib.files import (arrives_over_time, check_input, check_output, check_output_folder, is_stdin, open_text,
+                       same_file)
 from lib.training.config import TrainConfig, native_bfloat16
 
 # Translating (--input, --eval) uses --threads N as N batches decoded at once, each on one torch thread: torch's own
@@ -80,7 +82,7 @@ def train(args):
         raise ValueError("--resume continues the run in --out-dir, --force starts it over: give one of them")
     if args.resume:
         loop.check_resumable(config.out_dir)  # before the folder check, which would make a missing folder
-    check_writable_folder(config.out_dir, "--out-dir")
+    check_output_folder(config.out_dir, "--out-dir")
     set_threads(args.threads)
     try:
         records = loop.train(config, resume=args.resume, progress=not args.no_progress, overrides=overrides,
@@ -100,7 +102,7 @@ def curves(args):
     from lib.training.log import CURVE_NUMBERS, read_training_log
     out_dir = setting(args, "out_dir")
     records = read_training_log(out_dir, required=CURVE_NUMBERS)
-    check_writable_folder(args.figures_dir, "--figures-dir")
+    check_output_folder(args.figures_dir, "--figures-dir")
     figure = show_training_curves(records, title=f"Training run in {out_dir}")
     path = finish_figure(figure, os.path.join(args.figures_dir, "translation_training.png"), show=not args.no_show)
     print(f"Curves of {len(records)} validations saved to {path}")
@@ -154,9 +156,9 @@ def check_translation_request(args):
             check_output(args.html, "--html", force=args.force, inputs=models)
         else:  # the script's own output in --figures-dir, replaced by each run
             args.html = os.path.join(args.figures_dir, default)
-            check_output(args.html, "--html", inputs=models, make_folder=True)
+            check_output(args.html, "--html", inputs=models, default=args.html)
     if (args.test or args.text is not None) and args.plot:
-        check_writable_folder(args.figures_dir, "--figures-dir")
+        check_output_folder(args.figures_dir, "--figures-dir")
     if args.input is None:
         return None
     if is_stdin(args.input):
@@ -283,29 +285,36 @@ def _show_attention(args, translator, german, plot, name, reference=None):
 def translate_file(args, translator, count=None, threads=1):
     """Translate --input line by line into stdout, writing and flushing each batch's translations in input order
     as soon as they are ready (``threads`` batches decoded at once); a progress bar on stderr for a file (``count``
-    lines), none for standard input. Typed lines (a terminal) are translated one by one as they come."""
+    lines), none for standard input. Lines from a pipe or a terminal are translated as they come: none waits for a
+    line that has not arrived yet."""
     from tqdm.auto import tqdm
     interactive = args.input == "-" and sys.stdin.isatty()
+    live = arrives_over_time(args.input)
     bar = tqdm(total=count, unit=" lines", file=sys.stderr, dynamic_ncols=True,
                disable=args.no_progress or args.input == "-")
     written = 0
     KEPT.text = translated_so_far(written)
     try:
-        with warnings.catch_warnings(record=True) as caught, open_text(args.input, "--input", INPUT_TEXT) as lines:
+        def open_lines():
+            return open_text(args.input, "--input", INPUT_TEXT)
+        # lines that arrive over time are opened, read and closed by a thread of their own (see live_map)
+        with warnings.catch_warnings(record=True) as caught, \
+                (contextlib.nullcontext(open_lines) if live else open_lines()) as lines:
             warnings.simplefilter("always")
             for translations in translator.translate_stream(lines, beam=args.beam,
-                                                            batch_size=1 if interactive else args.batch_size,
+                                                            batch_size=args.batch_size,
                                                             no_repeat_ngram=args.no_repeat_ngram,
                                                             length_penalty=args.length_penalty,
-                                                            workers=1 if interactive else threads):
+                                                            workers=threads, live=live):
                 block = "".join(translation + "\n" for translation in translations)
-                if bar.disable:
-                    sys.stdout.write(block)
-                else:
-                    bar.write(block, file=sys.stdout, end="")
-                sys.stdout.flush()
-                written += len(translations)
-                KEPT.text = translated_so_far(written)
+                with STOPS_DEFERRED:  # a stop comes after the block is written and counted, never between
+                    if bar.disable:
+                        sys.stdout.write(block)
+                    else:
+                        bar.write(block, file=sys.stdout, end="")
+                    sys.stdout.flush()
+                    written += len(translations)
+                    KEPT.text = translated_so_far(written)
                 for warning in caught:
                     bar.write(f"warning: {warning.message}", file=sys.stderr)
                 caught.clear()

@@ -6,8 +6,6 @@ decoding chosen for it, when one was stored).
 """
 import os
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 
 import sacrebleu
@@ -18,6 +16,7 @@ from lib.checks import Allowed, shown, stored_problems
 from lib.files import SHIPPED_DATA
 from lib.training.config import TrainConfig
 from lib.translation.decoding import BEAM_RANGE, LENGTH_PENALTY_RANGE, beam_search
+from lib.translation.streaming import live_map, numbered_chunks, ordered_map
 from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 
@@ -194,12 +193,14 @@ class Translator:
         return results
 
     def translate_stream(self, lines, beam=1, batch_size=64, warn=True, no_repeat_ngram=0, workers=1,
-                         length_penalty=1.0):
+                         length_penalty=1.0, live=False):
         """Translate an iterable of German lines (e.g. an open file) as it is read: yields, for each consecutive
         group of up to ``batch_size`` lines, the list of their translations, in input order, as soon as that group
         is decoded (up to ``workers`` groups are decoded at once, see ``translate``). Trailing newlines are dropped;
         an empty line gives an empty translation. When reading fails (e.g. a line that is not UTF-8), the lines read
-        before it are translated and yielded first."""
+        before it are translated and yielded first. ``live``: the lines arrive over time (a pipe, a terminal), so a
+        group is whatever has arrived and no translation waits for a later line; ``lines`` may then be a function
+        that opens them (see lib.translation.streaming.live_map)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
@@ -207,7 +208,10 @@ class Translator:
             first_line, chunk = numbered_chunk
             return self.translate(chunk, beam, batch_size, warn, no_repeat_ngram, first_line,
                                   length_penalty=length_penalty)
-        yield from ordered_map(decode, _numbered_chunks(lines, batch_size), workers)
+        if live:
+            yield from live_map(decode, lines, batch_size, workers)
+        else:
+            yield from ordered_map(decode, numbered_chunks(lines, batch_size), workers)
 
     @torch.no_grad()
     def attention(self, text, layer=-1, no_repeat_ngram=0, beam=1, output_ids=None, length_penalty=1.0):
@@ -283,48 +287,3 @@ def stored_vocabulary(checkpoint, key, source):
         raise RuntimeError(f"{source} is not a translator checkpoint: its vocabulary ({key}) is {error}; give a "
                            "translator checkpoint written by 'python run_translation.py' (--train or --export).") \
             from None
-
-
-def _numbered_chunks(lines, size):
-    """(number of the first line, list of up to ``size`` lines without their newlines) for consecutive lines; when
-    reading fails, the lines read before are yielded before the error is raised."""
-    chunk, first_line, lines = [], 1, iter(lines)
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration:
-            break
-        except Exception:
-            if chunk:
-                yield first_line, chunk
-            raise
-        chunk.append(line.rstrip("\r\n"))
-        if len(chunk) == size:
-            yield first_line, chunk
-            first_line, chunk = first_line + size, []
-    if chunk:
-        yield first_line, chunk
-
-
-def ordered_map(function, items, workers=1):
-    """``function`` of each of ``items`` (any iterable, read as results are taken), in order; with ``workers`` > 1 on
-    that many threads (at most the machine's CPUs: more would only add batches held in memory at once), at most
-    ``workers`` items ahead of the results taken. When reading ``items`` fails, the results of the items read before
-    are yielded before the error is raised."""
-    workers = min(workers, os.cpu_count() or 1)
-    if workers <= 1:
-        yield from map(function, items)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        pending = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) == workers:
-                    yield pending.popleft().result()
-        except Exception:
-            while pending:
-                yield pending.popleft().result()
-            raise
-        while pending:
-            yield pending.popleft().result()

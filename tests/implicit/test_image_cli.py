@@ -155,7 +155,7 @@ def test_the_figure_saved_among_the_images_is_never_analysed(name, tmp_path, mon
     original = vision.file_items
     monkeypatch.setattr(vision, "file_items", lambda paths, exclude=(): seen.extend(original(paths, exclude)) or seen)
     args = SCRIPTS[name].parse_args(["--images", str(tmp_path / "photos"), "--out",
-                                     str(tmp_path / "photos" / "figure.png"), "--no-show"])
+                                     str(tmp_path / "photos" / "figure.png"), "--no-show", "--force"])
     with pytest.raises(KeyboardInterrupt):
         SCRIPTS[name].main(args)
     assert [item.name for item in seen] == ["cat.png"]

@@ -59,7 +59,7 @@ def test_the_script_builds_the_tsv_from_debs_and_removes_held_out_sentences(deb_
     assert len(package_table) == 2 and package_table[1].startswith("demo-data\tgames\t4\t")
     assert "GPL-2+" in package_table[1]
     assert "| games | 4 |" in (tmp_path / "corpus" / "out.sources.md").read_text()
-    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)  # from the unpacked cache
+    again = subprocess.run(command + ["--force"], capture_output=True, text=True, cwd=ROOT)  # from the cache
     assert again.returncode == 0 and out.read_text(encoding="utf-8").count("\n") == 4
 
 
@@ -92,7 +92,8 @@ def test_a_failed_source_keeps_the_old_corpus_and_fails(tmp_path):
     out = tmp_path / "out.tsv"
     out.write_text("Guter Satz.\tGood sentence.\tgames\tdemo-data\n")
     (tmp_path / "empty").mkdir()
-    result = run_builder(tmp_path, "--sources", str(sources), "--out", str(out), "--deb-dir", str(tmp_path / "empty"))
+    result = run_builder(tmp_path, "--sources", str(sources), "--out", str(out), "--deb-dir", str(tmp_path / "empty"),
+                         "--force")
     assert "1 of 1 sources failed" in one_error_line(result)
     assert f"kept {out} as it was" in result.stdout
     assert out.read_text() == "Guter Satz.\tGood sentence.\tgames\tdemo-data\n"
@@ -100,8 +101,9 @@ def test_a_failed_source_keeps_the_old_corpus_and_fails(tmp_path):
 
 @pytest.mark.parametrize("case, words", [
     ("empty sources", "lists no package"),
-    ("utf-16 sources", "must be a plain UTF-8 text file"),
-    ("gzip sources", "must be a plain UTF-8 text file"),
+    ("utf-16 sources", "is UTF-16 text; it must be UTF-8 text, plain or gzip"),
+    ("latin-1 sources", "is not UTF-8 text: line 1 has the byte 0xe9 at character 4"),
+    ("gzip sources of nothing", "lists no package"),
     ("out is the sources", "is also an input"),
     ("out is a shipped file", "a file the project ships in data/"),
     ("out in a missing folder", "does not exist; make it first"),
@@ -115,7 +117,8 @@ def test_a_request_that_cannot_work_is_refused_in_one_line_before_any_download(t
     sources = tmp_path / "sources.tsv"
     line = "demo-data\tgames\tgettext\n"
     content = {"empty sources": b"# nothing\n", "utf-16 sources": line.encode("utf-16"),
-               "gzip sources": gzip.compress(line.encode())}.get(case, line.encode())
+               "latin-1 sources": "caf\xe9\tgames\tgettext\n".encode("latin-1"),
+               "gzip sources of nothing": gzip.compress(b"# nothing\n")}.get(case, line.encode())
     sources.write_bytes(content)
     out = {"out is the sources": str(sources), "out is a shipped file": os.path.join(ROOT, "data", "everyday.tsv"),
            "out in a missing folder": str(tmp_path / "no" / "out.tsv")}.get(case, str(tmp_path / "out.tsv"))
@@ -181,7 +184,7 @@ def test_a_stop_during_the_build_keeps_the_old_corpus_and_says_so_in_one_line(
     sources.write_text("demo-data\tgames\tgettext\n")
     out.write_text("old corpus\n")
     flags = ["--sources", str(sources), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--ding", ding,
-             "--deb-dir", str(tmp_path), "--no-progress"]
+             "--deb-dir", str(tmp_path), "--no-progress", "--force"]
     code, printed = cli_outcome(tool.build_parser().parse_args, tool.main, flags, capsys)
     assert code == 128 + signum and out.read_text() == "old corpus\n"
     assert printed == (f"{how}: {out} was left as it was; the packages fetched and unpacked so far stay in "

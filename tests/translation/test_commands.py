@@ -183,8 +183,10 @@ class Recorder(io.StringIO):
 
 @pytest.mark.parametrize("threads, written_when_read", [(1, [0, 0, 0, 3, 3, 3, 6]),  # lines 1-3 out before 4 is read
                                                         (2, [0, 0, 0, 0, 0, 0, 3])])  # two batches in flight
-def test_input_is_written_batch_by_batch_while_it_is_read(setting, monkeypatch, threads, written_when_read):
+def test_input_is_written_batch_by_batch_while_it_is_read(setting, monkeypatch, tmp_path, threads, written_when_read):
+    """A file (here standard input redirected from one) is read as fast as its batches are decoded."""
     _, _, translator = setting
+    regular = open(tmp_path / "redirected.txt", "w")
     lines = [f"Ich sehe {number} Hunde." for number in range(7)]
     reads = []
     stdout = Recorder()
@@ -199,9 +201,13 @@ def test_input_is_written_batch_by_batch_while_it_is_read(setting, monkeypatch, 
 
         def isatty(self):
             return False
+
+        def fileno(self):
+            return regular.fileno()
     monkeypatch.setattr(sys, "stdin", Input())
     monkeypatch.setattr(sys, "stdout", stdout)
-    run(setting, "--input", "-", "--batch-size", "3", "--threads", str(threads))
+    with regular:
+        run(setting, "--input", "-", "--batch-size", "3", "--threads", str(threads))
     assert stdout.getvalue().split("\n")[:-1] == translator.translate(lines)
     assert stdout.flushed == [3, 6, 7] and reads == written_when_read
 
@@ -885,6 +891,29 @@ def test_a_stop_while_translating_says_how_many_lines_were_written(signum, run_f
     assert process.returncode == 128 + signum and all(line.endswith("\n") for line in translated) and out == ""
     how = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
     assert err == f"{how}: the 2 lines translated so far were written\n"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="select on pipes is POSIX")
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_line_from_a_pipe_is_translated_before_the_next_one_is_written(threads, run_files):
+    """A program that writes a line into the pipe and waits for its translation gets it (default --batch-size)."""
+    import select
+    process = subprocess.Popen([sys.executable, os.path.join(REPOSITORY, "run_translation.py"), "--input", "-",
+                                "--checkpoint", run_files["translator"], "--threads", threads, "--no-progress"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        answers = []
+        for line in ("Der Hund schläft.\n", "Die Katze läuft.\n"):
+            process.stdin.write(line)
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 60)
+            answers.append(process.stdout.readline() if ready else None)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert None not in answers and all(answer.endswith("\n") for answer in answers), answers
+    assert process.returncode == 0 and out == "" and err == ""
 
 
 # (case, flags, the function during which the signal comes, the signal, the line the script ends with)

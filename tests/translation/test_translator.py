@@ -19,7 +19,7 @@ from lib.translation.tokenizer import PAD, START, Vocabulary
 from lib.transformer import TransformerModel
 from lib.translation import translator as translator_module
 from lib.files import REPOSITORY
-from lib.translation.translator import SHIPPED_CHECKPOINT, Translator, ordered_map
+from lib.translation.translator import SHIPPED_CHECKPOINT, Translator
 
 GERMAN = ["Ich habe morgen keine Zeit.", "Das Wetter ist heute schön.", "Wir gehen nach Hause.",
           "Der Hund schläft im Garten.", "Kannst du mir helfen?", "Sie liest ein Buch.", "Das Essen war sehr gut.",
@@ -87,38 +87,6 @@ def test_batches_decoded_on_threads_give_the_same_translations(translator):
     assert sum(streamed, []) == alone
     with pytest.raises(ValueError, match="workers"):
         translator.translate(GERMAN, workers=0)
-
-
-def test_ordered_map_keeps_order_reads_ahead_at_most_workers_items_and_finishes_before_an_error():
-    import time
-
-    def slow_first(item):  # the first result comes last
-        time.sleep(0.2 if item == 0 else 0.0)
-        return item * item
-    assert list(ordered_map(slow_first, range(6), workers=3)) == [0, 1, 4, 9, 16, 25]
-
-    def items():
-        for item in range(5):
-            assert item < 2 + len(taken)  # never more than 2 items ahead of the results taken
-            yield item
-        raise ValueError("line 6 is not UTF-8")
-    taken = []
-    with pytest.raises(ValueError, match="line 6"):
-        for result in ordered_map(lambda item: item + 10, items(), workers=2):
-            taken.append(result)
-    assert taken == [10, 11, 12, 13, 14]
-
-
-def test_ordered_map_runs_at_most_as_many_threads_as_the_machine_has_cpus(monkeypatch):
-    import threading
-    monkeypatch.setattr(translator_module.os, "cpu_count", lambda: 2)
-    threads = set()
-
-    def record(item):
-        threads.add(threading.get_ident())
-        return item
-    assert list(ordered_map(record, range(50), workers=256)) == list(range(50))
-    assert 1 <= len(threads) <= 2 and threading.get_ident() not in threads
 
 
 def test_streamed_translation_equals_translation_and_reads_as_it_goes(translator):
