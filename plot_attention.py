@@ -10,8 +10,8 @@ import os
 import torch
 
 from lib.cli import int_range, run_main
-from lib.files import check_output
-from lib.counting import load_counting_model, make_counting_data
+from lib.files import check_input, check_output
+from lib.counting import COUNTING_HINT, load_counting_model, make_counting_data
 from lib.plot import check_figure_output, finish_figure, plot_counting_attention
 
 DEFAULT_OUT = "results/attention.png"
@@ -50,6 +50,7 @@ def parse_args(argv=None):
 def main(args):
     """Load the model, attend over ``args.count`` fresh sequences, save (and show) the heatmaps and, with --html, the
     explorer page. Returns the figure's path."""
+    check_input(args.checkpoint, "--checkpoint", seekable=True, hint=COUNTING_HINT)
     args.out = check_figure_output(args.out, "--out", args.force, DEFAULT_OUT, inputs=[args.checkpoint])
     if args.html is not None:  # checked before any work; the page beside the default figure is the default page
         default_html = os.path.splitext(DEFAULT_OUT)[0] + ".html"

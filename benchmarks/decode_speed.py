@@ -24,10 +24,10 @@ import torch  # noqa: E402
 
 from lib.cli import int_range, run_main, set_threads  # noqa: E402
 from lib.files import check_input  # noqa: E402
-from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
+from lib.translation.corpus import check_corpus, read_corpus, split_corpus  # noqa: E402
 from lib.translation.decoding import (BEAM_RANGE, beam_search, exercise_greedy_decode, greedy_decode,  # noqa: E402
                                       naive_greedy_decode)
-from lib.translation.translator import SHIPPED_CHECKPOINT, Translator  # noqa: E402
+from lib.translation.translator import SHIPPED_CHECKPOINT, TRANSLATOR_HINT, Translator  # noqa: E402
 
 GOAL = 50
 
@@ -70,11 +70,8 @@ def build_parser():
 
 
 def main(args):
-    if not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}: this benchmark needs a trained translator. Pass "
-                                "--checkpoint PATH (e.g. results/translation/best.pth) or train one with "
-                                "'python run_translation.py --train'.")
-    check_input(args.checkpoint, "--checkpoint", seekable=True)
+    check_input(args.checkpoint, "--checkpoint", seekable=True, hint=TRANSLATOR_HINT)
+    check_corpus(args.corpus, args.corpus_format)
     set_threads(args.threads)
     translator = Translator.load(args.checkpoint, args.device)
     texts = [pair.german for pair in split_corpus(read_corpus(args.corpus, args.corpus_format))["test"]]

@@ -15,6 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
 from lib.cli import int_range, run_main, set_threads  # noqa: E402
+from lib.files import check_input  # noqa: E402
 from lib.implicit import vision  # noqa: E402
 from lib.utils import calculate_jacobian  # noqa: E402
 
@@ -59,6 +60,8 @@ def timed(function, device):
 def main(args):
     """Time the three methods on ``args.num_images`` images and print the table. Returns images per second by method."""
     from captum.attr import Saliency
+    if args.weights is not None:
+        check_input(args.weights, "--weights", seekable=True)
     set_threads(args.threads)
     device = torch.device(args.device)
     classifier = vision.load_classifier(args.model, args.weights)

@@ -24,8 +24,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
 from lib.cli import int_range, run_main  # noqa: E402
-from lib.translation.corpus import read_corpus, split_corpus  # noqa: E402
-from lib.translation.translator import SHIPPED_CHECKPOINT  # noqa: E402
+from lib.files import check_input  # noqa: E402
+from lib.translation.corpus import check_corpus, read_corpus, split_corpus  # noqa: E402
+from lib.translation.translator import SHIPPED_CHECKPOINT, TRANSLATOR_HINT  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "run_translation.py")
 
@@ -71,6 +72,8 @@ def run_once(path, threads, batch_size, checkpoint):
 
 
 def main(args):
+    check_input(args.checkpoint, "--checkpoint", seekable=True, hint=TRANSLATOR_HINT)
+    check_corpus(args.corpus, args.corpus_format)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "german.txt")
         write_lines(path, args.lines, args.corpus, args.corpus_format)

@@ -26,9 +26,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
 from lib.cli import int_range, run_main  # noqa: E402
-from lib.translation.corpus import DING_PATH, read_corpus, read_tsv, split_corpus  # noqa: E402
+from lib.files import check_input  # noqa: E402
+from lib.translation.corpus import DING_PATH, check_corpus, read_corpus, read_tsv, split_corpus  # noqa: E402
 from lib.translation.significance import paired_bootstrap  # noqa: E402
-from lib.translation.translator import SHIPPED_CHECKPOINT, Translator  # noqa: E402
+from lib.translation.translator import SHIPPED_CHECKPOINT, TRANSLATOR_HINT, Translator  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16", "int8")
 EVERYDAY = os.path.join(ROOT, "data", "everyday.tsv")
@@ -68,6 +69,8 @@ def translator_in(precision, checkpoint):
 
 
 def main(args):
+    check_input(args.checkpoint, "--checkpoint", seekable=True, hint=TRANSLATOR_HINT)
+    check_corpus(args.corpus, "ding")
     torch.set_num_threads(1)
     valid = split_corpus(read_corpus(args.corpus, "ding", sentences_only=True))["valid"][:args.sentences]
     sets = {"valid": valid, "everyday": read_tsv(EVERYDAY)}

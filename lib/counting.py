@@ -54,6 +54,9 @@ PARAMETER_NAMES = ("query", "norm.weight", "norm.bias", "key.weight", "key.bias"
                    "out.weight", "out.bias")  # the keys of CountingModel's state_dict
 
 
+COUNTING_HINT = "run `python train.py` first to train and save the counting model"
+
+
 class CountingModel(nn.Module):
     """Count the occurrences of each of ``vocab_size`` digits in a sequence of ``sequence_length`` digits.
 
@@ -255,7 +258,7 @@ def load_counting_model(path):
     Returns (model in eval mode, CountingConfig). A missing file raises FileNotFoundError saying to run train.py;
     a checkpoint that is not a counting model (e.g. the translator's) raises a ValueError saying so.
     """
-    checkpoint = load_checkpoint(path, hint="Run `python train.py` first to train and save the counting model.",
+    checkpoint = load_checkpoint(path, hint=COUNTING_HINT[0].upper() + COUNTING_HINT[1:] + ".",
                                  what="counting model checkpoint")
     saved = checkpoint if isinstance(checkpoint, dict) else {}
     state_dict = saved.get("state_dict", saved)  # the state_dict alone is the exercise's format

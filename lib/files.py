@@ -43,12 +43,14 @@ def arrives_over_time(path):
     return not stat.S_ISREG(mode)
 
 
-def check_input(path, flag, seekable=False):
+def check_input(path, flag, seekable=False, hint=""):
     """Return ``path`` if it can be read as the file of ``flag``; else raise a one-line error that says what to do.
 
     ``seekable``: the flag needs a regular file (read twice or by offset), so standard input, a FIFO or a device is
-    refused with a line that says so.
+    refused with a line that says so. ``hint`` ends the message of a missing file or a folder: where such a file comes
+    from (e.g. "train one with 'python train.py'").
     """
+    hint = f"; {hint}" if hint else ""
     if not path:
         raise ValueError(f"{flag} is empty; give a file name")
     if is_stdin(path) or (not os.path.isdir(path) and os.path.exists(path) and not _is_regular(path)):
@@ -57,11 +59,11 @@ def check_input(path, flag, seekable=False):
                              f"input, a pipe or a device; save the input to a file and give its name")
         return path
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{flag} {path} is a folder; give a file")
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file{hint}")
     if os.path.islink(path) and not os.path.exists(path):
-        raise FileNotFoundError(f"{flag} {path} is a link to {os.readlink(path)}, which does not exist")
+        raise FileNotFoundError(f"{flag} {path} is a link to {os.readlink(path)}, which does not exist{hint}")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{flag} {path} does not exist (relative paths start in {os.getcwd()})")
+        raise FileNotFoundError(f"{flag} {path} does not exist (relative paths start in {os.getcwd()}){hint}")
     if not os.access(path, os.R_OK):
         raise PermissionError(f"{flag} {path} cannot be read (permissions)")
     return path

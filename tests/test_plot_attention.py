@@ -84,8 +84,8 @@ def test_refuses_the_translator_checkpoint(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make, expected", [
-    (lambda folder: str(folder / "missing.pth"), "error: No checkpoint at {}. Run `python train.py` first"),
-    (lambda folder: str(folder), "error: {} is a folder, not a counting model checkpoint"),
+    (lambda folder: str(folder / "missing.pth"), "error: --checkpoint {} does not exist"),
+    (lambda folder: str(folder), "error: --checkpoint {} is a folder; give a file; run `python train.py` first"),
     (lambda folder: (folder / "noise.pth").write_bytes(os.urandom(64)) and str(folder / "noise.pth"),
      "error: {} is not a counting model checkpoint"),
 ])

@@ -62,7 +62,8 @@ def main(args):
     files.check_output(args.out, "--out", args.force, inputs=[args.sources], default=DEFAULT_OUT)
     files.check_output_folder(args.cache_dir, "--cache-dir")
     if args.deb_dir and not os.path.isdir(args.deb_dir):
-        raise FileNotFoundError(f"--deb-dir {args.deb_dir} is not a folder")
+        raise (NotADirectoryError if os.path.exists(args.deb_dir) else FileNotFoundError)(
+            f"--deb-dir {args.deb_dir} is not a folder; give the folder that holds the .deb files")
     if args.ding is not None:
         files.check_input(args.ding, "--ding", seekable=True)
     elif not os.path.exists(DING):

@@ -335,7 +335,8 @@ def file_items(paths, exclude=()):
         if os.path.isdir(path):
             files = _image_files(path, exclude)
             if not files:
-                raise FileNotFoundError(f"The folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+                raise FileNotFoundError(f"--images {path} is a folder that holds no image files "
+                                        f"({', '.join(IMAGE_EXTENSIONS)}); give image files or a folder of them")
         elif os.path.isfile(path):
             files = [path]
         elif is_stdin(path) or os.path.exists(path):  # standard input, a pipe or a FIFO: read once, bounded

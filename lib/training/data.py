@@ -1,14 +1,14 @@
 """The training data of a translator: the corpus read, split and tokenized (:func:`prepare_data`), and the batches
 of each epoch (:func:`epoch_batches`), shared between processes (:func:`rank_batches`) and collated into tensors with
 word dropout (:func:`training_batch`)."""
-import os
 import random
 from dataclasses import dataclass, field
 
 import torch
 
-from lib.translation.corpus import (MISSING_EXTRA, read_corpus, read_extra_corpus, split_corpus, without_everyday,
-                                    without_held_out)
+from lib.files import check_input
+from lib.translation.corpus import (MISSING_EXTRA, check_corpus, read_corpus, read_extra_corpus, split_corpus,
+                                    without_everyday, without_held_out)
 from lib.translation.noising import word_dropout
 from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -41,15 +41,19 @@ def _fits(example, max_len):
     return 0 < len(example[0]) <= max_len and 0 < len(example[1]) <= max_len
 
 
-def check_extra_corpus(config):
-    """Before any work: ``config.extra_corpus``, if given, must be a file (else an error saying how to build it);
-    its options without it are an error, not ignored."""
+def check_training_inputs(config, resuming=False):
+    """Before any work: the files a run reads (--corpus, --extra-corpus, and --init-from unless ``resuming``: the
+    weights then come from last.pth), each through lib.files.check_input with where such a file comes from;
+    --extra-sources without --extra-corpus is an error, not ignored."""
+    from lib.translation.translator import TRANSLATOR_HINT
     if config.extra_sources and not config.extra_corpus:
         raise ValueError(f"--extra-sources {config.extra_sources} chooses among the sources of --extra-corpus, but no "
                          "--extra-corpus is given: add --extra-corpus FILE, or leave --extra-sources out")
-    if config.extra_corpus and not os.path.isfile(config.extra_corpus):
-        what = "is a folder" if os.path.isdir(config.extra_corpus) else "does not exist"
-        raise FileNotFoundError(f"--extra-corpus {config.extra_corpus} {what}. {MISSING_EXTRA}")
+    check_corpus(config.corpus, config.corpus_format)
+    if config.extra_corpus:
+        check_input(config.extra_corpus, "--extra-corpus", seekable=True, hint=MISSING_EXTRA)
+    if config.init_from and not resuming:
+        check_input(config.init_from, "--init-from", seekable=True, hint=TRANSLATOR_HINT)
 
 
 def read_extra(config, splits):

@@ -35,7 +35,7 @@ from lib.training.distributed import init_distributed
 from lib.training.run_folder import BEST_FILE, RunLock, check_new_run, check_resumable, clear_run
 from lib.translation.tokenizer import PAD, Vocabulary
 from lib.training.config import TrainConfig, build_model, learning_rate, resumed_config, shape_of
-from lib.training.data import check_extra_corpus, collate, prepare_data, rank_batches, training_batch
+from lib.training.data import check_training_inputs, collate, prepare_data, rank_batches, training_batch
 from lib.training.log import append_record, reconcile_log
 from lib.translation.translator import Translator
 from lib.training.state import (LAST, NO_VALIDATION_SENTENCES, TrainingState, check_data, check_init_shape,
@@ -94,8 +94,8 @@ def start_run(config, place, resume=False, overrides=None):
         check_training_state(checkpoint, last_path)
         given = asdict(config) if overrides is None else {**overrides, "out_dir": config.out_dir}
         config = resumed_config(checkpoint["config"], given, last_path)
+    check_training_inputs(config, resuming=checkpoint is not None)
     check_out_dir(config.out_dir)
-    check_extra_corpus(config)
     device = torch.device(f"cuda:{place.local_rank}" if config.device.startswith("cuda") and place.world_size > 1
                           else config.device)
     torch.manual_seed(config.seed)

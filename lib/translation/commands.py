@@ -122,14 +122,10 @@ def own_corpus(args):
 def check_translation_request(args):
     """The checks of a translating command that need no model: paths, --export's target, --split, --input. Sets
     the default --html path. Returns the number of lines of an --input FILE (else None)."""
+    from lib.translation.translator import TRANSLATOR_HINT
     models = args.average or [args.checkpoint]
     for path in models:
-        flag = "--average" if args.average else "--checkpoint"
-        if not is_stdin(path) and not os.path.lexists(path):
-            raise FileNotFoundError(f"{flag} {path} does not exist: give a translator checkpoint (e.g. "
-                                    "results/translation/best.pth, or leave it out for the shipped one), or train "
-                                    "one with 'python run_translation.py --train'")
-        check_input(path, flag, seekable=True)
+        check_input(path, "--average" if args.average else "--checkpoint", seekable=True, hint=TRANSLATOR_HINT)
     twice = sorted({path for path in models if sum(same_file(path, other) for other in models) > 1})
     if twice:
         raise ValueError(f"--average lists {', '.join(twice)} more than once, so it would weigh more than the others; "
@@ -146,8 +142,9 @@ def check_translation_request(args):
         raise ValueError(f"--eval scores held-out sentences: --split valid or test, not {args.split} (whose pairs "
                          "the model trained on); --split all only with a --corpus of your own, e.g. --corpus "
                          "data/everyday.tsv --corpus-format tsv")
-    if (args.test or args.eval) and hasattr(args, "corpus") and setting(args, "corpus_format") != "iwslt":
-        check_input(args.corpus, "--corpus", seekable=True)
+    if (args.test or args.eval) and hasattr(args, "corpus"):
+        from lib.translation.corpus import check_corpus
+        check_corpus(args.corpus, setting(args, "corpus_format"), seekable=True)
     if args.text is not None and not args.text.strip():
         raise ValueError('--text is empty: give a German sentence, e.g. --text "Ich habe heute keine Zeit."')
     if args.html is not None:

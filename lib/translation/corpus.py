@@ -16,7 +16,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
-from lib.files import open_text
+from lib.files import check_input, open_text
 
 DING_PATH = "/usr/share/trans/de-en"  # where Debian's package trans-de-en installs the dictionary
 DICTIONARY_VARIABLE = "DING_DICTIONARY"  # an environment variable naming the dictionary file elsewhere
@@ -127,19 +127,12 @@ def parse_ding_line(line, sentences_only=False):
     return pairs
 
 
-def _check_file(path, description):
-    """Clear errors for a missing path or a folder where a file is expected."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"the {description} {path} is a folder; give the file itself")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No {description} at {path}")
-
-
-def _lines(path, description, flag):
+def _lines(path, flag, hint=""):
     """The lines of the text file ``path`` given as ``flag`` (lib.files.open_text: UTF-8, plain or gzip-compressed
     whatever its name, a leading byte-order mark dropped; a bad line or damaged gzip data is a one-line ValueError
-    naming ``flag``, the file and the line); a folder or a missing file (the ``description``) a clear OSError."""
-    _check_file(path, description)
+    naming ``flag``, the file and the line); a folder or a missing file a one-line OSError (lib.files.check_input,
+    ending with ``hint``)."""
+    check_input(path, flag, hint=hint)
     with open_text(path, flag) as lines:
         yield from lines
 
@@ -149,10 +142,10 @@ def read_ding(path=None, sentences_only=False, flag="--corpus"):
     in file order, without duplicates; ``flag`` names a ``path`` given in errors."""
     default = path is None or path == DING_PATH
     path = dictionary_path() if path is None else path
-    if not os.path.isfile(path) and not os.path.isdir(path):
-        raise FileNotFoundError(missing_dictionary_message(path) if default else f"No Ding dictionary file at {path}.")
+    if default and not os.path.isfile(path):
+        raise FileNotFoundError(missing_dictionary_message(path))
     pairs, seen, entries, text_lines = [], set(), 0, 0
-    for line in _lines(path, "Ding dictionary file", "the Ding dictionary" if default else flag):
+    for line in _lines(path, "the Ding dictionary" if default else flag):
         entries += " :: " in line
         text_lines += bool(line.strip()) and not line.startswith("#")
         if sentences_only and "." not in line and "!" not in line and "?" not in line:
@@ -172,7 +165,7 @@ def read_tsv(path, flag="--corpus"):
     empty side are skipped with a warning; a file without any pair is a ValueError saying why (``flag`` names the
     file in errors of its text)."""
     pairs, one_sided = [], []
-    for number, line in enumerate(_lines(path, "corpus file", flag), 1):
+    for number, line in enumerate(_lines(path, flag, MISSING_EXTRA), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
             if not line.strip():
@@ -195,13 +188,30 @@ def read_tsv(path, flag="--corpus"):
     return pairs
 
 
+def iwslt_files(path):
+    """The German and English files of an IWSLT pair named by their common prefix or by either file."""
+    prefix = path[:-3] if path.endswith((".de", ".en")) else path
+    return {language: f"{prefix}.{language}" for language in ("de", "en")}
+
+
+def check_corpus(path, corpus_format="ding", flag="--corpus", seekable=False):
+    """Before any work: the file(s) of the corpus ``path`` in ``corpus_format`` can be read (lib.files.check_input;
+    ``seekable``: not standard input). None, the Ding dictionary, is checked where it is read: the shipped valid and
+    test sentences may stand in for it."""
+    if path is None or corpus_format == "ding" and path == DING_PATH:
+        return
+    for file in (iwslt_files(path).values() if corpus_format == "iwslt" else [path]):
+        check_input(file, flag, seekable=seekable)
+
+
 def read_iwslt(path, flag="--corpus"):
     """The IWSLT pair of files: ``path`` is their common prefix (e.g. ``train.tags.de-en``; ``.de`` and ``.en`` are
     appended) or either file, given as ``flag``. Lines that are XML tags are skipped."""
-    prefix = path[:-3] if path.endswith((".de", ".en")) else path
+    files = iwslt_files(path)
+    prefix = files["de"][:-3]
     lines = {}
     for language in ("de", "en"):
-        lines[language] = [line.strip() for line in _lines(f"{prefix}.{language}", "corpus file", flag)
+        lines[language] = [line.strip() for line in _lines(files[language], flag)
                            if not line.lstrip().startswith("<")]
     if len(lines["de"]) != len(lines["en"]):
         raise ValueError(f"{prefix}.de has {len(lines['de'])} text lines but {prefix}.en has {len(lines['en'])}")
@@ -226,10 +236,8 @@ def read_corpus(path=None, corpus_format="ding", sentences_only=False, flag="--c
     if path is None:
         raise ValueError(f"--corpus PATH is needed with --corpus-format {corpus_format}")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"the corpus {path} is a folder; give the corpus file itself (for iwslt the common "
-                                "prefix of its .de and .en files)")
-    if not os.path.exists(path) and not (corpus_format == "iwslt" and os.path.exists(path + ".de")):
-        raise FileNotFoundError(f"No corpus file at {path}")
+        raise IsADirectoryError(f"{flag} {path} is a folder; give a file (for iwslt the common prefix of its .de and "
+                                ".en files)")
     pairs = read_tsv(path, flag) if corpus_format == "tsv" else read_iwslt(path, flag)
     return [pair for pair in pairs if pair.sentence] if sentences_only else pairs
 
@@ -253,7 +261,7 @@ def read_shipped_splits():
     splits = {}
     for name, path in SHIPPED_SPLITS.items():
         splits[name] = []
-        for number, line in enumerate(_lines(path, "shipped split", "the shipped split"), 1):
+        for number, line in enumerate(_lines(path, "the shipped split"), 1):
             if line.startswith("#") or not line.strip():
                 continue
             columns = line.rstrip("\r\n").split("\t")
@@ -301,7 +309,7 @@ def comparison_key(text):
     return _NOT_WORD.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
 
 
-MISSING_EXTRA = ("Build it with 'python tools/build_parallel_corpus.py' (Debian/Ubuntu; see docs/parallel-corpus.md), "
+MISSING_EXTRA = ("build it with 'python tools/build_parallel_corpus.py' (Debian/Ubuntu; see docs/parallel-corpus.md), "
                  "or leave --extra-corpus out")
 
 
@@ -312,11 +320,9 @@ def read_extra_corpus(path, sources=None, flag="--extra-corpus"):
 
     Returns a list of (Pair, source) in file order. Raises a clear error for a missing file and for ``sources`` that
     the file does not hold."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No extra corpus at {path}. {MISSING_EXTRA}")
     wanted = set(sources or ())
     pairs, seen_sources = [], set()
-    for number, line in enumerate(_lines(path, "extra corpus", flag), 1):
+    for number, line in enumerate(_lines(path, flag, MISSING_EXTRA), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
             if not line.strip():

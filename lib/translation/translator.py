@@ -28,6 +28,8 @@ STORED_CONFIG = {setting.name: Allowed.from_metadata(setting.metadata) for setti
 STORED_DECODING = {"beam": Allowed(int, *BEAM_RANGE), "length_penalty": Allowed(float, *LENGTH_PENALTY_RANGE)}
 CHECKPOINT_KEYS = ("config", "model", "de_vocab", "en_vocab")
 SHIPPED_CHECKPOINT = os.path.join(SHIPPED_DATA, "translator.pth")
+TRANSLATOR_HINT = ("give a translator checkpoint (e.g. results/translation/best.pth, or the shipped "
+                   "data/translator.pth), or train one with 'python run_translation.py --train'")
 # The most hypotheses one batch decodes at once (sentences x beam width; 64 x 8 as the shipped decoding does): wider
 # beams take fewer sentences per batch, so memory stays that of the default whatever --beam is.
 MAX_BEAM_ROWS = 512
@@ -139,8 +141,7 @@ class Translator:
             hint = ("The pretrained translator ships in the repository as data/translator.pth: check out the "
                     "repository again, or train one with 'python run_translation.py --train'.")
         else:
-            hint = ("Give a translator checkpoint (e.g. results/translation/best.pth, or the shipped "
-                    "data/translator.pth), or train one with 'python run_translation.py --train'.")
+            hint = TRANSLATOR_HINT[0].upper() + TRANSLATOR_HINT[1:] + "."
         return cls.from_checkpoint(load_checkpoint(path, hint, what="translator checkpoint"), device, path)
 
     def source_ids(self, texts, warn=True, numbers=None):

@@ -366,4 +366,5 @@ def test_counting_page_holds_each_digits_weights_over_the_positions(counting_che
 
 def test_counting_html_refuses_a_folder_before_any_work(counting_checkpoint, tmp_path):
     with pytest.raises(IsADirectoryError, match="--html .* is a folder"):
-        plot_attention.main(plot_attention.parse_args(["--checkpoint", "missing.pth", "--html", str(tmp_path)]))
+        flags = ["--checkpoint", counting_checkpoint[0], "--html", str(tmp_path)]
+        plot_attention.main(plot_attention.parse_args(flags))

@@ -41,7 +41,7 @@ SHARED = [
     (["--out", ""], "--out is empty"),
     (["--images", "{text}"], "Cannot read {text} as an image: not an image file"),
     (["--images", "{missing}"], "--images {missing} does not exist"),
-    (["--images", "{empty}"], "The folder {empty} holds no image files"),
+    (["--images", "{empty}"], "--images {empty} is a folder that holds no image files"),
     (["--imagenet-dir", "{text}"], "--imagenet-dir {text} is a file; give the folder"),
     (["--imagenet-dir", "{missing}"], "--imagenet-dir {missing} does not exist"),
     (["--imagenet-dir", "{empty}", "--samples", "5"], "Sample 5 is not in {empty}: it has 0 classes with images"),

@@ -239,7 +239,7 @@ def test_each_corpus_reader_reads_plain_or_gzip_and_names_its_flag_for_a_damaged
 
 def test_a_folder_is_refused_as_a_corpus(tmp_path):
     for corpus_format in FORMATS_WITH_PATHS:
-        with pytest.raises(IsADirectoryError, match="is a folder; give the"):
+        with pytest.raises(IsADirectoryError, match="is a folder; give a file"):
             read_corpus(str(tmp_path), corpus_format)
 
 
