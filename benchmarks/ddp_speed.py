@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
-from lib.cli import int_range  # noqa: E402
+from lib.cli import int_range, run_main  # noqa: E402
 from lib.translation.tokenizer import END, PAD, START, UNK  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
 from lib.training.config import TrainConfig, flag_type  # noqa: E402
@@ -164,4 +164,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    run_main(main, build_parser().parse_args())

@@ -27,7 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from lib.translation.tokenizer import PAD, START  # noqa: E402
 from lib.transformer import TransformerModel  # noqa: E402
-from lib.cli import int_range  # noqa: E402
+from lib.cli import int_range, run_main  # noqa: E402
 from lib.training.config import TrainConfig, flag_type, native_bfloat16  # noqa: E402
 
 GOAL = 2.0
@@ -109,14 +109,14 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(args, argv=None):
+    """Run each variant in a process of its own (the flags ``argv``, default sys.argv, forwarded) and print the
+    table; with --variant, run that one and print its JSON."""
     if args.variant:
         print(json.dumps(run_variant(args)))
         return 0
 
-    forwarded = [argument for argument in (argv if argv is not None else sys.argv[1:])]
+    forwarded = list(argv if argv is not None else sys.argv[1:])
     results = {}
     for variant in VARIANTS:
         process = subprocess.run([sys.executable, os.path.abspath(__file__), *forwarded, "--variant", variant],
@@ -148,4 +148,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, build_parser().parse_args())

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from lib.cli import KEPT, STOPS_DEFERRED, FlagTable, device_name, float_range, int_range, run_main
-
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lib.files import REPOSITORY
+from tests.helpers import SCRIPTS
 
 
 @pytest.mark.parametrize("text, expected", [("1", 1), ("7", 7), ("10", 10)])
@@ -205,3 +205,13 @@ def test_a_reader_that_stops_early_ends_the_script_quietly():
                             capture_output=True, text=True, cwd=root, timeout=60)
     assert reader.stdout.splitlines() == ["line 0", "1"]
     assert reader.stderr == ""
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_and_tool_ends_through_run_main(script):
+    """One way to end: bad input in one line, a stop saying what was kept (the scripts' main blocks, read as code)."""
+    import ast
+    with open(os.path.join(REPOSITORY, script + ".py"), encoding="utf-8") as file:
+        tree = ast.parse(file.read())
+    main_block = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
+    assert len(main_block) == 1 and "run_main(main, " in ast.unparse(main_block[0]), script
