@@ -13,6 +13,7 @@ from lib.implicit import image_cli, saliency, vision
 from lib.cli import float_range, int_range, run_main
 
 MAX_SAMPLES = 1000
+BATCH_SIZE = 32  # images (SmoothGrad: noisy copies) per forward and backward pass: memory bounded for any count
 
 
 def build_parser():
@@ -54,12 +55,12 @@ def main(args, classifier=None):
     classifier = image_cli.classifier_from_args(args, classifier)
     names, images, classes = vision.batch_from_items(classifier, items, args.views)
     with torch.no_grad():
-        predicted = classifier.model(images).argmax(dim=1)
+        predicted = torch.cat([classifier.model(chunk).argmax(dim=1) for chunk in images.split(BATCH_SIZE)])
     # The gradient of the loss for the true class where one is known and predicted, else for the top-1 prediction.
     labels = torch.tensor([p if c is None or p in c else c[0] for c, p in zip(classes, predicted.tolist())])
     generator = torch.Generator().manual_seed(args.seed)
-    maps, logits = saliency.input_saliency(classifier.model, images, labels, args.method,
-                                           samples=args.smooth_samples, noise=args.noise, generator=generator)
+    maps, logits = saliency.input_saliency(classifier.model, images, labels, args.method, samples=args.smooth_samples,
+                                           noise=args.noise, generator=generator, batch_size=BATCH_SIZE)
     predictions = vision.top_k(logits, classifier.categories)
     captions = [caption(n, c, p, classifier.categories) for n, c, p in zip(names, classes, predictions)]
     for text in captions:

@@ -14,6 +14,7 @@ from lib.implicit.adversarial import success_rate
 MAX_THREADS = 256
 MAX_SAMPLE = 99_999  # sample indices of --imagenet-dir (ImageNet has 1000 classes; a folder may hold more)
 MAX_PLOT = 100  # rows of a figure; matplotlib cannot save a figure much taller than about 150 rows of 3.6 inches
+MAX_CROPS = 1024  # images x --views in one run: about 600 MB of 224x224 crops, analysed in batches
 
 
 def add_image_arguments(parser, default_photos, default_samples):
@@ -82,13 +83,18 @@ def items_from_args(args, categories, exclude=()):
     folders that are the same file as one of ``exclude`` (the script's figure) are skipped, so that a figure saved
     among the images is never analysed as one of them."""
     check_image_args(args)
-    items = []
-    if args.photos or not (args.images or args.imagenet_dir):
-        items += vision.photo_items(args.photos or args.default_photos, categories)
+    photos = args.photos or (args.default_photos if not (args.images or args.imagenet_dir) else [])
+    photos = list(vision.PHOTO_CLASSES) if "all" in photos else photos
+    samples = (args.samples or args.default_samples) if args.imagenet_dir else []
+    limit = MAX_CROPS // args.views - len(photos) - len(samples)
+    if limit < 0 or args.images and limit < 1:
+        raise ValueError(f"{len(photos)} photos and {len(samples)} samples with --views {args.views} make more than "
+                         f"the {MAX_CROPS} crops one run analyses; give fewer --samples or --views")
+    items = vision.photo_items(photos, categories) if photos else []
     if args.images:
-        items += vision.file_items(args.images, exclude)
+        items += vision.file_items(args.images, exclude, limit=limit)
     if args.imagenet_dir:
-        items += vision.imagenet_items(args.imagenet_dir, args.samples or args.default_samples, categories)
+        items += vision.imagenet_items(args.imagenet_dir, samples, categories)
     return items
 
 

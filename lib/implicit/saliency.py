@@ -114,21 +114,29 @@ def saliency_map(gradient):
     return (norm - low) / (high - low).clamp_min(torch.finfo(norm.dtype).tiny)
 
 
-def input_saliency(model, images, labels, method="gradient", samples=16, noise=0.15, generator=None):
+def input_saliency(model, images, labels, method="gradient", samples=16, noise=0.15, generator=None, batch_size=32):
     """Saliency maps of ``images`` for ``labels``: plain input gradient or SmoothGrad, through :func:`saliency_map`.
 
     Args:
         images: (batch, 3, height, width) in [0, 1]; labels: class indices (batch,) or a boolean mask.
-        method: ``"gradient"`` (one forward and one backward pass for the batch) or ``"smoothgrad"`` (``samples``,
-            ``noise`` and ``generator`` as for :func:`smoothgrad`).
+        method: ``"gradient"`` (one forward and one backward pass) or ``"smoothgrad"`` (``samples``, ``noise`` and
+            ``generator`` as for :func:`smoothgrad`).
+        batch_size: images (for SmoothGrad, noisy copies) per forward and backward pass, so that memory stays
+            bounded however many images there are; each image's map does not depend on it.
 
     Returns:
         ``(maps, output)``: saliency (batch, height, width) in [0, 1] and the logits (batch, classes).
     """
-    if method == "gradient":
-        gradient, output = input_gradient(model, images, labels)
-    elif method == "smoothgrad":
-        gradient, output = smoothgrad(model, images, labels, samples=samples, noise=noise, generator=generator)
-    else:
+    if method not in METHODS:
         raise ValueError(f"Unknown saliency method {method!r}: choose one of {', '.join(METHODS)}")
+    images, labels = check_batch(images, labels)
+    per_pass = batch_size if method == "gradient" else max(1, batch_size // samples)
+    parts = []
+    for chunk, chunk_labels in zip(images.split(per_pass), labels.split(per_pass)):
+        if method == "gradient":
+            parts.append(input_gradient(model, chunk, chunk_labels))
+        else:
+            parts.append(smoothgrad(model, chunk, chunk_labels, samples=samples, noise=noise, batch_size=batch_size,
+                                    generator=generator))
+    gradient, output = (torch.cat(tensors) for tensors in zip(*parts))
     return saliency_map(gradient), output

@@ -325,15 +325,20 @@ def _image_files(folder, exclude=()):
 MAX_STREAM_BYTES = 256 * 2 ** 20  # an image read from standard input or a pipe
 
 
-def file_items(paths, exclude=()):
+def file_items(paths, exclude=(), limit=None):
     """:class:`Item` list (true class unknown) for image files and folders of images (sorted by file name); ``-``
     reads one image from standard input; files of a folder that are the same file as one of ``exclude`` (the
-    script's own outputs) are skipped."""
+    script's own outputs) are skipped. More than ``limit`` images (None: no limit) are refused before any is
+    decoded."""
     from lib.files import is_stdin, open_input
+    listed = {path: _image_files(path, exclude) if os.path.isdir(path) else None for path in paths}
+    count = sum(1 if files is None else len(files) for files in listed.values())
+    if limit is not None and count > limit:
+        raise ValueError(f"--images gives {count} images, more than the {limit} one run analyses; give fewer images "
+                         f"(a folder of them, or several runs)")
     items = []
-    for path in paths:
-        if os.path.isdir(path):
-            files = _image_files(path, exclude)
+    for path, files in listed.items():
+        if files is not None:
             if not files:
                 raise FileNotFoundError(f"--images {path} is a folder that holds no image files "
                                         f"({', '.join(IMAGE_EXTENSIONS)}); give image files or a folder of them")

@@ -48,6 +48,10 @@ SHARED = [
     (["--samples", "3"], "--samples needs --imagenet-dir"),
     (["--weights", "{folder}"], "--weights {folder} is a folder; give a file"),
     (["--weights", "{missing}"], "--weights {missing} does not exist"),
+    (["--images", "{many}", "--views", "10"],  # counted before any is decoded: the files are not images at all
+     "--images gives 103 images, more than the 102 one run analyses"),
+    (["--imagenet-dir", "{folder}", "--views", "10", "--samples", *map(str, range(103))],
+     "0 photos and 103 samples with --views 10 make more than the 1024 crops one run analyses"),
 ]
 ADVERSARIAL = [
     (["--epsilon", "-1"], "argument --epsilon: must be at least 0 and at most 255, got -1"),
@@ -84,15 +88,20 @@ CASES = ([(name, flags, message) for name in SCRIPTS for flags, message in SHARE
 
 @pytest.fixture
 def paths(tmp_path, monkeypatch):
-    """A folder, a text file, an empty folder and a missing path; the test runs inside the folder."""
+    """A folder, a text file, an empty folder, a missing path, an image and a folder of 103 files named as images;
+    the test runs inside the folder."""
     folder = tmp_path / "folder"
     folder.mkdir()
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("not an image\n")
     Image.new("RGB", (8, 8)).save(tmp_path / "cat.png")
+    (tmp_path / "many").mkdir()
+    for number in range(103):
+        (tmp_path / "many" / f"{number}.png").write_text("not decoded\n")
     monkeypatch.chdir(folder)
     return {"folder": str(folder), "text": str(tmp_path / "notes.txt"), "empty": str(tmp_path / "empty"),
-            "missing": str(tmp_path / "missing.jpg"), "image": str(tmp_path / "cat.png")}
+            "missing": str(tmp_path / "missing.jpg"), "image": str(tmp_path / "cat.png"),
+            "many": str(tmp_path / "many")}
 
 
 def error_line(script, argv, capsys):
@@ -153,7 +162,8 @@ def test_the_figure_saved_among_the_images_is_never_analysed(name, tmp_path, mon
 
     monkeypatch.setattr(vision, "load_classifier", stop)
     original = vision.file_items
-    monkeypatch.setattr(vision, "file_items", lambda paths, exclude=(): seen.extend(original(paths, exclude)) or seen)
+    monkeypatch.setattr(vision, "file_items", lambda paths, exclude=(), limit=None:
+                        seen.extend(original(paths, exclude, limit)) or seen)
     args = SCRIPTS[name].parse_args(["--images", str(tmp_path / "photos"), "--out",
                                      str(tmp_path / "photos" / "figure.png"), "--no-show", "--force"])
     with pytest.raises(KeyboardInterrupt):

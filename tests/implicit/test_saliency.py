@@ -99,6 +99,23 @@ def test_smoothgrad_noise_follows_the_generator(toy):
     assert not torch.allclose(maps(0), maps(1))
 
 
+def test_saliency_in_passes_of_a_few_images_is_the_saliency_of_the_whole_batch(toy):
+    """Memory stays bounded for many images: batch_size images (SmoothGrad: copies) per pass, the same maps."""
+    model, x, labels = toy
+    torch.testing.assert_close(input_saliency(model, x, labels, batch_size=1)[0], input_saliency(model, x, labels)[0])
+    torch.testing.assert_close(input_saliency(model, x, labels, batch_size=2)[1], model(x).detach())
+    calls = []
+    model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    input_saliency(model, x, labels, "smoothgrad", samples=4, batch_size=8, generator=torch.Generator().manual_seed(3))
+    assert max(calls) <= 8  # at most 2 images of 4 copies at once (and their clean forward pass)
+    noise = 0.15 * torch.randn(12, 3, 6, 6, generator=torch.Generator().manual_seed(3))  # drawn image by image
+    expected = torch.stack([torch.stack([hand_gradient(model, x[i:i + 1] + noise[4 * i + k], labels[i:i + 1])[0]
+                                         for k in range(4)]).mean(0) for i in range(3)])
+    smooth, _ = input_saliency(model, x, labels, "smoothgrad", samples=4, batch_size=8,
+                               generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(smooth, hand_map(expected))
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m, x, y: input_saliency(m, x, y, "integrated"), "Unknown saliency method 'integrated'"),
     (lambda m, x, y: smoothgrad(m, x, y, samples=0), "samples must be"),
