@@ -97,6 +97,9 @@ def prepare_data(config, vocabularies=None):
         de_vocab, en_vocab = vocabularies
 
     def tokenize(pairs, tag=None):
+        # a text longer than max_len tokens can cover would be dropped by _fits: dropped before it is encoded
+        pairs = [pair for pair in pairs if de_vocab.clip(pair.german, config.max_len) is pair.german
+                 and en_vocab.clip(pair.english, config.max_len) is pair.english]
         german = de_vocab.encode([pair.german for pair in pairs])
         if tag is not None:
             german = [[tag] + ids for ids in german]

@@ -16,6 +16,7 @@ from lib.checks import shown
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIAL_PIECES = ["<PAD>", "<START>", "<END>", "<UNK>"]  # the pieces of those ids (Vocabulary.train names them)
 # SentencePiece's complaint about a vocabulary smaller than the text's characters: "... 5 vs 24. ..." (24 the least).
+_WORD = re.compile(r"\S+")
 _TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. \d+ vs (\d+)")
 
 
@@ -28,6 +29,26 @@ class Vocabulary:
 
     def __len__(self):
         return self.processor.get_piece_size()
+
+    def longest_text(self, tokens):
+        """The most characters (not counting runs of whitespace, which the tokenizer collapses) that ``tokens``
+        pieces can cover, with a margin of two: twice the longest piece each."""
+        if not hasattr(self, "_longest_piece"):
+            self._longest_piece = max(len(piece) for piece in self.pieces(range(len(self))))
+        return 2 * self._longest_piece * tokens
+
+    def clip(self, text, tokens):
+        """``text`` cut after what its first ``tokens`` ids can cover (:meth:`longest_text`): encoding the result
+        gives the same first ``tokens`` ids, and a huge text costs no more than a long sentence to encode."""
+        limit = self.longest_text(tokens)
+        if len(text) <= limit:
+            return text
+        covered = 0
+        for word in _WORD.finditer(text):  # runs of whitespace count as one character, as the tokenizer sees them
+            if covered + word.end() - word.start() >= limit:
+                return text[:word.start() + limit - covered]
+            covered += word.end() - word.start() + 1
+        return text
 
     def encode(self, texts):
         """List of strings -> list of id lists (no start or end tokens)."""

@@ -146,14 +146,17 @@ class Translator:
 
     def source_ids(self, texts, warn=True, numbers=None):
         """Encode German texts to a padded id tensor (batch, src_len); lines longer than max_len are cut, with a
-        warning naming them by ``numbers`` (default 1, 2, ...)."""
-        encoded = self.de_vocab.encode(texts)
+        warning naming them by ``numbers`` (default 1, 2, ...). A text is cut before it is encoded after what max_len
+        tokens can cover (Vocabulary.clip), so a huge line costs no more than a long sentence."""
         limit = self.model.max_len
+        clipped = [self.de_vocab.clip(text, limit) for text in texts]
+        encoded = self.de_vocab.encode(clipped)
         for number, ids in enumerate(encoded):
             if len(ids) > limit:
                 if warn:
                     name = numbers[number] if numbers is not None else number + 1
-                    warnings.warn(f"input line {name} has {len(ids)} tokens; cut to the model's max_len {limit}",
+                    count = f"more than {len(ids)}" if clipped[number] is not texts[number] else len(ids)
+                    warnings.warn(f"input line {name} has {count} tokens; cut to the model's max_len {limit}",
                                   stacklevel=3)
                 encoded[number] = ids[:limit]
         length = max(1, max(len(ids) for ids in encoded))
