@@ -71,15 +71,26 @@ class _End:
         self.error = error
 
 
-def _read_into(source, inbox):
+def _read_into(source, inbox, stop):
+    """The reading thread: every line of ``source`` into ``inbox``, then an _End; gives up when ``stop`` is set (the
+    caller has gone: an error, or it stopped taking results), so that the file is closed."""
+    def put(item):
+        while not stop.is_set():
+            try:
+                inbox.put(item, timeout=POLL_SECONDS * 10)
+                return True
+            except queue.Full:
+                continue
+        return False
     try:
         with source() if callable(source) else contextlib.nullcontext(source) as lines:
             for line in lines:
-                inbox.put(line)
+                if not put(line):
+                    return
     except Exception as error:  # handed to the caller's thread, raised there after the lines before it
-        inbox.put(_End(error))
+        put(_End(error))
         return
-    inbox.put(_End())
+    put(_End())
 
 
 def live_map(function, lines, size, workers=1):
@@ -91,10 +102,12 @@ def live_map(function, lines, size, workers=1):
     ``lines``: an iterable, or a function that opens one (a context manager giving it). Given a function, the reading
     thread opens and closes the file itself, so that a stop never waits on a read that waits for a line."""
     workers = usable_workers(workers)
-    inbox = queue.Queue(maxsize=size * (workers + 1))
-    threading.Thread(target=_read_into, args=(lines, inbox), daemon=True, name="read-lines").start()
+    inbox, stop = queue.Queue(maxsize=size * (workers + 1)), threading.Event()
+    threading.Thread(target=_read_into, args=(lines, inbox, stop), daemon=True, name="read-lines").start()
     pending, next_number, end = deque(), 1, None
-    with ThreadPoolExecutor(workers) as pool:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(stop.set)  # however this ends, the reading thread gives up (it may be waiting for a line)
+        pool = cleanup.enter_context(ThreadPoolExecutor(workers))
         while end is None or pending:
             if end is not None or len(pending) == workers:
                 yield pending.popleft().result()

@@ -83,3 +83,27 @@ def test_live_map_yields_what_was_read_before_a_reading_error():
         for result in live_map(lambda numbered_chunk: numbered_chunk, lines(), size=64, workers=2):
             taken.append(result)
     assert [line for _, chunk in taken for line in chunk] == ["gut", "auch gut"]
+
+
+def test_live_map_closes_what_it_opened_when_the_caller_goes():
+    """A decoding error (or a caller that stops taking results) ends the reading thread, which closes the input."""
+    import contextlib
+    closed = threading.Event()
+
+    @contextlib.contextmanager
+    def open_lines():
+        try:
+            yield (f"Zeile {number}\n" for number in range(100_000))
+        finally:
+            closed.set()
+
+    def fails(numbered_chunk):
+        raise RuntimeError("the model ran out of memory")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(live_map(fails, open_lines, size=4, workers=2))
+    assert closed.wait(5)
+    closed.clear()
+    results = live_map(lambda numbered_chunk: numbered_chunk, open_lines, size=4)
+    next(results)
+    results.close()  # e.g. the reader of the output went away
+    assert closed.wait(5)
