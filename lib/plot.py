@@ -42,11 +42,10 @@ def check_figure_output(path, flag="--out", force=False, default=None, inputs=()
     formats = FigureCanvasBase.get_supported_filetypes()
     if not extension and not os.path.isdir(path):
         path, extension = path + ".png", "png"
-    check_output(path, flag, force=force, inputs=inputs, default=default)
-    if extension not in formats:
+    if extension not in formats and not os.path.isdir(path):  # a folder is refused by check_output, naming it so
         raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
                          f"{', '.join('.' + name for name in sorted(formats))}")
-    return path
+    return check_output(path, flag, force=force, inputs=inputs, default=default)
 
 
 def _has_display():
