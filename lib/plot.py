@@ -42,10 +42,11 @@ def check_figure_output(path, flag="--out", force=False, default=None, inputs=()
     formats = FigureCanvasBase.get_supported_filetypes()
     if not extension and not os.path.isdir(path):
         path, extension = path + ".png", "png"
-    if extension not in formats and not os.path.isdir(path):  # a folder is refused by check_output, naming it so
+    check_output(path, flag, force=force, inputs=inputs, default=default)  # only the default's folder is ever made
+    if extension not in formats:
         raise ValueError(f"{flag} {path}: matplotlib cannot write .{extension} files; use one of "
                          f"{', '.join('.' + name for name in sorted(formats))}")
-    return check_output(path, flag, force=force, inputs=inputs, default=default)
+    return path
 
 
 def _has_display():
