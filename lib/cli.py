@@ -100,7 +100,7 @@ TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHU
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the script is, as Ctrl-C raises KeyboardInterrupt: ``finally`` blocks and
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP, raised where the script is as a KeyboardInterrupt: ``finally`` blocks and
     context managers run (a temporary output file is removed), then :func:`run_main` ends the script."""
 
     def __init__(self, signum):

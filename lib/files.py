@@ -69,10 +69,10 @@ def check_input(path, flag, seekable=False, hint=""):
     return path
 
 
-def open_input(path, flag, mode="r", encoding="utf-8", errors="strict"):
-    """Open the checked input ``path`` for reading (``mode`` 'r' or 'rb'); ``-`` and ``/dev/stdin`` give standard
-    input (not closed on exit)."""
-    check_input(path, flag)
+def open_input(path, flag, mode="r", encoding="utf-8", errors="strict", hint=""):
+    """Open the checked input ``path`` for reading (``mode`` 'r' or 'rb'; ``hint`` as for :func:`check_input`); ``-``
+    and ``/dev/stdin`` give standard input (not closed on exit)."""
+    check_input(path, flag, hint=hint)
     if path == "-":
         stream = sys.stdin.buffer if "b" in mode else sys.stdin
         return contextlib.nullcontext(stream)
@@ -87,19 +87,19 @@ PLAIN_OR_GZIP = "UTF-8 text, plain or gzip"
 
 
 @contextlib.contextmanager
-def open_text(path, flag, must_be=PLAIN_OR_GZIP):
+def open_text(path, flag, must_be=PLAIN_OR_GZIP, hint=""):
     """Open the checked input ``path`` of ``flag`` (a file, or standard input for ``-``) as text: gzip data is
     decompressed, known by its first bytes whatever the name. Gives an iterator of its UTF-8 lines (newlines kept, a
     leading byte-order mark dropped). A line that is not UTF-8 or holds a NUL byte, UTF-16 text and damaged or
     truncated gzip data raise, while the lines are read, a one-line ValueError that names ``flag``, the file, the
-    line and what the file ``must_be``."""
+    line and what the file ``must_be``. ``hint``: as for :func:`check_input`."""
     if path == "-" and sys.stdin is None:
         raise ValueError(f"{flag} -: standard input is closed; pipe text into it or give a file")
     if path == "-" and getattr(sys.stdin, "buffer", None) is None:  # a text stream put in place of standard input
-        check_input(path, flag)
+        check_input(path, flag, hint=hint)
         yield iter(sys.stdin)
         return
-    with open_input(path, flag, "rb") as raw:
+    with open_input(path, flag, "rb", hint=hint) as raw:
         compressed = _starts_with(raw, GZIP_MAGIC)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:

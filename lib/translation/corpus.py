@@ -132,8 +132,7 @@ def _lines(path, flag, hint=""):
     whatever its name, a leading byte-order mark dropped; a bad line or damaged gzip data is a one-line ValueError
     naming ``flag``, the file and the line); a folder or a missing file a one-line OSError (lib.files.check_input,
     ending with ``hint``)."""
-    check_input(path, flag, hint=hint)
-    with open_text(path, flag) as lines:
+    with open_text(path, flag, hint=hint) as lines:
         yield from lines
 
 
@@ -165,7 +164,7 @@ def read_tsv(path, flag="--corpus"):
     empty side are skipped with a warning; a file without any pair is a ValueError saying why (``flag`` names the
     file in errors of its text)."""
     pairs, one_sided = [], []
-    for number, line in enumerate(_lines(path, flag, MISSING_EXTRA), 1):
+    for number, line in enumerate(_lines(path, flag), 1):
         columns = line.rstrip("\r\n").split("\t")
         if len(columns) < 2:
             if not line.strip():

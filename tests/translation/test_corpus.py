@@ -12,7 +12,7 @@ from lib.explorer.page import page_data
 from lib.translation import corpus
 from lib.translation.corpus import (DICTIONARY_VARIABLE, DING_PATH, SHIPPED_SPLITS, SPLITS, Pair, clean_text,
                                     corpus_line, is_sentence, parse_ding_line, read_corpus, read_ding, read_iwslt,
-                                    read_shipped_splits, read_tsv, split_corpus, split_of)
+                                    read_extra_corpus, read_shipped_splits, read_tsv, split_corpus, split_of)
 from lib.translation.translator import SHIPPED_CHECKPOINT
 from tests.helpers import random_translator
 
@@ -235,6 +235,15 @@ def test_each_corpus_reader_reads_plain_or_gzip_and_names_its_flag_for_a_damaged
         read(str(cut))
     with pytest.raises(ValueError, match=rf"^{flag} \S*wide.de is UTF-16 text; it must be UTF-8 text, plain or gzip"):
         read(str(wide))
+
+
+def test_a_missing_corpus_names_its_flag_and_only_the_extra_corpus_says_how_to_build_it(tmp_path):
+    missing = str(tmp_path / "missing.tsv")
+    with pytest.raises(FileNotFoundError, match="^--corpus .*missing.tsv does not exist") as caught:
+        read_tsv(missing)
+    assert "build_parallel_corpus" not in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="^--extra-corpus .*missing.tsv does not exist.*; build it with"):
+        read_extra_corpus(missing)
 
 
 def test_a_folder_is_refused_as_a_corpus(tmp_path):
