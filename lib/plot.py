@@ -190,8 +190,9 @@ def show_translation_attention(source_pieces, output_pieces, weights, title=""):
 
 
 def show_training_curves(records, title=""):
-    """Training and validation loss, validation BLEU and chrF against training minutes, from the records of a run's
-    log.jsonl (dicts with step, minutes, train_loss, valid_loss, valid_bleu, valid_chrf). Runs appended to the same
+    """Training and validation loss, validation BLEU and chrF (and, dashed, the second dev set's where records hold
+    them) against training minutes, from the records of a run's log.jsonl (dicts with step, minutes, train_loss,
+    valid_loss, valid_bleu, valid_chrf, and dev_bleu, dev_chrf with a second dev set). Runs appended to the same
     log (a new run with --init-from starts again at step 0) are drawn end to end, each start marked by a dashed line.
     Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -205,6 +206,11 @@ def show_training_curves(records, title=""):
     loss_axis.legend()
     score_axis.plot(minutes, [record["valid_bleu"] for record in records], label="BLEU")
     score_axis.plot(minutes, [record["valid_chrf"] for record in records], label="chrF")
+    dev = [(at, record) for at, record in zip(minutes, records) if "dev_bleu" in record]
+    if dev:
+        for name, line in (("dev_bleu", "BLEU"), ("dev_chrf", "chrF")):
+            score_axis.plot([at for at, _ in dev], [record[name] for _, record in dev], linestyle="--",
+                            label=f"dev set {line}")
     score_axis.set_xlabel("training minutes")
     score_axis.set_ylabel("validation score (greedy)")
     score_axis.legend()
@@ -220,22 +226,27 @@ def show_training_curves(records, title=""):
 
 def show_run_comparison(runs, mark_steps=()):
     """Validation loss and BLEU against the optimizer step for several runs (``runs``: label -> the records of its
-    log.jsonl), so that runs that shared a machine compare by work done, not by minutes; a dotted line at each of
-    ``mark_steps`` (e.g. where a recipe's second leg starts). Returns the Figure."""
+    log.jsonl), so that runs that shared a machine compare by work done, not by minutes, and a third panel with the
+    second dev set's BLEU when a run has it; a dotted line at each of ``mark_steps`` (e.g. where a recipe's second leg
+    starts). Returns the Figure."""
     import matplotlib.pyplot as plt
-    from lib.training.log import records_by_step
-    figure, (loss_axis, bleu_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    from lib.training.log import has_dev_scores, records_by_step
+    panels = [("valid_loss", "validation loss (nats per token)", "Validation loss"),
+              ("valid_bleu", "validation BLEU (greedy)", "Validation BLEU")]
+    if has_dev_scores(runs):
+        panels.append(("dev_bleu", "dev-set BLEU (greedy)", "Second dev set BLEU"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
     for label, records in runs.items():
         by_step = records_by_step(records)
-        steps = sorted(by_step)
-        loss_axis.plot(steps, [by_step[step]["valid_loss"] for step in steps], marker=".", label=label)
-        bleu_axis.plot(steps, [by_step[step]["valid_bleu"] for step in steps], marker=".", label=label)
-    loss_axis.set(xlabel="optimizer step", ylabel="validation loss (nats per token)", title="Validation loss")
-    bleu_axis.set(xlabel="optimizer step", ylabel="validation BLEU (greedy)", title="Validation BLEU")
-    for axis in (loss_axis, bleu_axis):
+        for axis, (name, _, _) in zip(axes, panels):
+            steps = sorted(step for step, record in by_step.items() if name in record)
+            axis.plot(steps, [by_step[step][name] for step in steps], marker=".", label=label)
+    for axis, (_, ylabel, title) in zip(axes, panels):
+        axis.set(xlabel="optimizer step", ylabel=ylabel, title=title)
+    for axis in axes:
         axis.grid(alpha=0.3)
         for step in mark_steps:
             axis.axvline(step, color="gray", linestyle=":", linewidth=1)
-    bleu_axis.legend(fontsize=8)
+    axes[1].legend(fontsize=8)
     figure.tight_layout()
     return figure

@@ -248,10 +248,17 @@ def stop_by(signum):
     return stop
 
 
-SCRIPTS = ["run_translation", "train", "plot_attention", "plot_attention_on_input", "plot_adversarial_example",
-           "tools/build_parallel_corpus", "tools/compare_runs", "tools/sweep_decoding", "benchmarks/counting_speed",
-           "benchmarks/ddp_speed", "benchmarks/decode_speed", "benchmarks/saliency_speed", "benchmarks/train_speed",
-           "benchmarks/translate_file_speed", "benchmarks/translate_precision"]
+def _scripts():
+    """Every script a user runs: the Python files at the repository's root, in tools/ and in benchmarks/ (without
+    .py), so that a new one is swept by the tests of every script."""
+    import glob
+    from lib.files import REPOSITORY
+    paths = [path for pattern in ("*.py", "tools/*.py", "benchmarks/*.py")
+             for path in glob.glob(os.path.join(REPOSITORY, pattern))]
+    return sorted(os.path.relpath(path, REPOSITORY).replace(os.sep, "/").removesuffix(".py") for path in paths)
+
+
+SCRIPTS = _scripts()
 
 
 def load_script(script):

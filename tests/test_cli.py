@@ -207,6 +207,12 @@ def test_a_reader_that_stops_early_ends_the_script_quietly():
     assert reader.stderr == ""
 
 
+def test_the_scripts_swept_are_found_in_the_repository():
+    assert {"run_translation", "train", "plot_attention", "tools/compare_runs", "tools/score_snapshots",
+            "benchmarks/train_speed"} <= set(SCRIPTS)
+    assert all(os.path.isfile(os.path.join(REPOSITORY, script + ".py")) for script in SCRIPTS)
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_script_and_tool_ends_through_run_main(script):
     """One way to end: bad input in one line, a stop saying what was kept (the scripts' main blocks, read as code)."""

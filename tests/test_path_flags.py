@@ -24,6 +24,7 @@ OUTPUTS = {
     ("plot_adversarial_example", "--out"): [],
     ("tools/build_parallel_corpus", "--out"): ["--deb-dir", "{tmp}"],
     ("tools/compare_runs", "--figure"): [LOG],
+    ("tools/score_snapshots", "--out"): [LOG, "--snapshots", "{shipped}"],
 }
 # (script, input flag): the rest of a command line that reaches the flag's check ("{missing}": the file the test
 # names); the flags that read a folder are refused with a file, those that read a file with a folder
@@ -35,6 +36,7 @@ INPUTS = {
     ("run_translation", "--corpus"): ["--eval", "--corpus-format", "tsv"],
     ("run_translation", "--init-from"): ["--train", "--out-dir", "{tmp}/run"],
     ("run_translation", "--extra-corpus"): ["--train", "--out-dir", "{tmp}/run"],
+    ("run_translation", "--dev-corpus"): ["--train", "--out-dir", "{tmp}/run"],
     ("plot_attention", "--checkpoint"): ["--out", "{tmp}/figure.png"],
     ("plot_attention_on_input", "--weights"): ["--model", "resnet18"],
     ("plot_attention_on_input", "--images"): [],
@@ -46,6 +48,9 @@ INPUTS = {
     ("tools/build_parallel_corpus", "--deb-dir"): ["--out", "{tmp}/out.tsv"],
     ("tools/build_parallel_corpus", "--ding"): ["--out", "{tmp}/out.tsv", "--deb-dir", "{tmp}"],
     ("tools/compare_runs", "runs"): [],
+    ("tools/score_snapshots", "run"): [],
+    ("tools/score_snapshots", "--snapshots"): [LOG],
+    ("tools/score_snapshots", "--dev-corpus"): [LOG, "--snapshots", "{shipped}"],
     ("tools/sweep_decoding", "--checkpoint"): [],
     ("tools/sweep_decoding", "--average"): [],
     ("tools/sweep_decoding", "--corpus"): [],
@@ -57,7 +62,8 @@ INPUTS = {
     ("benchmarks/translate_precision", "--checkpoint"): [],
     ("benchmarks/translate_precision", "--corpus"): [],
 }
-FOLDER_INPUTS = {"--imagenet-dir", "--deb-dir", "runs"}  # runs: a run's folder or its log file
+FOLDER_INPUTS = {"--imagenet-dir", "--deb-dir", "runs", "run"}  # run(s): a run's folder or its log file
+POSITIONAL = {"runs", "run"}
 # flags that take a name that is no file read or written: text, output folders, names of things
 NOT_FILES = {"--text", "--figures-dir", "--out-dir", "--cache-dir", "--target", "--only", "--device",
              "--extra-sources"}
@@ -99,8 +105,8 @@ def test_a_missing_input_or_one_of_the_wrong_kind_is_refused_naming_the_flag(scr
         wrong_kind.mkdir()
     for path, error in ((tmp_path / "missing", FileNotFoundError), (wrong_kind, (OSError, ValueError))):
         argv = [text.format(tmp=tmp_path, shipped=SHIPPED_CHECKPOINT) for text in INPUTS[script, flag]]
-        argv += [str(path)] if flag == "runs" else [flag, str(path)]
-        with pytest.raises(error, match=f"{flag} {path}" if flag != "runs" else str(path)) as caught:
+        argv += [str(path)] if flag in POSITIONAL else [flag, str(path)]
+        with pytest.raises(error, match=f"{flag} {path}" if flag not in POSITIONAL else str(path)) as caught:
             run_script(script, argv, monkeypatch)
         assert "\n" not in str(caught.value)
 

@@ -53,3 +53,43 @@ def test_a_figure_that_fails_to_save_leaves_the_old_file_whole(tmp_path, monkeyp
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def training_record(step, dev=None):
+    record = {"step": step, "minutes": step / 10, "train_loss": 4.0, "valid_loss": 3.0 - step / 1000,
+              "valid_bleu": step / 100, "valid_chrf": 20.0}
+    return record if dev is None else dict(record, dev_bleu=dev, dev_chrf=dev + 10)
+
+
+def test_the_run_comparison_draws_the_dev_set_panel_only_from_records_that_have_it():
+    import matplotlib.pyplot as plt
+    from lib.plot import show_run_comparison
+    runs = {"old": [training_record(250), training_record(500)],
+            "new": [training_record(250, dev=7.0), training_record(500), training_record(750, dev=9.0)]}
+    figure = show_run_comparison(runs, mark_steps=[500])
+    loss_axis, bleu_axis, dev_axis = figure.axes
+    assert dev_axis.get_title() == "Second dev set BLEU"
+    old_line, new_line = dev_axis.get_lines()[:2]
+    assert list(old_line.get_xdata()) == [] and list(new_line.get_xdata()) == [250, 750]
+    assert list(new_line.get_ydata()) == [7.0, 9.0]
+    assert list(bleu_axis.get_lines()[1].get_ydata()) == [2.5, 5.0, 7.5]
+    plt.close(figure)
+    figure = show_run_comparison({"old": runs["old"]})
+    assert len(figure.axes) == 2
+    plt.close(figure)
+
+
+def test_the_training_curves_draw_the_dev_set_scores_dashed_where_records_hold_them():
+    import matplotlib.pyplot as plt
+    from lib.plot import show_training_curves
+    figure = show_training_curves([training_record(250), training_record(500, dev=8.0)])
+    score_axis = figure.axes[1]
+    dev_lines = {line.get_label(): line for line in score_axis.get_lines() if line.get_label().startswith("dev")}
+    assert sorted(dev_lines) == ["dev set BLEU", "dev set chrF"]
+    assert list(dev_lines["dev set BLEU"].get_xdata()) == [50.0]
+    assert list(dev_lines["dev set chrF"].get_ydata()) == [18.0]
+    assert dev_lines["dev set BLEU"].get_linestyle() == "--"
+    plt.close(figure)
+    figure = show_training_curves([training_record(250)])
+    assert [line.get_label() for line in figure.axes[1].get_lines()] == ["BLEU", "chrF"]
+    plt.close(figure)

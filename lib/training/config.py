@@ -16,10 +16,11 @@ import torch
 from lib.checks import check_range
 from lib.cli import float_range, int_range
 from lib.files import is_stdin
-from lib.translation.corpus import FORMATS
+from lib.translation.corpus import EVERYDAY_PATH, FORMATS
 from lib.transformer import TransformerModel
 
 LR_SCHEDULES = ("inverse-sqrt", "linear")
+NO_DEV_CORPUS = "none"  # --dev-corpus none: validate on the corpus's valid split alone
 
 
 def _setting(kind, default, help, low=None, high=None, low_open=False, high_open=False, choices=None,
@@ -103,6 +104,11 @@ class TrainConfig:
     eval_sentences: int = _setting(int, 500, "validation sentences translated for BLEU at each validation", low=1,
                                    high=1_000_000,
                                    resumable=True)
+    dev_corpus: str | None = _setting(str, None, "a second dev set (german<TAB>english lines, never trained on) "
+                                      "whose first --eval-sentences pairs are translated greedily at each "
+                                      "validation, logged as dev_bleu / dev_chrf beside the corpus's valid split "
+                                      f"(None: data/everyday.tsv, the project's everyday German; {NO_DEV_CORPUS}: no "
+                                      "second dev set)", resumable=True)
     keep_snapshots: int = _setting(int, 5, "validated translators kept in OUT_DIR/snapshots for --average (0: none)",
                                    low=0, high=1000, resumable=True)
     seed: int = _setting(int, 0, "random seed (model, data order, phrase sampling, dropout, word dropout)", low=0,
@@ -177,12 +183,21 @@ class TrainConfig:
 
 
 # The fields that name input files: stored absolute, so that a run resumes from any working folder.
-INPUT_PATHS = ("corpus", "extra_corpus", "init_from")
+INPUT_PATHS = ("corpus", "extra_corpus", "init_from", "dev_corpus")
 
 
 def absolute_input(path):
-    """``path`` made absolute from the working folder (None, "" and standard input's names kept as they are)."""
-    return os.path.abspath(path) if path and not is_stdin(path) else path
+    """``path`` made absolute from the working folder (None, "", standard input's names and "none" kept as they
+    are)."""
+    return os.path.abspath(path) if path and not is_stdin(path) and path != NO_DEV_CORPUS else path
+
+
+def dev_corpus_path(config):
+    """The file of a run's second dev set: ``config.dev_corpus``, the everyday set when it is None, None when it is
+    "none"."""
+    if config.dev_corpus == NO_DEV_CORPUS:
+        return None
+    return config.dev_corpus or EVERYDAY_PATH
 
 
 def flag(name):

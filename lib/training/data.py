@@ -1,14 +1,16 @@
 """The training data of a translator: the corpus read, split and tokenized (:func:`prepare_data`), and the batches
 of each epoch (:func:`epoch_batches`), shared between processes (:func:`rank_batches`) and collated into tensors with
 word dropout (:func:`training_batch`)."""
+import os
 import random
 from dataclasses import dataclass, field
 
 import torch
 
 from lib.files import check_input
-from lib.translation.corpus import (MISSING_EXTRA, check_corpus, read_corpus, read_extra_corpus, split_corpus,
-                                    without_everyday, without_held_out)
+from lib.training.config import dev_corpus_path
+from lib.translation.corpus import (EVERYDAY_PATH, MISSING_EXTRA, check_corpus, held_out_keys, read_corpus,
+                                    read_extra_corpus, read_tsv, split_corpus, without_everyday, without_held_out)
 from lib.translation.noising import word_dropout
 from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -27,7 +29,8 @@ VOCABULARY_EXTRA_PAIRS = 200000
 class PreparedData:
     """Vocabularies and tokenized pairs: sentences (always used), phrases (sampled each epoch; their German behind
     PHRASE_TAG when ``config.phrase_tag``) and extra pairs (``config.extra_corpus``, sampled each epoch; behind
-    EXTRA_TAG when ``config.extra_tag``) for training, and the validation pairs (for the validation loss)."""
+    EXTRA_TAG when ``config.extra_tag``) for training, the validation pairs (for the validation loss), and the
+    Pairs of the second dev set (``config.dev_corpus``; none without one), translated at each validation."""
     de_vocab: Vocabulary
     en_vocab: Vocabulary
     splits: dict
@@ -35,6 +38,7 @@ class PreparedData:
     train_phrases: list
     valid_examples: list
     train_extra: list = field(default_factory=list)
+    dev_pairs: list = field(default_factory=list)
 
 
 def _fits(example, max_len):
@@ -50,6 +54,9 @@ def check_training_inputs(config, resuming=False):
         raise ValueError(f"--extra-sources {config.extra_sources} chooses among the sources of --extra-corpus, but no "
                          "--extra-corpus is given: add --extra-corpus FILE, or leave --extra-sources out")
     check_corpus(config.corpus, config.corpus_format)
+    if dev_corpus_path(config):
+        check_input(dev_corpus_path(config), "--dev-corpus", seekable=True,
+                    hint="give a tsv of german<TAB>english lines, or --dev-corpus none")
     if config.extra_corpus:
         check_input(config.extra_corpus, "--extra-corpus", seekable=True, hint=MISSING_EXTRA)
     if config.init_from and not resuming:
@@ -79,9 +86,15 @@ def prepare_data(config, vocabularies=None):
     texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
     training = without_everyday(splits["train"])  # the everyday dev set is never trained on
+    extra = [pair for pair, _ in read_extra(config, splits)]
+    dev_path = dev_corpus_path(config)
+    dev_pairs = read_tsv(dev_path, "--dev-corpus") if dev_path else []
+    # a dev set of one's own is never trained on either (the everyday set's sentences are out already)
+    if dev_path and os.path.realpath(dev_path) != os.path.realpath(EVERYDAY_PATH):
+        keys = held_out_keys(dev_pairs)
+        training, extra = without_everyday(training, keys), without_everyday(extra, keys)
     sentences = [pair for pair in training if pair.sentence]
     phrases = [pair for pair in training if not pair.sentence]
-    extra = [pair for pair, _ in read_extra(config, splits)]
     if vocabularies is None:
         rng = random.Random(config.seed)
         sample = rng.sample(phrases, min(len(phrases), 100000))
@@ -107,7 +120,7 @@ def prepare_data(config, vocabularies=None):
         return [example for example in examples if _fits(example, config.max_len)]
     return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences),
                         tokenize(phrases, PHRASE_TAG if config.phrase_tag else None), tokenize(splits["valid"]),
-                        tokenize(extra, EXTRA_TAG if config.extra_tag else None))
+                        tokenize(extra, EXTRA_TAG if config.extra_tag else None), dev_pairs)
 
 
 def epoch_batches(data, config, epoch):

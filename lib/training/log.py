@@ -1,7 +1,8 @@
 """A training run's log (``OUT_DIR/log.jsonl``, one validation record per line) and the comparison of several runs.
 
-A record holds step, epoch, minutes, train_loss, tokens_per_s, valid_loss, valid_bleu and valid_chrf. A run resumed
-with ``--resume`` appends to the same log; a new run in the same folder (``--force``) starts a new log.
+A record holds step, epoch, minutes, train_loss, tokens_per_s, valid_loss, valid_bleu and valid_chrf, and with a
+second dev set (``--dev-corpus``) dev_bleu and dev_chrf. A run resumed with ``--resume`` appends to the same log; a new
+run in the same folder (``--force``) starts a new log.
 """
 import json
 import math
@@ -10,7 +11,9 @@ import os
 # The numbers of a validation record besides its whole-number "step": those a comparison of runs needs, and the
 # others a run writes (logs kept in docs/ may hold the first alone).
 VALIDATION_NUMBERS = ("valid_loss", "valid_bleu", "valid_chrf")
-RECORD_NUMBERS = ("epoch", "minutes", "train_loss", "tokens_per_s") + VALIDATION_NUMBERS
+RUN_NUMBERS = ("epoch", "minutes", "train_loss", "tokens_per_s") + VALIDATION_NUMBERS  # in every record a run writes
+DEV_NUMBERS = ("dev_bleu", "dev_chrf")  # the second dev set's, in runs that have one
+RECORD_NUMBERS = RUN_NUMBERS + DEV_NUMBERS  # checked wherever a record holds them
 CURVE_NUMBERS = ("minutes", "train_loss") + VALIDATION_NUMBERS  # what --curves draws
 
 
@@ -83,7 +86,7 @@ def reconcile_log(out_dir, step, records):
         lines = []
     kept_records = [json.dumps(record) + "\n" for record in records if record["step"] <= step]
     broken = [number for number, line in enumerate(lines, 1)
-              if record_problem(line, RECORD_NUMBERS) or not line.endswith("\n")]
+              if record_problem(line, RUN_NUMBERS) or not line.endswith("\n")]
     if broken:
         _write_lines(path, kept_records)
         return (f"{path}: line {broken[0]} was cut short or is not a record, so the log was written anew from the "
@@ -102,6 +105,25 @@ def reconcile_log(out_dir, step, records):
     return None
 
 
+def write_records(path, records):
+    """Write ``records`` as a log (one JSON record per line) to ``path``, whole or not at all."""
+    _write_lines(path, [json.dumps(record) + "\n" for record in records])
+
+
+def records_with_scores(records, scores, log_path):
+    """Copies of ``records`` in which the record of each step in ``scores`` ({step: (BLEU, chrF)} of the second dev
+    set) holds them as dev_bleu / dev_chrf, rounded as a run rounds them (a step validated twice: its later record).
+    A step the log has no record of is a ValueError naming ``log_path``."""
+    last = {record["step"]: index for index, record in enumerate(records)}
+    missing = sorted(set(scores) - set(last))
+    if missing:
+        raise ValueError(f"{log_path} has no record of step(s) {', '.join(map(str, missing))}: the snapshots are of "
+                         "another run, or the log is of a part of this one")
+    scored = {last[step]: {"dev_bleu": round(bleu, 2), "dev_chrf": round(chrf, 2)}
+              for step, (bleu, chrf) in scores.items()}
+    return [dict(record, **scored.get(index, {})) for index, record in enumerate(records)]
+
+
 def _write_lines(path, lines):
     """Replace ``path`` with ``lines`` (written whole or not at all)."""
     from lib.files import atomic_output
@@ -114,16 +136,24 @@ def records_by_step(records):
     return {record["step"]: record for record in records}
 
 
-def comparison_table(runs, metrics=("valid_loss", "valid_bleu")):
+def has_dev_scores(runs):
+    """Whether any record of ``runs`` (label -> records) holds the second dev set's BLEU."""
+    return any("dev_bleu" in record for records in runs.values() for record in records)
+
+
+def comparison_table(runs, metrics=None):
     """A Markdown table of several runs at matched steps: ``runs`` maps a label to its records; a row per step that
-    any run validated at, a cell per run with its ``metrics`` joined by " / " (empty where that run has no record).
-    Returns the table as a string."""
+    any run validated at, a cell per run with its ``metrics`` joined by " / " (empty where that run has no record,
+    "-" for a metric a record lacks). ``metrics`` None: validation loss and BLEU, and the second dev set's BLEU when
+    a run has it. Returns the table as a string."""
+    if metrics is None:
+        metrics = ("valid_loss", "valid_bleu") + (("dev_bleu",) if has_dev_scores(runs) else ())
     by_step = {label: records_by_step(records) for label, records in runs.items()}
     steps = sorted({step for records in by_step.values() for step in records})
     lines = ["| step | " + " | ".join(by_step) + " |", "| ---: |" + " ---: |" * len(by_step)]
     for step in steps:
-        cells = [" / ".join(f"{records[step][metric]:.2f}" for metric in metrics) if step in records else ""
-                 for records in by_step.values()]
+        cells = [" / ".join(f"{records[step][metric]:.2f}" if metric in records[step] else "-" for metric in metrics)
+                 if step in records else "" for records in by_step.values()]
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

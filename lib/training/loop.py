@@ -70,14 +70,19 @@ def validation_loss(model, data, config, device):
 
 
 def validate(model, data, config, device):
-    """Validation loss, and BLEU / chrF of greedy translations of the first ``eval_sentences`` valid pairs."""
+    """Validation loss, BLEU / chrF of greedy translations of the first ``eval_sentences`` valid pairs, and those of
+    the second dev set's first ``eval_sentences`` pairs (dev_bleu / dev_chrf; only with a dev set)."""
     if not data.splits["valid"]:
         raise ValueError(NO_VALIDATION_SENTENCES)
     loss = validation_loss(model, data, config, device)
     translator = Translator(model, data.de_vocab, data.en_vocab)
     bleu, chrf, _ = translator.evaluate(data.splits["valid"][:config.eval_sentences])
+    scores = {"valid_loss": round(loss, 4), "valid_bleu": round(bleu, 2), "valid_chrf": round(chrf, 2)}
+    if data.dev_pairs:
+        bleu, chrf, _ = translator.evaluate(data.dev_pairs[:config.eval_sentences])
+        scores.update(dev_bleu=round(bleu, 2), dev_chrf=round(chrf, 2))
     model.train()
-    return {"valid_loss": round(loss, 4), "valid_bleu": round(bleu, 2), "valid_chrf": round(chrf, 2)}
+    return scores
 
 
 def start_run(config, place, resume=False, overrides=None):

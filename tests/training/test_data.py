@@ -47,6 +47,23 @@ def test_a_run_never_trains_on_an_everyday_sentence(tmp_path, monkeypatch):
     assert len(prepare_data(config).train_sentences) > len(plain.train_sentences) + 20
 
 
+def test_the_second_dev_set_is_the_everyday_set_unless_another_or_none_is_named(tmp_path):
+    default = prepare_data(tiny_config(tmp_path / "default"))
+    assert default.dev_pairs == EVERYDAY
+    none = prepare_data(tiny_config(tmp_path / "none", dev_corpus="none"))
+    assert none.dev_pairs == [] and none.train_sentences == default.train_sentences
+
+
+def test_a_dev_set_of_ones_own_is_never_trained_on(tmp_path):
+    config = tiny_config(tmp_path)
+    training = split_corpus(read_corpus(config.corpus, "tsv"))["train"]
+    mine = training[:5]
+    (tmp_path / "mine.tsv").write_text("".join(f"{pair.german.upper()}\t{pair.english}\n" for pair in mine))
+    data = prepare_data(tiny_config(tmp_path, dev_corpus=str(tmp_path / "mine.tsv")))
+    assert [pair.english for pair in data.dev_pairs] == [pair.english for pair in mine]
+    assert len(data.train_sentences) == len(prepare_data(config).train_sentences) - 5
+
+
 def test_extra_sources_without_an_extra_corpus_is_an_error(tmp_path):
     from lib.training.loop import train
     config = tiny_config(tmp_path, extra_sources="games")

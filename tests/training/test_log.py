@@ -34,6 +34,14 @@ def test_the_table_matches_runs_by_step_and_leaves_missing_cells_empty():
     assert comparison_table(runs, metrics=("valid_chrf",)).splitlines()[2] == "| 250 | 20.00 | 20.00 |"
 
 
+def test_the_dev_set_bleu_is_a_column_where_a_run_has_it_and_a_dash_where_a_record_lacks_it():
+    with_dev = [dict(record(250, 4.0, 1.0), dev_bleu=7.125, dev_chrf=30.0), record(500, 3.9, 1.5)]
+    runs = {"new": with_dev, "old": [record(250, 4.2, 0.5)]}
+    assert comparison_table(runs).splitlines()[2:] == ["| 250 | 4.00 / 1.00 / 7.12 | 4.20 / 0.50 / - |",
+                                                       "| 500 | 3.90 / 1.50 / - |  |"]
+    assert comparison_table({"old": runs["old"]}).splitlines()[2] == "| 250 | 4.20 / 0.50 |"
+
+
 def test_a_step_validated_twice_keeps_the_later_record():
     # a run resumed from a checkpoint older than its last validation validates that step again
     records = [record(250, 5.0, 1.0), record(500, 4.0, 2.0), record(500, 3.9, 2.5)]
@@ -62,6 +70,7 @@ BAD_LOGS = [
     (GOOD + '{"step": "1", "valid_loss": 1}\n', 2, "it has no whole-number step", "per line"),
     (GOOD + GOOD.replace("5.0", '"x"'), 2, "its valid_loss is 'x', not a number", "per line"),
     (GOOD + GOOD.replace("5.0", "NaN"), 2, "its valid_loss is nan, not a number", "per line"),
+    (GOOD + GOOD.replace("}", ', "dev_bleu": null}'), 2, "its dev_bleu is None, not a number", "per line"),
     (GOOD + "\n" + "[" * 100000 + "]" * 100000 + "\n", 3, "it is not JSON of a record", "per line"),
     (GOOD + GOOD + GOOD[:40], 3, "it is not JSON", r"it was cut short while being written: --resume repairs the log"),
 ]

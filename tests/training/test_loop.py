@@ -148,6 +148,29 @@ def test_validate_and_save_writes_the_record_and_keeps_the_best(tmp_path, single
     assert sorted(os.listdir(os.path.join(config.out_dir, "snapshots"))) == ["step0000002.pth", "step0000003.pth"]
 
 
+@pytest.mark.parametrize("dev_corpus", [None, "none"])
+def test_validation_scores_the_second_dev_set_as_the_translator_does(tmp_path, single_process, monkeypatch,
+                                                                     dev_corpus):
+    from lib.translation.translator import Translator
+    config = tiny_config(tmp_path, eval_sentences=6, dev_corpus=dev_corpus)
+    state = start_run(config, Distributed())
+    evaluated = []
+
+    def evaluate(self, pairs, **options):
+        evaluated.append(pairs)
+        return 10.0 * len(evaluated) + 0.123, 20.0 * len(evaluated) + 0.456, []
+    monkeypatch.setattr(Translator, "evaluate", evaluate)
+    scores = loop.validate(state.model, state.data, config, state.device)
+    assert evaluated[0] == state.data.splits["valid"][:6]
+    assert (scores["valid_bleu"], scores["valid_chrf"]) == (10.12, 20.46)
+    if dev_corpus == "none":
+        assert sorted(scores) == ["valid_bleu", "valid_chrf", "valid_loss"] and len(evaluated) == 1
+    else:
+        assert evaluated[1] == state.data.dev_pairs[:6] and len(state.data.dev_pairs) > 6
+        assert (scores["dev_bleu"], scores["dev_chrf"]) == (20.12, 40.46)
+    assert state.model.training  # back in training mode
+
+
 # ---- learning-rate schedules ------------------------------------------------------------------------------------
 
 
