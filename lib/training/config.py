@@ -157,7 +157,9 @@ class TrainConfig:
                                            resumable=True,
                                            old_unset=_is_zero)
     extra_sources: str | None = _setting(str, None, "comma-separated sources (third column) of --extra-corpus to "
-                                         "train on, e.g. games,libreoffice-help (None or empty: all)",
+                                         "train on, each with an optional weight that multiplies how often its "
+                                         "pairs are drawn per epoch, e.g. games:3,libreoffice-help,software:0.2 "
+                                         "(None or empty: all, unweighted)",
                                          resumable=True, old_unset=_is_empty)
     extra_tag: bool = _setting(bool, False, "start the German of each --extra-corpus pair with a domain tag (the "
                                "<END> piece, which no source otherwise holds), so the model can tell that text from "
@@ -171,6 +173,7 @@ class TrainConfig:
             if setting.name in INPUT_PATHS:
                 setattr(self, setting.name, value := absolute_input(value))
             _check_setting(setting, value)
+        extra_source_weights(self.extra_sources)
         if self.num_heads >= 1 and self.embed_dim % self.num_heads:
             raise ValueError(f"--num-heads {self.num_heads} must divide --embed-dim {self.embed_dim}")
         if self.share_all_embeddings and self.joint_vocab_size is None and self.init_from is None:
@@ -190,6 +193,27 @@ def absolute_input(path):
     """``path`` made absolute from the working folder (None, "", standard input's names and "none" kept as they
     are)."""
     return os.path.abspath(path) if path and not is_stdin(path) and path != NO_DEV_CORPUS else path
+
+
+def extra_source_weights(text):
+    """The sources that --extra-sources names, each with its weight, in the order given: 'games:3,docs,software:0.2'
+    -> {'games': 3.0, 'docs': 1.0, 'software': 0.2}; None or '' -> {} (every source, unweighted). A weight multiplies
+    how often each pair of its source is drawn per epoch. Raises ValueError naming an item that is not NAME or
+    NAME:WEIGHT with a positive, finite weight."""
+    weights = {}
+    for item in (text or "").split(","):
+        name, colon, weight = (part.strip() for part in item.partition(":"))
+        if not name and not colon:
+            continue
+        try:
+            value = float(weight) if colon else 1.0
+        except ValueError:
+            value = math.nan
+        if not name or ":" in weight or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"--extra-sources {text}: {item.strip()!r} is not SOURCE or SOURCE:WEIGHT with a "
+                             "positive weight, e.g. games:3,docs,software:0.2")
+        weights[name] = value
+    return weights
 
 
 def dev_corpus_path(config):

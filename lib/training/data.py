@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import torch
 
 from lib.files import check_input
-from lib.training.config import dev_corpus_path
-from lib.translation.corpus import (EVERYDAY_PATH, MISSING_EXTRA, check_corpus, held_out_keys, read_corpus,
-                                    read_extra_corpus, read_tsv, split_corpus, without_everyday, without_held_out)
+from lib.training.config import dev_corpus_path, extra_source_weights
+from lib.translation.corpus import (EVERYDAY_PATH, MISSING_EXTRA, check_corpus, held_out_keys, is_held_out,
+                                    read_corpus, read_extra_corpus, read_tsv, split_corpus, without_everyday,
+                                    without_held_out)
 from lib.translation.noising import word_dropout
 from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -29,8 +30,9 @@ VOCABULARY_EXTRA_PAIRS = 200000
 class PreparedData:
     """Vocabularies and tokenized pairs: sentences (always used), phrases (sampled each epoch; their German behind
     PHRASE_TAG when ``config.phrase_tag``) and extra pairs (``config.extra_corpus``, sampled each epoch; behind
-    EXTRA_TAG when ``config.extra_tag``) for training, the validation pairs (for the validation loss), and the
-    Pairs of the second dev set (``config.dev_corpus``; none without one), translated at each validation."""
+    EXTRA_TAG when ``config.extra_tag``; ``train_extra_sources`` names the source of each, for the weights of
+    ``config.extra_sources``) for training, the validation pairs (for the validation loss), and the Pairs of the
+    second dev set (``config.dev_corpus``; none without one), translated at each validation."""
     de_vocab: Vocabulary
     en_vocab: Vocabulary
     splits: dict
@@ -39,6 +41,7 @@ class PreparedData:
     valid_examples: list
     train_extra: list = field(default_factory=list)
     dev_pairs: list = field(default_factory=list)
+    train_extra_sources: list = field(default_factory=list)
 
 
 def _fits(example, max_len):
@@ -63,12 +66,29 @@ def check_training_inputs(config, resuming=False):
         check_input(config.init_from, "--init-from", seekable=True, hint=TRANSLATOR_HINT)
 
 
+def weighted_draw(examples, sources, weights, wanted, rng):
+    """About ``wanted`` of ``examples``, each source's share in proportion to its weight times its number of
+    examples (``sources[i]`` is the source of ``examples[i]``, ``weights`` maps a source to its weight, 1 if absent):
+    a share larger than its source is every example of it repeated, then a sample of the rest. Returns the drawn
+    examples, source by source in sorted order."""
+    groups = {}
+    for example, source in zip(examples, sources):
+        groups.setdefault(source, []).append(example)
+    mass = {source: weights.get(source, 1.0) * len(group) for source, group in groups.items()}
+    total = sum(mass.values())
+    drawn = []
+    for source in sorted(groups):
+        whole, rest = divmod(round(wanted * mass[source] / total), len(groups[source]))
+        drawn += groups[source] * whole + rng.sample(groups[source], rest)
+    return drawn
+
+
 def read_extra(config, splits):
     """The (Pair, source) tuples of ``config.extra_corpus`` (none without one), restricted to
     ``config.extra_sources`` and without the held-out sentences of ``splits``."""
     if not config.extra_corpus:
         return []
-    sources = [name.strip() for name in (config.extra_sources or "").split(",") if name.strip()]
+    sources = list(extra_source_weights(config.extra_sources))
     pairs = without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
     if not pairs:
         raise ValueError(f"--extra-corpus {config.extra_corpus} leaves no pair to train on (its lines are empty, "
@@ -86,13 +106,16 @@ def prepare_data(config, vocabularies=None):
     texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
     training = without_everyday(splits["train"])  # the everyday dev set is never trained on
-    extra = [pair for pair, _ in read_extra(config, splits)]
+    extra_with_sources = read_extra(config, splits)
     dev_path = dev_corpus_path(config)
     dev_pairs = read_tsv(dev_path, "--dev-corpus") if dev_path else []
     # a dev set of one's own is never trained on either (the everyday set's sentences are out already)
     if dev_path and os.path.realpath(dev_path) != os.path.realpath(EVERYDAY_PATH):
         keys = held_out_keys(dev_pairs)
-        training, extra = without_everyday(training, keys), without_everyday(extra, keys)
+        training = without_everyday(training, keys)
+        extra_with_sources = [(pair, source) for pair, source in extra_with_sources
+                              if not is_held_out(pair.german, pair.english, keys)]
+    extra = [pair for pair, _ in extra_with_sources]
     sentences = [pair for pair in training if pair.sentence]
     phrases = [pair for pair in training if not pair.sentence]
     if vocabularies is None:
@@ -109,23 +132,31 @@ def prepare_data(config, vocabularies=None):
     else:
         de_vocab, en_vocab = vocabularies
 
-    def tokenize(pairs, tag=None):
+    def tokenize(pairs, tag=None, labels=None):
+        """The (german ids, english ids) of the pairs that fit max_len; with ``labels`` (one per pair), also the
+        labels of those kept."""
         # a text longer than max_len tokens can cover would be dropped by _fits: dropped before it is encoded
-        pairs = [pair for pair in pairs if de_vocab.clip(pair.german, config.max_len) is pair.german
-                 and en_vocab.clip(pair.english, config.max_len) is pair.english]
-        german = de_vocab.encode([pair.german for pair in pairs])
+        kept = [index for index, pair in enumerate(pairs) if de_vocab.clip(pair.german, config.max_len) is pair.german
+                and en_vocab.clip(pair.english, config.max_len) is pair.english]
+        german = de_vocab.encode([pairs[index].german for index in kept])
         if tag is not None:
             german = [[tag] + ids for ids in german]
-        examples = zip(german, en_vocab.encode([pair.english for pair in pairs]))
-        return [example for example in examples if _fits(example, config.max_len)]
+        examples = zip(german, en_vocab.encode([pairs[index].english for index in kept]), kept)
+        fitting = [(source, target, index) for source, target, index in examples
+                   if _fits((source, target), config.max_len)]
+        tokenized = [(source, target) for source, target, _ in fitting]
+        return tokenized if labels is None else (tokenized, [labels[index] for _, _, index in fitting])
+    train_extra, extra_sources = tokenize(extra, EXTRA_TAG if config.extra_tag else None,
+                                          labels=[source for _, source in extra_with_sources])
     return PreparedData(de_vocab, en_vocab, splits, tokenize(sentences),
                         tokenize(phrases, PHRASE_TAG if config.phrase_tag else None), tokenize(splits["valid"]),
-                        tokenize(extra, EXTRA_TAG if config.extra_tag else None), dev_pairs)
+                        train_extra, dev_pairs, extra_sources)
 
 
 def epoch_batches(data, config, epoch):
     """The batches of one epoch, the same on every run and rank: sentences repeated ``sentence_repeats`` times plus
-    ``phrases_per_epoch`` phrases and ``extra_per_epoch`` extra pairs drawn for this epoch, sorted by length into
+    ``phrases_per_epoch`` phrases and ``extra_per_epoch`` extra pairs drawn for this epoch (by the weights of
+    ``extra_sources`` where it gives any but 1: :func:`weighted_draw`), sorted by length into
     batches of about ``batch_tokens`` padded tokens per side, in a shuffled order. Returns a list of lists of
     (german ids, english ids)."""
     rng = random.Random(config.seed * 100003 + epoch)
@@ -133,7 +164,11 @@ def epoch_batches(data, config, epoch):
     examples += rng.sample(data.train_phrases, min(config.phrases_per_epoch, len(data.train_phrases)))
     if data.train_extra:
         wanted = config.extra_per_epoch or len(data.train_extra)
-        examples += rng.sample(data.train_extra, min(wanted, len(data.train_extra)))
+        weights = extra_source_weights(config.extra_sources)
+        if any(weight != 1 for weight in weights.values()):
+            examples += weighted_draw(data.train_extra, data.train_extra_sources, weights, wanted, rng)
+        else:
+            examples += rng.sample(data.train_extra, min(wanted, len(data.train_extra)))
     keys = [(len(target), len(source), rng.random()) for source, target in examples]
     order = sorted(range(len(examples)), key=keys.__getitem__)
     batches, batch, longest = [], [], 0

@@ -6,7 +6,8 @@ import pytest
 
 from lib.translation.corpus import Pair, comparison_key, read_corpus, read_extra_corpus, split_corpus, without_held_out
 from lib.translation.tokenizer import END
-from lib.training.data import EXTRA_TAG, epoch_batches, prepare_data
+from lib.training.config import extra_source_weights
+from lib.training.data import EXTRA_TAG, epoch_batches, prepare_data, weighted_draw
 from lib.training.loop import train
 from tests.helpers import tiny_config
 
@@ -104,6 +105,60 @@ def test_epoch_batches_draw_extra_per_epoch_pairs(tmp_path):
     # Without an extra corpus the batches are exactly those of a run that never had the option.
     assert epoch_batches(plain, tiny_config(tmp_path), 3) == epoch_batches(
         prepare_data(tiny_config(tmp_path, extra_per_epoch=7), vocabularies), tiny_config(tmp_path), 3)
+
+
+@pytest.mark.parametrize("text, weights", [
+    (None, {}), ("", {}), ("games", {"games": 1.0}), (" games : 3 , docs,software:0.2 ,", {"games": 3.0, "docs": 1.0,
+                                                                                           "software": 0.2}),
+    ("docs:1e-1", {"docs": 0.1})])
+def test_extra_sources_name_sources_with_optional_weights(text, weights):
+    assert extra_source_weights(text) == weights
+    assert list(extra_source_weights(text)) == list(weights)  # in the order given
+
+
+@pytest.mark.parametrize("text", ["games:0", "games:-1", "games:x", "games:inf", "games:nan", ":2", "games:2:3",
+                                  "games:"])
+def test_an_extra_source_weight_that_is_not_a_positive_number_is_refused(text, tmp_path):
+    with pytest.raises(ValueError, match=f"^--extra-sources {text}: .* is not SOURCE or SOURCE:WEIGHT with a positive "
+                                         "weight"):
+        extra_source_weights(text)
+    with pytest.raises(ValueError, match="is not SOURCE or SOURCE:WEIGHT"):  # the config refuses it
+        tiny_config(tmp_path, extra_corpus=write_extra(tmp_path / "extra.tsv"), extra_sources=text)
+
+
+def test_a_weighted_draw_gives_each_source_its_weight_times_its_size():
+    import random
+    examples = [("a", index) for index in range(100)] + [("b", index) for index in range(50)] + [
+        ("c", index) for index in range(1000)]
+    sources = [name for name, _ in examples]
+    drawn = weighted_draw(examples, sources, {"a": 2.0, "c": 0.1}, 300, random.Random(0))
+    # masses 200, 50 and 100 of 350: 171.4, 42.9 and 85.7 of the 300 pairs
+    assert [sum(name == source for name, _ in drawn) for source in "abc"] == [171, 43, 86]
+    assert {example for example in drawn if example[0] == "a"} == set(examples[:100])  # each once, 71 twice
+    assert len(set(drawn[171:])) == 43 + 86  # below their size: no pair twice
+    assert drawn == weighted_draw(examples, sources, {"a": 2.0, "c": 0.1}, 300, random.Random(0))  # seeded
+
+
+def test_the_epoch_draws_extra_pairs_by_source_weight_and_unit_weights_change_nothing(tmp_path):
+    path = write_extra(tmp_path / "extra.tsv", EXTRA * 3)
+    plain = prepare_data(tiny_config(tmp_path))
+    vocabularies = (plain.de_vocab, plain.en_vocab)
+    data = prepare_data(tiny_config(tmp_path, extra_corpus=path, max_len=64), vocabularies)
+    assert data.train_extra_sources == [source for _, _, source in EXTRA * 3]
+
+    def key(example):
+        return tuple(example[0]), tuple(example[1])
+    source_of = {key(example): source for example, source in zip(data.train_extra, data.train_extra_sources)}
+
+    def drawn(**changes):
+        """The sources of the extra pairs that epoch 1 holds, and its batches."""
+        config = tiny_config(tmp_path, extra_corpus=path, max_len=64, extra_per_epoch=12, **changes)
+        batches = epoch_batches(data, config, 1)
+        examples = [key(example) for batch in batches for example in batch]
+        return [source_of[example] for example in examples if example in source_of], batches
+    sources, _ = drawn(extra_sources="software:4,games,docs")  # masses 24, 6 and 3 of 33: 8.7, 2.2, 1.1 of 12
+    assert [sources.count(name) for name in ("software", "games", "docs")] == [9, 2, 1]
+    assert drawn(extra_sources="software:1,games:1,docs")[1] == drawn()[1]  # weights of 1: the unweighted draw
 
 
 def test_a_run_trains_on_the_extra_corpus(tmp_path, single_process):
