@@ -189,10 +189,14 @@ class TrainConfig:
 INPUT_PATHS = ("corpus", "extra_corpus", "init_from", "dev_corpus")
 
 
+def names_a_file(value):
+    """Whether the value of an input field names a file (not None, "", standard input or --dev-corpus none)."""
+    return bool(value) and not is_stdin(value) and value != NO_DEV_CORPUS
+
+
 def absolute_input(path):
-    """``path`` made absolute from the working folder (None, "", standard input's names and "none" kept as they
-    are)."""
-    return os.path.abspath(path) if path and not is_stdin(path) and path != NO_DEV_CORPUS else path
+    """``path`` made absolute from the working folder where it names a file (else kept as it is)."""
+    return os.path.abspath(path) if names_a_file(path) else path
 
 
 def extra_source_weights(text):
@@ -337,7 +341,7 @@ def _check_relative_inputs(values, overrides, path):
         value = values[name]
         if name in overrides and name in RESUMABLE_FIELDS:
             continue
-        if value and not is_stdin(value) and not os.path.isabs(value) and not os.path.exists(value):
+        if names_a_file(value) and not os.path.isabs(value) and not os.path.exists(value):
             raise ValueError(f"{flag(name)} {value} of the run's checkpoint {path} is relative to the folder the run "
                              f"was started in, and {os.path.abspath(value)} does not exist: resume from that folder "
                              "(the run then keeps absolute paths)")

@@ -9,9 +9,8 @@ import torch
 
 from lib.files import check_input
 from lib.training.config import dev_corpus_path, extra_source_weights
-from lib.translation.corpus import (EVERYDAY_PATH, MISSING_EXTRA, check_corpus, held_out_keys, is_held_out,
-                                    read_corpus, read_extra_corpus, read_tsv, split_corpus, without_everyday,
-                                    without_held_out)
+from lib.translation.corpus import (EVERYDAY_PATH, MISSING_EXTRA, check_corpus, held_out_keys, read_corpus,
+                                    read_extra_corpus, read_tsv, split_corpus, without_everyday, without_held_out)
 from lib.translation.noising import word_dropout
 from lib.translation.tokenizer import END, PAD, START, UNK, Vocabulary
 
@@ -57,7 +56,7 @@ def check_training_inputs(config, resuming=False):
         raise ValueError(f"--extra-sources {config.extra_sources} chooses among the sources of --extra-corpus, but no "
                          "--extra-corpus is given: add --extra-corpus FILE, or leave --extra-sources out")
     check_corpus(config.corpus, config.corpus_format)
-    if dev_corpus_path(config):
+    if dev_corpus_path(config) is not None:
         check_input(dev_corpus_path(config), "--dev-corpus", seekable=True,
                     hint="give a tsv of german<TAB>english lines, or --dev-corpus none")
     if config.extra_corpus:
@@ -83,13 +82,13 @@ def weighted_draw(examples, sources, weights, wanted, rng):
     return drawn
 
 
-def read_extra(config, splits):
+def read_extra(config, splits, dev_keys=None):
     """The (Pair, source) tuples of ``config.extra_corpus`` (none without one), restricted to
-    ``config.extra_sources`` and without the held-out sentences of ``splits``."""
+    ``config.extra_sources`` and without the held-out sentences of ``splits`` (and of a dev set: ``dev_keys``)."""
     if not config.extra_corpus:
         return []
     sources = list(extra_source_weights(config.extra_sources))
-    pairs = without_held_out(read_extra_corpus(config.extra_corpus, sources), splits)
+    pairs = without_held_out(read_extra_corpus(config.extra_corpus, sources), splits, dev_keys)
     if not pairs:
         raise ValueError(f"--extra-corpus {config.extra_corpus} leaves no pair to train on (its lines are empty, "
                          "skipped or held out): give a tsv of german<TAB>english<TAB>source lines, e.g. "
@@ -106,15 +105,13 @@ def prepare_data(config, vocabularies=None):
     texts, which is then both de_vocab and en_vocab."""
     splits = split_corpus(read_corpus(config.corpus, config.corpus_format))
     training = without_everyday(splits["train"])  # the everyday dev set is never trained on
-    extra_with_sources = read_extra(config, splits)
     dev_path = dev_corpus_path(config)
     dev_pairs = read_tsv(dev_path, "--dev-corpus") if dev_path else []
-    # a dev set of one's own is never trained on either (the everyday set's sentences are out already)
+    dev_keys = None  # a dev set of one's own is never trained on either (the everyday set's sentences are out already)
     if dev_path and os.path.realpath(dev_path) != os.path.realpath(EVERYDAY_PATH):
-        keys = held_out_keys(dev_pairs)
-        training = without_everyday(training, keys)
-        extra_with_sources = [(pair, source) for pair, source in extra_with_sources
-                              if not is_held_out(pair.german, pair.english, keys)]
+        dev_keys = held_out_keys(dev_pairs)
+        training = without_everyday(training, dev_keys)
+    extra_with_sources = read_extra(config, splits, dev_keys)
     extra = [pair for pair, _ in extra_with_sources]
     sentences = [pair for pair in training if pair.sentence]
     phrases = [pair for pair in training if not pair.sentence]

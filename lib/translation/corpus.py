@@ -362,11 +362,10 @@ def without_everyday(pairs, keys=None):
     return [pair for pair in pairs if not is_held_out(pair.german, pair.english, keys)]
 
 
-def without_held_out(extra_pairs, splits):
+def without_held_out(extra_pairs, splits, more_keys=None):
     """``extra_pairs`` ((Pair, source) tuples) less those whose German or English side, case and punctuation
-    ignored, is a sentence of the valid or test split of ``splits`` or of the everyday dev set (so that held-out text
-    stays held out)."""
-    valid_and_test, everyday = held_out_keys(splits["valid"] + splits["test"]), everyday_keys()
+    ignored, is a sentence of the valid or test split of ``splits``, of the everyday dev set, or of ``more_keys``
+    (held_out_keys of another dev set), so that held-out text stays held out."""
+    held_out = [held_out_keys(splits["valid"] + splits["test"]), everyday_keys()] + ([more_keys] if more_keys else [])
     return [(pair, source) for pair, source in extra_pairs
-            if not is_held_out(pair.german, pair.english, valid_and_test)
-            and not is_held_out(pair.german, pair.english, everyday)]
+            if not any(is_held_out(pair.german, pair.english, keys) for keys in held_out)]

@@ -59,9 +59,12 @@ def test_a_dev_set_of_ones_own_is_never_trained_on(tmp_path):
     training = split_corpus(read_corpus(config.corpus, "tsv"))["train"]
     mine = training[:5]
     (tmp_path / "mine.tsv").write_text("".join(f"{pair.german.upper()}\t{pair.english}\n" for pair in mine))
-    data = prepare_data(tiny_config(tmp_path, dev_corpus=str(tmp_path / "mine.tsv")))
+    extra = tmp_path / "extra.tsv"  # the same sentences as extra text, and one other pair
+    extra.write_text("".join(f"{pair.german}\t{pair.english}\tgames\n" for pair in mine) + "Ein Hund.\tA dog.\tgames\n")
+    data = prepare_data(tiny_config(tmp_path, dev_corpus=str(tmp_path / "mine.tsv"), extra_corpus=str(extra)))
     assert [pair.english for pair in data.dev_pairs] == [pair.english for pair in mine]
     assert len(data.train_sentences) == len(prepare_data(config).train_sentences) - 5
+    assert len(data.train_extra) == 1
 
 
 def test_extra_sources_without_an_extra_corpus_is_an_error(tmp_path):

@@ -402,3 +402,11 @@ def test_max_minutes_ends_the_run_and_says_so(tmp_path, single_process, capsys, 
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_a_run_without_a_second_dev_set_resumes_elsewhere_without_one(tmp_path, single_process, monkeypatch):
+    loop.train(tiny_config(tmp_path, dev_corpus="none"), progress=False)
+    monkeypatch.chdir(tmp_path)  # "none" is no path relative to the folder the run was started in
+    longer = tiny_config(tmp_path, max_steps=12)
+    records = loop.train(longer, resume=True, progress=False, overrides={"max_steps": 12})
+    assert [record["step"] for record in records] == [4, 8, 12] and "dev_bleu" not in records[-1]
